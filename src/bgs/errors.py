@@ -1,0 +1,82 @@
+"""Typed errors. Each names the file, the rows or field at fault, and the fix.
+
+Every error bgs raises on bad input derives from :class:`BGSError`; the CLI prints its
+message on one line of stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def format_rows(rows: Sequence[int], limit: int = 5) -> str:
+    """'rows 2, 7, 9 and 12 more' — the first offending row numbers, then a count."""
+    rows = [int(r) for r in rows]
+    head = ", ".join(str(r) for r in rows[:limit])
+    word = "row" if len(rows) == 1 else "rows"
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return f"{word} {head}{more}"
+
+
+class BGSError(Exception):
+    """Base class of every error on bad input or configuration."""
+
+
+class DataFileError(BGSError):
+    """A problem with one input file (triplets, stimulus table, captions, ...)."""
+
+    kind = "invalid data"
+
+    def __init__(self, path, problem: str, fix: str, rows: Sequence[int] | None = None,
+                 column: str | None = None):
+        self.path = str(path)
+        self.rows = list(rows) if rows is not None else []
+        self.column = column
+        self.problem = problem
+        self.fix = fix
+        where = self.path
+        if self.rows:
+            where += f", {format_rows(self.rows)}"
+        if column is not None:
+            where += f", column '{column}'"
+        super().__init__(f"{where}: {problem}. Fix: {fix}")
+
+
+class EmptyFileError(DataFileError):
+    kind = "empty file"
+
+
+class MissingColumnsError(DataFileError):
+    kind = "missing columns"
+
+
+class MissingValueError(DataFileError):
+    kind = "missing value"
+
+
+class InvalidStimulusIdError(DataFileError):
+    kind = "non-integer stimulus id"
+
+
+class UnknownStimulusError(DataFileError):
+    kind = "unknown stimulus id"
+
+
+class OddNotInTriadError(DataFileError):
+    kind = "odd one out not in triad"
+
+
+class DuplicateIdError(DataFileError):
+    kind = "duplicate id"
+
+
+class UnreadableFileError(DataFileError):
+    kind = "unreadable file"
+
+
+class ConfigError(BGSError):
+    """An invalid option or option combination."""
+
+
+class DownloadError(BGSError):
+    """A dataset file could not be fetched or failed its checksum."""
