@@ -1,0 +1,54 @@
+"""One summary of a triplet file: row accounting, screening, reliability and ceilings."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bgs.data.triplets import TripletSet
+from bgs.human.reliability import ooo_ceiling, split_half_reliability, triad_choice_counts
+from bgs.human.similarity import human_similarity
+
+
+def triplet_stats(triplets: TripletSet, n_splits: int = 100, n_bootstrap: int = 1000,
+                  seed: int = 0) -> dict:
+    """The numbers ``bgs data stats`` prints: a JSON-ready dict.
+
+    ``split_half_spearman_brown`` is the Spearman split-half reliability over all stimuli,
+    Spearman–Brown corrected, mean over ``n_splits`` random participant splits.
+    """
+    report = triplets.report
+    _, counts = triad_choice_counts(triplets)
+    n_answers = counts.sum(axis=1)
+    sim = human_similarity(triplets)
+    n_pairs = triplets.n_stimuli * (triplets.n_stimuli - 1) // 2
+    n_observed = int(np.triu(sim.observed, k=1).sum())
+    split = split_half_reliability(triplets, n_splits=n_splits, seed=seed,
+                                   n_bootstrap=n_bootstrap)
+    ceiling = ooo_ceiling(triplets, n_bootstrap=n_bootstrap, seed=seed)
+    out = {
+        "source": triplets.source,
+        "n_rows": report.n_rows if report else len(triplets),
+        "n_valid": len(triplets),
+        "n_participants": triplets.n_participants,
+        "n_catch": report.n_catch if report else 0,
+        "n_catch_failed": report.n_catch_failed if report else 0,
+        "n_catch_unscorable": report.n_catch_unscorable if report else 0,
+        "n_stimuli": triplets.n_stimuli,
+        "n_triads": int(len(counts)),
+        "n_repeated_triads": int((n_answers > 1).sum()),
+        "n_pairs": int(n_pairs),
+        "n_observed_pairs": n_observed,
+        "mean_cooccurrence_observed": float(sim.cooccurrence[np.triu(sim.observed, k=1)].mean())
+        if n_observed else 0.0,
+        "split_half_spearman_brown": split.spearman_brown["spearman"],
+        "split_half_spearman_brown_ci": split.ci("spearman"),
+        "split_half": split.to_dict(),
+        "ooo_ceiling": ceiling.to_dict(),
+        "seed": seed,
+    }
+    if report is not None:
+        out["dropped"] = dict(report.dropped)
+        out["excluded_participants"] = dict(report.excluded_participants)
+        out["screened"] = dict(report.screened)
+        out["screening"] = dict(report.screening)
+    return out
