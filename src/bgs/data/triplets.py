@@ -285,7 +285,8 @@ def read_triplets(path: str | Path, format: str | TripletFormat = "default",
             prev = bad.get(reason)
             i = int(np.argmax(mask))
             if prev is None or i < int(np.argmax(prev)):
-                first[reason] = (column, df[column].iloc[i])
+                value = df[column].iloc[i]
+                first[reason] = (column, value.item() if hasattr(value, "item") else value)
             bad[reason] = mask if prev is None else prev | mask
             flagged |= mask
 

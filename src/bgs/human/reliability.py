@@ -92,11 +92,23 @@ class SplitHalf:
 
 
 def _random_halves(rng: np.random.Generator, present: np.ndarray, n_total: int) -> np.ndarray:
-    """Boolean over participant codes: True for a random half of ``present`` codes."""
+    """Boolean over participant codes: True for a random half of the ``present`` codes."""
     perm = rng.permutation(present)
     first = np.zeros(n_total, dtype=bool)
     first[perm[: len(perm) // 2]] = True
     return first
+
+
+def participant_halves(triplets: TripletSet, n_splits: int = 100, seed: int = 0) -> list[np.ndarray]:
+    """The participant ids of the first half of each random split (the rest form the second).
+
+    Split k takes the first ``floor(P/2)`` participants of the k-th permutation drawn by
+    ``numpy.random.default_rng(seed)`` of the participants in order of first appearance.
+    """
+    rng = np.random.default_rng(seed)
+    present = np.unique(triplets.participant)
+    return [triplets.participant_ids[rng.permutation(present)[: len(present) // 2]]
+            for _ in range(n_splits)]
 
 
 def split_half_reliability(triplets: TripletSet, n_splits: int = 100, seed: int = 0,
@@ -108,15 +120,17 @@ def split_half_reliability(triplets: TripletSet, n_splits: int = 100, seed: int 
     both the choice of stimuli and the choice of split. Resampling participants instead would
     bias the reliability down: repeated copies of a participant add weight but no new pairs.
     """
-    rng = np.random.default_rng(seed)
     n_p = len(triplets.participant_ids)
     present = np.unique(triplets.participant)
     if len(present) < 2:
         raise ValueError("split-half reliability needs at least two participants")
     iu, ju = np.triu_indices(triplets.n_stimuli, k=1)
+    code = {p: k for k, p in enumerate(triplets.participant_ids)}
     sp, pe, npairs = [], [], []
-    for _ in range(n_splits):
-        s1, s2 = _half_similarities(triplets, _random_halves(rng, present, n_p))
+    for half in participant_halves(triplets, n_splits, seed):
+        first = np.zeros(n_p, dtype=bool)
+        first[[code[p] for p in half]] = True
+        s1, s2 = _half_similarities(triplets, first)
         r_s, r_p, k = _correlate_halves(s1, s2, iu, ju)
         sp.append(r_s)
         pe.append(r_p)
@@ -124,6 +138,7 @@ def split_half_reliability(triplets: TripletSet, n_splits: int = 100, seed: int 
     result = SplitHalf(np.array(sp), np.array(pe), np.array(npairs), len(present), seed,
                        ci_level=ci_level)
     if n_bootstrap > 0:
+        rng = np.random.default_rng([seed, 1])
         boot_s, boot_p = [], []
         n = triplets.n_stimuli
         for _ in range(n_bootstrap):
