@@ -18,14 +18,20 @@ $(PY):
 
 venv: $(PY)
 
+DATA   ?= data/garcia2025
+
 install: venv
-	@if [ -n "$(NEED_TORCH)" ] && ! $(PY) -c "import torch" 2>/dev/null; then \
-		echo "installing $(TORCH_SPEC)"; $(PIP) install --quiet "$(TORCH_SPEC)"; fi
+	@case ",$(EXTRAS)," in *,models,*|*,all,*) \
+		if ! $(PY) -c "import torch" 2>/dev/null; then \
+			echo "installing $(TORCH_SPEC)"; $(PIP) install --quiet "$(TORCH_SPEC)"; fi;; esac
 	$(PIP) install --quiet -e ".[$(EXTRAS)]"
 
+# Until the synthetic-data demo exists, the main job is the human-data pipeline on the
+# public garcia2025 judgments: fetch (checksum-verified; set BGS_DATASET_MIRROR to use a
+# local copy), then validate, screen and compute reliability and noise ceilings.
 demo: install
-	$(VENV)/bin/bgs datasets list
-	$(VENV)/bin/bgs data stats examples/tiny_triplets.csv
+	$(VENV)/bin/bgs datasets fetch garcia2025 $(DATA)
+	$(VENV)/bin/bgs data stats $(DATA)/all_triplets.csv --format garcia2025 --out $(DATA)/stats.json
 
 test: install
 	$(PY) -m pytest -q

@@ -91,7 +91,7 @@ def _report_table(report) -> Table:
 
 
 @data_app.command("validate")
-def data_validate(file: Path = typer.Argument(..., help="Triplet file (CSV, TSV, Parquet, JSONL)."),
+def data_validate(file: Path = typer.Argument(..., metavar="FILE", help="Triplet file (CSV, TSV, Parquet, JSONL)."),
                   format: str = FormatOpt, columns: Optional[str] = ColumnsOpt,
                   id_type: Optional[str] = IdTypeOpt, stimuli: Optional[Path] = StimuliOpt,
                   on_error: OnError = OnErrorOpt, max_catch_failure: float = CatchOpt,
@@ -107,7 +107,7 @@ def data_validate(file: Path = typer.Argument(..., help="Triplet file (CSV, TSV,
 
 
 @data_app.command("stats")
-def data_stats(file: Path = typer.Argument(..., help="Triplet file (CSV, TSV, Parquet, JSONL)."),
+def data_stats(file: Path = typer.Argument(..., metavar="FILE", help="Triplet file (CSV, TSV, Parquet, JSONL)."),
                format: str = FormatOpt, columns: Optional[str] = ColumnsOpt,
                id_type: Optional[str] = IdTypeOpt, stimuli: Optional[Path] = StimuliOpt,
                on_error: OnError = OnErrorOpt, max_catch_failure: float = CatchOpt,
@@ -183,7 +183,8 @@ def datasets_fetch(name: str = typer.Argument(..., help="Dataset name (see `bgs 
     from bgs.data.registry import fetch
 
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), console=err, transient=True) as progress:
+                  TransferSpeedColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as progress:
         tasks: dict[str, int] = {}
 
         def update(file_name: str, done: int, total: int | None):
@@ -208,27 +209,20 @@ def _root(version: bool = typer.Option(False, "--version", callback=version_call
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app; a :class:`BGSError` becomes one line on stderr and exit 2."""
+    """Entry point: run the app; a :class:`BGSError` becomes one line on stderr and exit 2.
+
+    Usage errors are reported by the argument parser itself (also exit status 2).
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=True, prog_name="bgs")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BGSError as exc:
         sys.stderr.write(f"bgs: error: {exc}\n")
         return 2
-    except typer.Exit as exc:
-        return exc.exit_code
-    except typer.Abort:
-        sys.stderr.write("bgs: aborted\n")
-        return 1
     except KeyboardInterrupt:
         sys.stderr.write("bgs: interrupted\n")
         return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
     return 0
 
 

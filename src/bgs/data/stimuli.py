@@ -23,6 +23,20 @@ FILE_COLUMNS = ("file", "path", "filename", "video_name", "video", "image", "sti
 _WIDE_CAPTION = re.compile(r"^caption[_\- ]?\d+$", re.IGNORECASE)
 
 
+def _caption_list(cell) -> list[str]:
+    """A list-literal cell as a list of captions; a quoted string literal is one caption."""
+    if not isinstance(cell, str) or not cell.strip():
+        return []
+    text = cell.strip()
+    if text[0] in "[(":
+        value = ast.literal_eval(text)
+        return [str(v) for v in value]
+    value = ast.literal_eval(text)  # a quoted string; anything else raises ValueError
+    if not isinstance(value, str):
+        raise ValueError(f"not a list of captions: {text[:40]!r}")
+    return [value]
+
+
 def _pick(df: pd.DataFrame, given: str | None, candidates) -> str | None:
     if given is not None:
         return given
@@ -111,7 +125,7 @@ class StimulusTable:
             long["caption_index"] = long["caption_index"].str.extract(r"(\d+)$")[0].astype(int)
         elif "captions" in df.columns:
             try:
-                lists = df["captions"].map(lambda v: ast.literal_eval(v) if isinstance(v, str) else [])
+                lists = df["captions"].map(_caption_list)
             except (ValueError, SyntaxError):
                 raise DataFileError(path, "the 'captions' column is not a list literal",
                                     "write one caption per row with a 'caption' column") from None
@@ -142,9 +156,12 @@ class StimulusTable:
             raise DuplicateIdError(path, f"stimulus {ids[dup][0]!r} is rated on more than one row",
                                    "keep one row of ratings per stimulus",
                                    rows=np.flatnonzero(dup) + first_row_number(path), column=key)
-        if columns is None:
-            columns = [c for c in df.columns if c != key and pd.api.types.is_numeric_dtype(df[c])
-                       and c not in ID_COLUMNS]
+        if columns is None:  # columns that are mostly numbers; a stray text cell is an error
+            def mostly_numeric(col: pd.Series) -> bool:
+                cells = col.dropna()
+                return len(cells) > 0 and pd.to_numeric(cells, errors="coerce").notna().mean() >= 0.5
+            columns = [c for c in df.columns if c != key and c not in ID_COLUMNS + FILE_COLUMNS
+                       and mostly_numeric(df[c])]
             if prefix is None:
                 prefixed = [c for c in columns if "-" in c]
                 if prefixed and len(prefixed) == len(columns):
@@ -181,7 +198,7 @@ def read_stimuli(path: str | Path, id_column: str | None = None,
     first = first_row_number(path)
     key = idc if idc is not None else fc
     require_columns(df, path, [c for c in (idc, fc) if c], "name existing columns")
-    missing = df[key].isna().to_numpy()
+    missing = (df[key].isna() | (df[key].astype(str).str.strip() == "")).to_numpy()
     if missing.any():
         raise MissingValueError(path, "empty stimulus id", "give every stimulus an id",
                                 rows=np.flatnonzero(missing) + first, column=key)
@@ -194,4 +211,10 @@ def read_stimuli(path: str | Path, id_column: str | None = None,
                                "give each stimulus one row with a unique id",
                                rows=np.flatnonzero(dup) + first, column=key)
     files = df[fc].astype(str).str.strip().to_numpy(dtype=object) if fc else None
+    if files is not None and fc != key:
+        dup = pd.Index(files).duplicated()
+        if dup.any():
+            raise DuplicateIdError(path, f"file {files[dup][0]!r} belongs to more than one stimulus",
+                                   "give each stimulus its own file",
+                                   rows=np.flatnonzero(dup) + first, column=fc)
     return StimulusTable(ids=ids, files=files, source=str(path))
