@@ -1,0 +1,1 @@
+"""CLI command groups beyond the data layer; each module exposes ``register(app)``."""

@@ -1,0 +1,1 @@
+"""Alignment metrics between model embeddings and human behavior."""
