@@ -196,6 +196,19 @@ def datasets_fetch(name: str = typer.Argument(..., help="Dataset name (see `bgs 
     out.print(report.summary())
 
 
+def _register_commands() -> None:
+    from bgs.commands import evaluate
+
+    for module in (evaluate,):
+        module.register(app)
+    for name in ("partition", "probe"):
+        try:
+            module = __import__(f"bgs.commands.{name}", fromlist=["register"])
+        except ModuleNotFoundError:
+            continue
+        module.register(app)
+
+
 def version_callback(value: bool):
     if value:
         out.print(f"bgs {__version__}")
@@ -206,6 +219,9 @@ def version_callback(value: bool):
 def _root(version: bool = typer.Option(False, "--version", callback=version_callback,
                                        is_eager=True, help="Print the version and exit.")):
     pass
+
+
+_register_commands()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,112 @@
+"""``bgs evaluate``: how well embeddings match human odd-one-out judgments."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from bgs import cli
+
+
+def load_split_ids(path: Path, stimuli: Optional[Path]):
+    """Stimulus ids listed in a split file (first column; ids, or file names via --stimuli)."""
+    from bgs.data.stimuli import StimulusTable, read_stimuli
+    from bgs.data.tables import first_row_number, read_table
+
+    df = read_table(path)
+    col = df.columns[0]
+    if stimuli is not None:
+        return read_stimuli(stimuli).to_ids(df[col], path, col, first_row_number(path))
+    values = df[col]
+    table = StimulusTable(ids=values.to_numpy() if values.dtype != object else
+                          values.astype(str).to_numpy(dtype=object), source=str(path))
+    return table.ids
+
+
+def _fmt(entry: dict, key: str = "ci") -> str:
+    ci = entry.get(key)
+    return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "—"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("evaluate")
+    def evaluate(
+        embeddings: Path = typer.Option(..., "--embeddings", "-e",
+                                        help="Embeddings file (.npz with ids/embeddings, Parquet "
+                                             "with id/embedding, or .safetensors)."),
+        triplets: Path = typer.Option(..., "--triplets", "-t", help="Triplet file."),
+        format: str = cli.FormatOpt, columns: Optional[str] = cli.ColumnsOpt,
+        id_type: Optional[str] = cli.IdTypeOpt, stimuli: Optional[Path] = cli.StimuliOpt,
+        on_error: cli.OnError = cli.OnErrorOpt, max_catch_failure: float = cli.CatchOpt,
+        split: Optional[Path] = typer.Option(
+            None, "--split", help="Evaluate only among the stimuli listed in this file (e.g. "
+                                  "test.csv): triplets with all three stimuli inside."),
+        metric: str = typer.Option("cosine", "--metric",
+                                   help="Model similarity: cosine, correlation, euclidean, dot."),
+        layer: Optional[str] = typer.Option(None, "--layer", help="Embedding layer to use."),
+        ties: str = typer.Option("fractional", "--ties",
+                                 help="Odd-one-out ties: fractional (1/k) or wrong (0)."),
+        n_bootstrap: int = typer.Option(1000, help="Bootstrap resamples for CIs (0: none)."),
+        n_permutations: int = typer.Option(1000, help="Stimulus-label permutations for p-values (0: none)."),
+        seed: int = typer.Option(0, help="Seed of every resampling."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+        output: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the JSON here."),
+    ):
+        """Odd-one-out accuracy, the paper's two-way accuracy and RSA, with CIs, p-values and
+        the noise ceilings of the same triplets."""
+        from bgs.embeddings import Embeddings
+        from bgs.io import write_json
+        from bgs.metrics.evaluate import evaluate_embeddings
+
+        ts = cli._load(triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
+                       None, None, None)
+        if split is not None:
+            ts = ts.restrict(load_split_ids(split, stimuli))
+        emb = Embeddings.load(embeddings)
+        with cli.err.status(f"evaluating on {len(ts):,} triplets ({n_bootstrap} bootstrap "
+                            f"resamples, {n_permutations} permutations) ..."):
+            result = evaluate_embeddings(emb, ts, metric=metric, layer=layer, ties=ties,
+                                         n_bootstrap=n_bootstrap, n_permutations=n_permutations,
+                                         seed=seed)
+        result["triplets"] = str(triplets)
+        result["split"] = str(split) if split else None
+        if output is not None:
+            write_json(output, result)
+        if as_json:
+            sys.stdout.write(json.dumps(result, indent=2) + "\n")
+            return
+        t = Table(title=f"{embeddings.name} vs {triplets.name}"
+                        f"{f' ({split.name})' if split else ''}: {result['n_triplets']:,} triplets, "
+                        f"{result['n_stimuli']} stimuli, {result['n_pairs']:,} observed pairs",
+                  header_style="bold")
+        for col in ("score", "value", "95% CI", "95% CI²", "p", "chance", "ceiling"):
+            t.add_column(col, justify="left" if col == "score" else "right")
+        o = result["ooo_accuracy"]
+        t.add_row("odd-one-out acc.", f"{o['value']:.3f}", _fmt(o), _fmt(o, "ci_stimuli"),
+                  f"{o.get('p_value', float('nan')):.3g}", "0.333",
+                  f"{o['ceiling']['lower']:.3f}–{o['ceiling']['upper']:.3f}")
+        w = result["two_way_accuracy_symmetric"]
+        t.add_row("two-way acc.*", f"{w['value']:.3f}", _fmt(w),
+                  _fmt(w, "ci_stimuli"), f"{w.get('p_value', float('nan')):.3g}", "0.5", "")
+        for m in ("spearman", "pearson"):
+            r = result[f"rsa_{m}"]
+            t.add_row(f"RSA {m} r", f"{r['value']:.3f}", _fmt(r), _fmt(r, "ci_triplets"),
+                      f"{r.get('p_value', float('nan')):.3g}", "0",
+                      f"{r['ceiling']:.3f}" if "ceiling" in r else "")
+            t.add_row(f"  r² ({m})", f"{r['explained_variance']:.3f}", "", "",
+                      "", "0", f"{r['explained_variance_ceiling']:.3f}"
+                      if "explained_variance_ceiling" in r else "")
+        k = result["rsa_kendall_tau_a"]
+        t.add_row("RSA Kendall τa", f"{k['value']:.3f}", "", "", "", "0", "")
+        cli.out.print(t)
+        cli.out.print("[dim]odd-one-out acc.: 3-way, the model's odd one out is outside its most "
+                      "similar pair. *two-way acc.: the paper's anchor 2AFC variant (chance 1/2), "
+                      "mean over both anchors. 95% CI: bootstrap over triplets (accuracies) or "
+                      "stimuli (RSA); CI²: resampling the other unit. p: stimulus-label permutation. "
+                      "Odd-one-out ceiling: lower–upper bound from repeated triads; RSA ceiling: "
+                      "√(split-half reliability), for r² the reliability itself.[/dim]")

@@ -1,0 +1,183 @@
+"""``bgs partition``: variance partitioning of human dissimilarity among 2 or 3 models.
+
+    bgs partition --embeddings video.npz --embeddings caption.npz --names video,caption \\
+        --triplets all_triplets.csv --format garcia2025 [--split test.csv] [--cv-folds 5] [--json]
+
+Register on an app with :func:`register` (after ``bgs.cli`` has defined its shared options).
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from bgs.errors import ConfigError
+
+
+def split_ids(split: Path, triplets, stimuli: Path | None = None) -> np.ndarray:
+    """Stimulus ids listed in the first column of ``split`` (ids, or file names resolved through
+    the stimulus table ``stimuli`` when given); an unknown name is an error naming its rows."""
+    from bgs.data.stimuli import StimulusTable, read_stimuli
+    from bgs.data.tables import first_row_number, read_table
+    from bgs.errors import UnknownStimulusError
+
+    table = (read_stimuli(stimuli) if stimuli is not None
+             else StimulusTable(ids=np.asarray(triplets.stimulus_ids),
+                                source=f"the triplet file {triplets.source}"))
+    df = read_table(split)
+    col = df.columns[0]
+    try:
+        ids = table.to_ids(df[col], split, col, first_row_number(split))
+    except UnknownStimulusError as exc:
+        if stimuli is not None:
+            raise
+        raise UnknownStimulusError(split, exc.problem,
+                                   "list stimulus ids in the first column, or pass the stimulus "
+                                   "table with --stimuli to name stimuli by file name",
+                                   rows=exc.rows, column=exc.column) from None
+    return np.asarray(list(dict.fromkeys(ids.tolist())), dtype=ids.dtype)
+
+
+def model_names(paths: list[Path], names: str | None) -> list[str]:
+    if names is None:
+        out = [Path(p).stem for p in paths]
+        if len(set(out)) != len(out):
+            raise ConfigError(f"embedding files share a name ({', '.join(out)}); give distinct "
+                              "model names with --names a,b[,c]")
+        return out
+    out = [s.strip() for s in names.split(",")]
+    if len(out) != len(paths) or not all(out):
+        raise ConfigError(f"--names gives {len(out)} name(s) ({names!r}) for {len(paths)} "
+                          "--embeddings file(s); give one non-empty name per file")
+    return out
+
+
+def partition_report(triplets, embeddings: dict, *, metric: str = "cosine",
+                     layer: str | None = None, cv_folds: int = 5, seed: int = 0,
+                     weighted: bool = False, split: Path | None = None,
+                     stimuli: Path | None = None, paths: dict | None = None) -> dict:
+    """The JSON object of ``bgs partition``: in-sample and cross-validated partitions of human
+    D (from ``triplets``, optionally restricted to the stimuli of ``split``) among
+    ``embeddings`` (name → :class:`~bgs.embeddings.Embeddings`)."""
+    from bgs.human.similarity import human_similarity
+    from bgs.metrics.partition import model_dissimilarities, variance_partition
+
+    if not 2 <= len(embeddings) <= 3:
+        raise ConfigError(f"give 2 or 3 --embeddings files, got {len(embeddings)}")
+    n_triplets_read = len(triplets)
+    if split is not None:
+        triplets = triplets.restrict(split_ids(split, triplets, stimuli))
+    human = human_similarity(triplets)
+    keep = human.observed.any(axis=1)  # stimuli in no observed pair carry no information
+    human = human.subset(human.stimulus_ids[keep])
+    models = model_dissimilarities(embeddings, human.stimulus_ids, metric=metric, layer=layer)
+    in_sample = variance_partition(human, models, weighted=weighted)
+    cv = (variance_partition(human, models, cv_folds=cv_folds, seed=seed, weighted=weighted)
+          if cv_folds else None)
+    return {
+        "models": list(embeddings),
+        "embeddings": {k: str(v) for k, v in (paths or {}).items()},
+        "metric": metric, "layer": layer, "weighted": weighted,
+        "triplets": {"source": str(triplets.source), "n_valid": n_triplets_read,
+                     "n_used": len(triplets), "split": None if split is None else str(split),
+                     "n_stimuli": int(human.n_stimuli)},
+        "in_sample": in_sample.to_dict(),
+        "cross_validated": None if cv is None else cv.to_dict(),
+    }
+
+
+def _fmt(v) -> str:
+    return "—" if v is None else f"{v:.4f}"
+
+
+def report_table(report: dict) -> Table:
+    ins, cv = report["in_sample"], report["cross_validated"]
+    t = Table(title=f"Variance partitioning of human D ({report['metric']} model dissimilarity)",
+              header_style="bold")
+    t.add_column("component")
+    t.add_column("in-sample", justify="right")
+    t.add_column(f"cross-validated ({cv['cv_folds']} folds)" if cv else "cross-validated",
+                 justify="right")
+    get = lambda d, part, k=None: None if d is None else (d[part] if k is None else d[part][k])  # noqa: E731
+    for k in ins["r2"]:
+        t.add_row(f"R² {k}", _fmt(get(ins, "r2", k)), _fmt(get(cv, "r2", k)))
+    t.add_section()
+    for k in ins["unique"]:
+        t.add_row(f"unique {k}", _fmt(get(ins, "unique", k)), _fmt(get(cv, "unique", k)))
+    for k in ins["shared"]:
+        t.add_row(f"shared {k}", _fmt(get(ins, "shared", k)), _fmt(get(cv, "shared", k)))
+    t.add_row("unexplained", _fmt(ins["unexplained"]), _fmt(get(cv, "unexplained")))
+    t.add_section()
+    t.add_row("pairs scored", f"{ins['n_pairs']:,}", "—" if cv is None else f"{cv['n_pairs']:,}")
+    return t
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``partition`` command to ``app`` (uses ``bgs.cli``'s shared options and loader,
+    so call it after they are defined)."""
+    from bgs import cli
+
+    @app.command("partition")
+    def partition(
+            embeddings: List[Path] = typer.Option(..., "--embeddings", "-e",
+                                                  help="Embeddings file of one model (.npz, "
+                                                       ".parquet, .safetensors); give 2 or 3."),
+            names: Optional[str] = typer.Option(None, "--names",
+                                                help="Model names, comma-separated, one per "
+                                                     "--embeddings (default: the file names)."),
+            triplets: Path = typer.Option(..., "--triplets", "-t",
+                                          help="Triplet file (CSV, TSV, Parquet, JSONL)."),
+            format: str = cli.FormatOpt, columns: Optional[str] = cli.ColumnsOpt,
+            id_type: Optional[str] = cli.IdTypeOpt, stimuli: Optional[Path] = cli.StimuliOpt,
+            on_error: cli.OnError = cli.OnErrorOpt, max_catch_failure: float = cli.CatchOpt,
+            min_rt: Optional[float] = cli.MinRtOpt, max_rt: Optional[float] = cli.MaxRtOpt,
+            min_median_rt: Optional[float] = cli.MinMedianRtOpt,
+            split: Optional[Path] = typer.Option(
+                None, "--split", help="Use only the triplets among the stimuli listed in this "
+                                      "file (first column: ids, or file names with --stimuli)."),
+            metric: str = typer.Option("cosine", "--metric",
+                                       help="Model dissimilarity: cosine, correlation, "
+                                            "euclidean or dot."),
+            layer: Optional[str] = typer.Option(None, "--layer",
+                                                help="Embedding layer (default: the first)."),
+            cv_folds: int = typer.Option(5, "--cv-folds",
+                                         help="Stimulus folds for the cross-validated "
+                                              "partition (0: in-sample only)."),
+            seed: int = typer.Option(0, "--seed", help="Seed of the stimulus folds."),
+            weighted: bool = typer.Option(False, "--weighted",
+                                          help="Weight each pair by its co-occurrence count."),
+            as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+            output: Optional[Path] = typer.Option(None, "--out", "-o",
+                                                  help="Also write the JSON to this file.")):
+        """Unique and shared variance of human dissimilarity explained by 2 or 3 models
+        (in-sample and cross-validated over stimuli)."""
+        from bgs.embeddings import Embeddings
+        from bgs.io import write_json
+
+        if not 2 <= len(embeddings) <= 3:
+            raise ConfigError(f"give 2 or 3 --embeddings files, got {len(embeddings)}")
+        if cv_folds < 0 or cv_folds == 1:
+            raise ConfigError(f"--cv-folds must be 0 (off) or at least 2, got {cv_folds}")
+        labels = model_names(embeddings, names)
+        ts = cli._load(triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
+                       min_rt, max_rt, min_median_rt)
+        embs = {name: Embeddings.load(p) for name, p in zip(labels, embeddings)}
+        report = partition_report(ts, embs, metric=metric, layer=layer, cv_folds=cv_folds,
+                                  seed=seed, weighted=weighted, split=split, stimuli=stimuli,
+                                  paths=dict(zip(labels, embeddings)))
+        if output is not None:
+            write_json(output, report)
+        if as_json:
+            sys.stdout.write(json.dumps(report, indent=2) + "\n")
+            return
+        cli.out.print(report_table(report))
+        tr = report["triplets"]
+        cli.out.print(f"[dim]{tr['n_used']:,} triplets over {tr['n_stimuli']:,} stimuli; "
+                      f"{report['in_sample']['n_observed_pairs']:,} observed pairs. "
+                      f"{report['in_sample']['definition']}.[/dim]")
+        if report["cross_validated"]:
+            cli.out.print(f"[dim]{report['cross_validated']['definition']}.[/dim]")
