@@ -104,7 +104,8 @@ class Embeddings:
                                 f"use one of {', '.join(SUFFIXES)}")
         with atomic_path(path, suffix=suffix) as tmp:
             if suffix == ".npz":
-                arrays = {"ids": np.asarray(self.ids)}
+                ids = np.asarray(self.ids)
+                arrays = {"ids": ids.astype(str) if ids.dtype == object else ids}
                 arrays.update({_npz_key(k): v for k, v in self.layers.items()})
                 with open(tmp, "wb") as f:
                     np.savez(f, **arrays)

@@ -25,6 +25,9 @@ The protocol (DESIGN.md, "Linear probes"):
   those held-out ratings (for k-fold: of all pooled held-out ratings), which is
   ``sklearn.metrics.r2_score`` of the pooled predictions; Pearson r of predictions and
   ratings. R² can be negative (worse than predicting the held-out mean).
+  Pooled k-fold scores of a predictor with no signal sit slightly *below* zero (R² < 0 and
+  often r < 0): each fold's intercept is its training mean, which moves opposite to the
+  held-out ratings. Read a small negative pooled r as "no signal", not as anti-alignment.
 * **Confidence intervals.** Percentile bootstrap (95 %) resampling held-out stimuli with
   replacement, the fitted predictions held fixed: it expresses uncertainty over which
   stimuli were evaluated, not refitting variance. Seeded per attribute name, so an
