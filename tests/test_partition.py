@@ -194,16 +194,24 @@ def test_copies_share_everything(copy):
 
 # ---------------------------------------------------------------------- cross-validated
 def test_cv_below_in_sample_on_noisy_data():
-    for seed in range(5):
+    """Out-of-fold R² is below in-sample R² on noisy data: on average for every subset, and in
+    most replicates for all models together (not in every one: the held-out pairs are a
+    different, smaller sample, so a single CV estimate can land above)."""
+    gaps = {k: [] for k in ("a", "b", "c", "a+b", "a+c", "b+c", "a+b+c")}
+    for seed in range(30):
         rng = np.random.default_rng(100 + seed)
-        human, models = planted(24, rng, coef=(0.3, 0.0, 0.0), noise=1.0)
+        human, models = planted(12, rng, coef=(0.3, 0.0, 0.0), noise=1.0)
         ins = variance_partition(human, models)
-        cv = variance_partition(human, models, cv_folds=4, seed=seed)
-        assert cv.mode == "cv" and cv.cv_folds == 4 and cv.seed == seed
-        for k in ins.r2:
-            assert cv.r2[k] <= ins.r2[k] + 1e-12, (seed, k)
-        check_identities(cv)
+        cv = variance_partition(human, models, cv_folds=3, seed=seed)
+        assert cv.mode == "cv" and cv.cv_folds == 3 and cv.seed == seed
+        assert ins.mode == "in_sample" and ins.cv_folds is None
         assert cv.n_pairs < ins.n_pairs == cv.n_observed_pairs
+        check_identities(cv)
+        for k in gaps:
+            gaps[k].append(ins.r2[k] - cv.r2[k])
+    for k, g in gaps.items():
+        assert np.mean(g) > 0.05, k
+    assert np.mean(np.array(gaps["a+b+c"]) >= 0) >= 0.7
 
 
 def brute_force_cv(human, models, k, seed):

@@ -163,9 +163,9 @@ def register(app: typer.Typer) -> None:
         if cv_folds < 0 or cv_folds == 1:
             raise ConfigError(f"--cv-folds must be 0 (off) or at least 2, got {cv_folds}")
         labels = model_names(embeddings, names)
+        embs = {name: Embeddings.load(p) for name, p in zip(labels, embeddings)}
         ts = cli._load(triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
                        min_rt, max_rt, min_median_rt)
-        embs = {name: Embeddings.load(p) for name, p in zip(labels, embeddings)}
         report = partition_report(ts, embs, metric=metric, layer=layer, cv_folds=cv_folds,
                                   seed=seed, weighted=weighted, split=split, stimuli=stimuli,
                                   paths=dict(zip(labels, embeddings)))
