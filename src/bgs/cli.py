@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from bgs import __version__
+from bgs.commands.options import (
+    CatchOpt,
+    ColumnsOpt,
+    FormatOpt,
+    IdTypeOpt,
+    MaxRtOpt,
+    MinMedianRtOpt,
+    MinRtOpt,
+    OnError,
+    OnErrorOpt,
+    StimuliOpt,
+    err,
+    load_triplets,
+    out,
+)
 from bgs.errors import BGSError
 
 app = typer.Typer(help="bgs — measure and fine-tune model representations against human "
@@ -22,53 +35,6 @@ data_app = typer.Typer(help="Validate and summarise odd-one-out triplet files.",
 datasets_app = typer.Typer(help="List and fetch public datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(datasets_app, name="datasets")
-
-out = Console()
-err = Console(stderr=True)
-
-
-class OnError(str, Enum):
-    fail = "fail"
-    drop = "drop"
-
-
-# ---------------------------------------------------------------------- shared options
-FormatOpt = typer.Option("default", "--format", "-f",
-                         help="Column format: 'default' (participant, a, b, c, odd) or "
-                              "'garcia2025' (participation, stim1_name, ..., choice).")
-ColumnsOpt = typer.Option(None, "--columns",
-                          help="Map fields to your columns, e.g. 'participant=subj,a=s1,b=s2,"
-                               "c=s3,odd=choice' (fields: participant a b c odd response_time "
-                               "session trial).")
-IdTypeOpt = typer.Option(None, "--id-type", help="Stimulus id type: int (default) or str.")
-StimuliOpt = typer.Option(None, "--stimuli", "-s", exists=False,
-                          help="Stimulus table (CSV/Parquet with an id and/or file column); ids "
-                               "outside it are errors.")
-OnErrorOpt = typer.Option(OnError.fail, "--on-error",
-                          help="fail: stop at the first kind of invalid row; drop: drop invalid "
-                               "rows and report the count per reason.")
-CatchOpt = typer.Option(0.5, "--max-catch-failure",
-                        help="Exclude participants failing more than this share of catch trials "
-                             "(a negative value disables it).")
-MinRtOpt = typer.Option(None, "--min-rt", help="Drop trials answered faster than this (seconds).")
-MaxRtOpt = typer.Option(None, "--max-rt", help="Drop trials answered slower than this (seconds).")
-MinMedianRtOpt = typer.Option(None, "--min-median-rt",
-                              help="Exclude participants whose median response time is below "
-                                   "this (seconds).")
-
-
-def _load(file: Path, format: str, columns, id_type, stimuli, on_error, max_catch, min_rt,
-          max_rt, min_median_rt):
-    from bgs.data.stimuli import read_stimuli
-    from bgs.data.triplets import Screening, read_triplets
-
-    screening = Screening(max_catch_failure_rate=None if max_catch < 0 else max_catch,
-                          min_response_time=min_rt, max_response_time=max_rt,
-                          min_median_response_time=min_median_rt)
-    ids = read_stimuli(stimuli).ids if stimuli is not None else None
-    return read_triplets(file, format=format, columns=columns, id_type=id_type,
-                         stimulus_ids=ids, on_error=on_error.value, screening=screening)
-
 
 def _report_table(report) -> Table:
     t = Table(title=f"{report.source}", show_header=True, header_style="bold")
@@ -98,7 +64,7 @@ def data_validate(file: Path = typer.Argument(..., metavar="FILE", help="Triplet
                   min_rt: Optional[float] = MinRtOpt, max_rt: Optional[float] = MaxRtOpt,
                   min_median_rt: Optional[float] = MinMedianRtOpt):
     """Check a triplet file: columns, ids, odd one out, catch trials and screening."""
-    ts = _load(file, format, columns, id_type, stimuli, on_error, max_catch_failure, min_rt,
+    ts = load_triplets(file, format, columns, id_type, stimuli, on_error, max_catch_failure, min_rt,
                max_rt, min_median_rt)
     out.print(_report_table(ts.report))
     for p, why in ts.report.excluded_participants.items():
@@ -123,7 +89,7 @@ def data_stats(file: Path = typer.Argument(..., metavar="FILE", help="Triplet fi
     from bgs.human.summary import triplet_stats
     from bgs.io import write_json
 
-    ts = _load(file, format, columns, id_type, stimuli, on_error, max_catch_failure, min_rt,
+    ts = load_triplets(file, format, columns, id_type, stimuli, on_error, max_catch_failure, min_rt,
                max_rt, min_median_rt)
     with err.status(f"reliability: {n_splits} splits, {n_bootstrap} bootstrap resamples ..."):
         stats = triplet_stats(ts, n_splits=n_splits, n_bootstrap=n_bootstrap, seed=seed)

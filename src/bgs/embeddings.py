@@ -27,7 +27,8 @@ class MissingEmbeddingError(DataFileError):
     kind = "stimulus without embedding"
 
 
-def _as_ids(values) -> np.ndarray:
+def as_ids(values) -> np.ndarray:
+    """Stimulus ids as an array: strings as objects, integral floats as int64."""
     ids = np.asarray(values)
     if ids.dtype.kind in "US":
         ids = ids.astype(object)
@@ -58,7 +59,7 @@ class Embeddings:
 
     @classmethod
     def from_array(cls, ids, matrix, layer: str = DEFAULT_LAYER, source: str = "") -> "Embeddings":
-        return cls(_as_ids(ids), {layer: np.asarray(matrix)}, source)
+        return cls(as_ids(ids), {layer: np.asarray(matrix)}, source)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -81,17 +82,18 @@ class Embeddings:
             raise DataFileError(self.source or "(embeddings)", f"no layer {name!r}",
                                 f"choose one of: {', '.join(self.layers)}") from None
 
-    def align(self, ids: Iterable, what: str = "the stimulus set") -> "Embeddings":
+    def align(self, ids: Iterable, what: str = "the stimulus set",
+              fix: str = "embed every stimulus, or restrict the triplets to the embedded "
+                         "stimuli") -> "Embeddings":
         """Rows reordered to ``ids``; ids without an embedding are an error naming them."""
-        ids = _as_ids(list(ids))
+        ids = as_ids(list(ids))
         pos = pd.Index(self.ids).get_indexer(ids)
         if (pos < 0).any():
             missing = ids[pos < 0]
             raise MissingEmbeddingError(
                 self.source or "(embeddings)",
                 f"{len(missing)} stimulus id(s) of {what} have no embedding "
-                f"(first: {', '.join(map(repr, missing[:10].tolist()))})",
-                "embed every stimulus, or restrict the triplets to the embedded stimuli")
+                f"(first: {', '.join(map(repr, missing[:10].tolist()))})", fix)
         return Embeddings(ids, {k: v[pos] for k, v in self.layers.items()}, self.source)
 
     # ------------------------------------------------------------------ files
@@ -170,9 +172,9 @@ class Embeddings:
             if not np.isfinite(v).all():
                 bad = np.flatnonzero(~np.isfinite(v).all(axis=1))
                 raise DataFileError(path, f"layer {k!r} has NaN or infinite values for ids "
-                                          f"{_as_ids(ids)[bad][:10].tolist()}", "re-embed those stimuli")
+                                          f"{as_ids(ids)[bad][:10].tolist()}", "re-embed those stimuli")
         ordered = dict(sorted(layers.items(), key=lambda kv: kv[0] != DEFAULT_LAYER))
-        return cls(_as_ids(ids), ordered, str(path))
+        return cls(as_ids(ids), ordered, str(path))
 
 
 def _npz_key(layer: str) -> str:

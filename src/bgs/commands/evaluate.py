@@ -10,22 +10,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from bgs import cli
-
-
-def load_split_ids(path: Path, stimuli: Optional[Path]):
-    """Stimulus ids listed in a split file (first column; ids, or file names via --stimuli)."""
-    from bgs.data.stimuli import StimulusTable, read_stimuli
-    from bgs.data.tables import first_row_number, read_table
-
-    df = read_table(path)
-    col = df.columns[0]
-    if stimuli is not None:
-        return read_stimuli(stimuli).to_ids(df[col], path, col, first_row_number(path))
-    values = df[col]
-    table = StimulusTable(ids=values.to_numpy() if values.dtype != object else
-                          values.astype(str).to_numpy(dtype=object), source=str(path))
-    return table.ids
+from bgs.commands import options as cli
+from bgs.commands.options import load_split_ids
 
 
 def _fmt(entry: dict, key: str = "ci") -> str:
@@ -57,13 +43,12 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
         output: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the JSON here."),
     ):
-        """Odd-one-out accuracy, the paper's two-way accuracy and RSA, with CIs, p-values and
-        the noise ceilings of the same triplets."""
+        """Odd-one-out accuracy, two-way accuracy and RSA with CIs, p-values and ceilings."""
         from bgs.embeddings import Embeddings
         from bgs.io import write_json
         from bgs.metrics.evaluate import evaluate_embeddings
 
-        ts = cli._load(triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
+        ts = cli.load_triplets(triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
                        None, None, None)
         if split is not None:
             ts = ts.restrict(load_split_ids(split, stimuli))

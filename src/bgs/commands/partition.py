@@ -119,7 +119,7 @@ def report_table(report: dict) -> Table:
 def register(app: typer.Typer) -> None:
     """Add the ``partition`` command to ``app`` (uses ``bgs.cli``'s shared options and loader,
     so call it after they are defined)."""
-    from bgs import cli
+    from bgs.commands import options as cli
 
     @app.command("partition")
     def partition(
@@ -164,7 +164,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--cv-folds must be 0 (off) or at least 2, got {cv_folds}")
         labels = model_names(embeddings, names)
         embs = {name: Embeddings.load(p) for name, p in zip(labels, embeddings)}
-        ts = cli._load(triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
+        ts = cli.load_triplets(triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
                        min_rt, max_rt, min_median_rt)
         report = partition_report(ts, embs, metric=metric, layer=layer, cv_folds=cv_folds,
                                   seed=seed, weighted=weighted, split=split, stimuli=stimuli,

@@ -141,8 +141,7 @@ def probe(embeddings: Path = typer.Option(..., "--embeddings", "-e",
                                                 help="Also write the JSON to this file.")):
     """Ridge probes from embeddings to attribute ratings: R² and Pearson r per attribute.
 
-    The penalty is chosen by leave-one-out inside each training fold; embeddings and ratings
-    are standardised with training statistics only; folds are over stimuli.
+    Folds over stimuli; penalty by leave-one-out inside each training fold; no test leakage.
     """
     from bgs.data.stimuli import read_stimuli
     from bgs.embeddings import Embeddings

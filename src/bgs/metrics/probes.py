@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from bgs.data.splits import StimulusSplit
-from bgs.embeddings import Embeddings, _as_ids
+from bgs.embeddings import Embeddings, as_ids
 from bgs.errors import ConfigError, DataFileError
 
 DEFAULT_ALPHAS = np.logspace(-3, 5, 17)
@@ -301,7 +301,7 @@ def _split_ids(split, y: pd.DataFrame):
             train, test = split
         except (TypeError, ValueError):
             raise ConfigError("split must be (train_ids, test_ids) or a StimulusSplit") from None
-    train, test = _as_ids(list(train)), _as_ids(list(test))
+    train, test = as_ids(list(train)), as_ids(list(test))
     both = pd.Index(train).intersection(pd.Index(test))
     if len(both):
         raise ConfigError(f"stimuli in both the train and the test part: {both[:10].tolist()}")
@@ -347,7 +347,7 @@ def linear_probe(embeddings: Embeddings | np.ndarray, attributes: pd.DataFrame, 
         k = 5 if folds is None else folds
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
             raise ConfigError(f"folds must be an integer >= 2, got {k!r}")
-        used = _as_ids(list(y.index[rated]))
+        used = as_ids(list(y.index[rated]))
         if not 2 <= k <= len(used):
             raise ConfigError(f"{k}-fold probes need at least {k} stimuli with ratings; "
                               f"the attribute table has {len(used)}")
@@ -357,7 +357,7 @@ def linear_probe(embeddings: Embeddings | np.ndarray, attributes: pd.DataFrame, 
     # embeddings aligned to the stimuli used
     if isinstance(embeddings, Embeddings):
         source = embeddings.source
-        x_all = np.asarray(embeddings.align(used, what="the rated stimuli").layer(layer),
+        x_all = np.asarray(embeddings.align(used, what="the rated stimuli", fix="embed every rated stimulus, or drop the unembedded stimuli from the ratings").layer(layer),
                            dtype=np.float64)
     else:
         source = ""
@@ -420,5 +420,6 @@ def linear_probe(embeddings: Embeddings | np.ndarray, attributes: pd.DataFrame, 
     frames = [pd.concat(v, ignore_index=True) for v in preds.values() if v]
     predictions = pd.concat(frames, ignore_index=True)
     return ProbeResult(scores, predictions, mode, len(fold_list), grid, n_bootstrap, seed,
-                       n_stimuli=len(used), layer=layer, source=source, fold_models=fold_models,
-                       folds=fold_list)
+                       n_stimuli=len(used),
+                       layer=layer if isinstance(embeddings, Embeddings) else None,
+                       source=source, fold_models=fold_models, folds=fold_list)
