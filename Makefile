@@ -38,6 +38,7 @@ test: install
 
 bench: install
 	$(PY) benchmarks/human_similarity.py
+	$(PY) benchmarks/metrics.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
