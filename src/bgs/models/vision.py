@@ -1,0 +1,168 @@
+"""Video and image backbones from ``transformers``, with their preprocessing and pooling.
+
+``load_vision_backbone(spec)`` returns a :class:`VisionBackbone`: a ``torch.nn.Module`` whose
+``forward`` maps preprocessed clips (B, T, 3, H, W) to pooled embeddings per named layer,
+and whose ``preprocess`` turns uint8 frames (B, T, H, W, 3) from the clip store into those
+clips on the model's device. The same object serves extraction and fine-tuning, so there is
+one preprocessing pipeline everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from bgs.errors import ConfigError
+from bgs.models.registry import BackboneKind, ModelSpec
+
+DEFAULT_LAYER = "embeddings"
+
+
+def layer_names(spec: str | Sequence[str] | None, n_layers: int) -> list[str]:
+    """Normalise ``--layers`` (e.g. ``"embeddings,-2,6"``) to names: ``embeddings`` (the pooled
+    output) and ``layer.K`` for hidden state K (0 = the patch embeddings, n_layers = last)."""
+    if spec is None:
+        return [DEFAULT_LAYER]
+    items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    out = []
+    for item in items:
+        if item in (DEFAULT_LAYER, "pooled"):
+            name = DEFAULT_LAYER
+        else:
+            raw = item.removeprefix("layer.")
+            if raw == "last":
+                raw = str(n_layers)
+            try:
+                k = int(raw)
+            except ValueError:
+                raise ConfigError(f"--layers entry {item!r} is not 'embeddings', 'last' or a "
+                                  f"hidden-state index (0..{n_layers}, negative counts back)") from None
+            if k < 0:
+                k += n_layers + 1
+            if not 0 <= k <= n_layers:
+                raise ConfigError(f"--layers entry {item!r} is outside 0..{n_layers} "
+                                  f"(this model has {n_layers} layers)")
+            name = f"layer.{k}"
+        if name not in out:
+            out.append(name)
+    return out or [DEFAULT_LAYER]
+
+
+class VisionBackbone(nn.Module):
+    """A registered video or image model with its normalisation, frame count and pooling."""
+
+    def __init__(self, kind: BackboneKind, model: nn.Module, frames: int, size: int,
+                 mean: Sequence[float], std: Sequence[float], source: str = ""):
+        super().__init__()
+        self.kind = kind
+        self.model = model
+        self.frames = frames
+        self.size = size
+        self.source = source
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 1, 3, 1, 1),
+                             persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 1, 3, 1, 1),
+                             persistent=False)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def device(self) -> torch.device:
+        return self.mean.device
+
+    def preprocess(self, frames) -> torch.Tensor:
+        """uint8 (B, T, H, W, 3) array or tensor → normalised float (B, T, 3, H, W) on device."""
+        from bgs.media.decode import to_float_tensor
+
+        if tuple(frames.shape[1:4]) != (self.frames, self.size, self.size):
+            raise ConfigError(f"{self.kind.name} expects clips of {self.frames} frames at "
+                              f"{self.size}×{self.size}, got {tuple(frames.shape[1:4])}; decode with "
+                              f"frames={self.frames}, size={self.size}")
+        return to_float_tensor(frames, self.mean.flatten().tolist(), self.std.flatten().tolist(),
+                               device=self.device)
+
+    def _pool(self, hidden: torch.Tensor, how: str) -> torch.Tensor:
+        return hidden[:, 0] if how == "cls" else hidden.mean(dim=1)
+
+    def forward(self, clips: torch.Tensor, layers: Sequence[str] = (DEFAULT_LAYER,)) -> dict[str, torch.Tensor]:
+        """Pooled embeddings (B, D) for each named layer of preprocessed clips (B, T, 3, H, W)."""
+        b, t = clips.shape[:2]
+        want_hidden = any(name != DEFAULT_LAYER for name in layers)
+        kwargs = {"output_hidden_states": True} if want_hidden else {}
+        if self.kind.input_layout == "frames":
+            pixels = clips.reshape(b * t, *clips.shape[2:])
+        else:
+            pixels = clips
+        if self.kind.name == "vjepa2":
+            kwargs["skip_predictor"] = True
+        out = self.model(**{self.kind.pixel_argument: pixels}, **kwargs)
+        per_frame = self.kind.input_layout == "frames"
+        result = {}
+        for name in layers:
+            if name == DEFAULT_LAYER:
+                if self.kind.pooling == "pooler":
+                    pooled = out.pooler_output
+                else:
+                    pooled = self._pool(out.last_hidden_state, self.kind.pooling)
+            else:
+                k = int(name.split(".")[1])
+                pooled = self._pool(out.hidden_states[k], self.kind.hidden_pooling)
+            if per_frame:
+                pooled = pooled.reshape(b, t, -1).mean(dim=1)
+            result[name] = pooled
+        return result
+
+
+def _preprocessor_stats(folder: Path) -> tuple[tuple | None, tuple | None]:
+    """image_mean / image_std from a saved preprocessor_config.json, when there is one."""
+    cfg = folder / "preprocessor_config.json"
+    if not cfg.exists():
+        return None, None
+    data = json.loads(cfg.read_text())
+    return (tuple(data["image_mean"]) if "image_mean" in data else None,
+            tuple(data["image_std"]) if "image_std" in data else None)
+
+
+def load_vision_backbone(spec: ModelSpec, frames: int | None = None, device: str = "cpu",
+                         attn_implementation: str | None = None) -> VisionBackbone:
+    """Load a registered video/image backbone from a local folder or hub id.
+
+    ``frames``: clip length; models whose position embeddings fix it (VideoMAE, X-CLIP) must
+    get their ``config.num_frames``. The input size comes from the model config.
+    """
+    import transformers
+    from bgs.errors import BGSError
+
+    kind = spec.kind
+    cls = getattr(transformers, kind.model_class)
+    kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    try:
+        model = cls.from_pretrained(spec.source, **kwargs)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BGSError(f"cannot load {spec}: {first}. Fix: give a folder written by "
+                       f"save_pretrained (without network access a hub id cannot be "
+                       f"downloaded), e.g. {kind.name}:path/to/model") from None
+    config = model.config
+    size = int(getattr(config, "image_size", None) or getattr(config, "crop_size"))
+    fixed = getattr(config, "num_frames", None) if kind.frames_from_config else None
+    if fixed is not None and frames is not None and frames != fixed:
+        raise ConfigError(f"{spec} takes exactly {fixed} frames (its config.num_frames), "
+                          f"not {frames}; leave --frames unset")
+    frames = int(fixed or frames or kind.default_frames)
+    folder = Path(spec.source)
+    mean, std = _preprocessor_stats(folder) if folder.is_dir() else (None, None)
+    backbone = VisionBackbone(kind, model, frames, size, mean or kind.mean, std or kind.std,
+                              str(spec))
+    return backbone.to(device).eval()
