@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-EXTRAS ?= test,video,plots
+EXTRAS ?= test,video,plots,models,text
 # Torch is installed only when the environment has none: on a CPU-only machine
 # pip takes torch==2.13.0 (a CPU build where one lies on disk); elsewhere the ordinary wheel.
 TORCH_SPEC ?= torch==2.13.0
@@ -21,7 +21,7 @@ venv: $(PY)
 DATA   ?= data/garcia2025
 
 install: venv
-	@case ",$(EXTRAS)," in *,models,*|*,all,*) \
+	@case ",$(EXTRAS)," in *,models,*|*,text,*|*,all,*) \
 		if ! $(PY) -c "import torch" 2>/dev/null; then \
 			echo "installing $(TORCH_SPEC)"; $(PIP) install --quiet "$(TORCH_SPEC)"; fi;; esac
 	$(PIP) install --quiet -e ".[$(EXTRAS)]"
