@@ -110,7 +110,8 @@ class SynthConfig:
         need(isinstance(self.seed, (int, np.integer)) and self.seed >= 0, "seed must be an integer >= 0")
         need(self.n_clips >= 6, f"need at least 6 clips, got {self.n_clips}")
         need(self.frames >= 2, f"need at least 2 frames, got {self.frames}")
-        need(self.size >= 16 and self.size % 2 == 0, f"size must be even and >= 16 (yuv420p), got {self.size}")
+        need(self.size >= 16 and self.size % 2 == 0,
+             f"size must be even and >= 16 (yuv420p), got {self.size}")
         need(self.fps > 0, f"fps must be positive, got {self.fps}")
         need(self.n_participants >= 1, f"need at least one participant, got {self.n_participants}")
         need(self.trials_per_set >= 2, "trials_per_set must be >= 2 (one is the catch trial)")
@@ -127,7 +128,8 @@ class SynthConfig:
         need(self.lapse_rate < 1, "lapse_rate must be below 1")
         need(self.temperature > 0, "temperature must be positive")
         need(self.nuisance_weight >= 0, "nuisance_weight must be >= 0")
-        need(1 <= self.captions_per_clip[0] <= self.captions_per_clip[1], "captions_per_clip: 1 <= min <= max")
+        need(1 <= self.captions_per_clip[0] <= self.captions_per_clip[1],
+             "captions_per_clip: 1 <= min <= max")
         need(1 <= self.raters_per_clip[0] <= self.raters_per_clip[1], "raters_per_clip: 1 <= min <= max")
         need(self.ceiling_draws >= 2, "ceiling_draws must be >= 2")
         return self
@@ -289,8 +291,10 @@ def make_dataset(out: str | Path, config: SynthConfig | None = None, *, force: b
 
     # ---- stimulus tables
     _write_csv(out / "video_mapping.csv", pd.DataFrame({"index": np.arange(n), "video_name": names}))
-    _write_csv(out / "train.csv", pd.DataFrame({"video_name": [names[i] for i in range(n) if not is_test[i]]}))
-    _write_csv(out / "test.csv", pd.DataFrame({"index": test_idx, "video_name": [names[i] for i in test_idx]}))
+    _write_csv(out / "train.csv",
+               pd.DataFrame({"video_name": [names[i] for i in range(n) if not is_test[i]]}))
+    _write_csv(out / "test.csv",
+               pd.DataFrame({"index": test_idx, "video_name": [names[i] for i in test_idx]}))
 
     # ---- captions and ratings
     cap_rows, ann_rows = [], []
@@ -385,8 +389,8 @@ def make_dataset(out: str | Path, config: SynthConfig | None = None, *, force: b
                            "lapse_rate": cfg.lapse_rate, "inattentive_share": cfg.inattentive_share,
                            "nuisance_weight": cfg.nuisance_weight,
                            "distance": "d_p(i,j) = sum_k w_pk (z_ik - z_jk)^2 + sum_m v_pm (a_im - a_jm)^2",
-                           "choice": "P(odd = x | x,y,z) = (1 - lapse_p) softmax_x(-d_p(y,z) / tau_p) + lapse_p / 3; "
-                                     "inattentive participants answer uniformly"},
+                           "choice": "P(odd = x | x,y,z) = (1 - lapse_p) softmax_x(-d_p(y,z) / tau_p)"
+                                     " + lapse_p / 3; inattentive participants answer uniformly"},
         "participants": records,
         "design": {"n_rows": int(len(t)), "n_catch": int(design.catch.sum()),
                    "n_regular": int((~design.catch).sum()),
