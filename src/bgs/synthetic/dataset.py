@@ -372,9 +372,10 @@ def make_dataset(out: str | Path, config: SynthConfig | None = None, *, force: b
             "event_script_time": scene.event_time,
             "event_clip_time_s": scene.event_clip_time(cfg.frames, cfg.fps),
             "shown_script_window": list(scene.window())})
-    files = sorted(str(p.relative_to(out).as_posix()) for p in out.rglob("*")
-                   if p.is_file() and not p.name.startswith(".") and p.name != "truth.json"
-                   and (p.parent == out or p.name.startswith(cfg.name_prefix + "_")))
+    files = [name for name in TABLES if (out / name).is_file()]
+    if cfg.render:
+        files += [f"videos/{v}" for v in names] + [f"masks/{v[:-4]}.npz" for v in names]
+    files.sort()
     truth = {
         "generator": "bgs.synthetic", "bgs_version": __version__, "seed": cfg.seed,
         "config": cfg.to_dict(),
