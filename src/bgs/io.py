@@ -9,6 +9,13 @@ import tempfile
 from pathlib import Path
 
 
+def _default_mode() -> int:
+    """0666 less the process umask: the mode an ordinary ``open(path, "w")`` would give."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str = ""):
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
@@ -21,6 +28,7 @@ def atomic_path(target: str | os.PathLike, suffix: str = ""):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _default_mode())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

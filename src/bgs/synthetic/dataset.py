@@ -33,12 +33,12 @@ import numpy as np
 import pandas as pd
 
 from bgs import __version__
+from bgs.io import atomic_path
 from bgs.errors import BGSError, ConfigError, UnreadableFileError
 from bgs.synthetic import behavior as bh
 from bgs.synthetic import captions as cap
 from bgs.synthetic import observers as obs
 from bgs.synthetic import render
-from bgs.synthetic.render import atomic_file
 from bgs.synthetic.scenes import (
     LATENT_NAMES,
     NUISANCE_NAMES,
@@ -205,12 +205,12 @@ def _round(obj, nd: int = 6):
 
 
 def _write_csv(path: Path, df: pd.DataFrame) -> None:
-    with atomic_file(path, suffix=".csv") as tmp:
+    with atomic_path(path, suffix=".csv") as tmp:
         df.to_csv(tmp, index=False)
 
 
 def _write_text(path: Path, text: str) -> None:
-    with atomic_file(path) as tmp:
+    with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 

@@ -13,10 +13,8 @@ archives are zip files with fixed member timestamps.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
 import zipfile
 from fractions import Fraction
 from pathlib import Path
@@ -30,19 +28,6 @@ from bgs.synthetic.scenes import Scene
 SUPERSAMPLE = 2
 
 
-def _default_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-@contextlib.contextmanager
-def atomic_file(path: str | Path, suffix: str = ""):
-    """:func:`bgs.io.atomic_path` with the usual file mode (mkstemp's temporary files are 0600,
-    which would leave a dataset unreadable to other users)."""
-    with atomic_path(path, suffix=suffix) as tmp:
-        yield tmp
-        os.chmod(tmp, _default_mode())
 EYE_OFFSET = 0.42  # eye centre, in agent radii ahead of the centre
 EYE_RADIUS = 0.34  # in agent radii
 
@@ -150,7 +135,7 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float, crf: int = 18) -
     if h % 2 or w % 2:
         raise ConfigError(f"yuv420p needs an even frame size, got {w}×{h}")
     rate = Fraction(fps).limit_denominator(1001)
-    with atomic_file(path, suffix=".mp4") as tmp:
+    with atomic_path(path, suffix=".mp4") as tmp:
         container = av.open(str(tmp), mode="w", format="mp4", options={"fflags": "+bitexact"})
         try:
             stream = container.add_stream("libx264", rate=rate,
@@ -189,7 +174,7 @@ def save_npz(path: str | Path, **arrays: np.ndarray) -> Path:
     """Like ``numpy.savez_compressed`` but byte-reproducible (fixed member timestamps), and
     written atomically. Load with ``numpy.load``."""
     path = Path(path)
-    with atomic_file(path, suffix=".npz") as tmp:
+    with atomic_path(path, suffix=".npz") as tmp:
         with zipfile.ZipFile(tmp, "w") as zf:
             for key, value in arrays.items():
                 buf = io.BytesIO()
@@ -235,6 +220,6 @@ def contact_sheet(out_dir: str | Path, path: str | Path, n_clips: int = 8, n_fra
                 f"spd {p['speed']:.2f}\ndist {p['distance']:.2f}\nint {p['intensity']:.2f}")
         draw.multiline_text((pad, top + 4), text, fill=(0, 0, 0), font=font, spacing=2)
     path = Path(path)
-    with atomic_file(path, suffix=".png") as tmp:
+    with atomic_path(path, suffix=".png") as tmp:
         sheet.save(tmp, format="PNG", optimize=True)
     return path
