@@ -13,6 +13,9 @@ from bgs.models.vision import VisionBackbone
 
 def quiet_transformers() -> None:
     """Silence the per-load progress bars and warnings of transformers (bgs draws its own)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft)\.")
     try:
         from transformers.utils import logging
 

@@ -1,0 +1,63 @@
+"""``bgs train``: BGS fine-tuning from a TOML config into a run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from bgs.commands.options import out
+from bgs.errors import ConfigError
+
+
+def train_command(
+    config: Optional[Path] = typer.Argument(None, metavar="CONFIG",
+                                            help="TOML config (sections data, model, objective, "
+                                                 "target, optim, run); see docs/training.md."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o",
+                                           help="Run directory (default: runs/<time>-<objective>); "
+                                                "never overwritten."),
+    resume: Optional[Path] = typer.Option(None, "--resume",
+                                          help="Continue this run after a crash or kill, from its "
+                                               "last finished epoch, with its own config.toml."),
+    sets: Optional[List[str]] = typer.Option(None, "--set",
+                                             help="Override a config key: SECTION.KEY=VALUE, "
+                                                  "e.g. --set optim.lr=3e-4 (repeatable)."),
+    objective: Optional[str] = typer.Option(None, "--objective",
+                                            help="hybrid, triplet, rsa or budget_matched."),
+    epochs: Optional[int] = typer.Option(None, "--epochs"),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+):
+    """Fine-tune a backbone with LoRA on odd-one-out judgments (or a language target)."""
+    from bgs.train.config import TrainConfig
+    from bgs.train.trainer import Trainer, default_run_dir, init_distributed
+
+    if resume is not None:
+        if not (resume / "config.toml").exists():
+            raise ConfigError(f"{resume}: no config.toml; --resume takes a run directory of bgs train")
+        cfg = TrainConfig.from_toml(resume / "config.toml")
+        run_dir = resume
+    elif config is None:
+        raise ConfigError("give a CONFIG.toml (or --resume RUN)")
+    else:
+        cfg = TrainConfig.from_toml(config)
+        run_dir = None
+    flags = {"objective.name": objective, "optim.epochs": epochs, "run.device": device,
+             "run.seed": seed}
+    assignments = list(sets or []) + [f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"
+                                      for k, v in flags.items() if v is not None]
+    if assignments:
+        cfg = cfg.override([a.replace("'", '"') for a in assignments])
+    run_dir = run_dir or out_dir or default_run_dir(cfg)
+    init_distributed()
+    summary = Trainer(cfg, run_dir, resume=resume is not None, log=out.print).run()
+    test = summary.get("test")
+    out.print(f"run {run_dir}: {summary['epochs']} epochs, best epoch {summary['best_epoch']}"
+              + (f"; held-out odd-one-out {test['ooo_accuracy']:.3f}, RSA {test['rsa_spearman']:.3f}"
+                 if test else ""))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)

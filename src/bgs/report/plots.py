@@ -1,0 +1,47 @@
+"""Matplotlib figures written atomically as PNG (the Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bgs.io import atomic_path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    plt = _pyplot()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_training_curves(history: list[dict], path: str | Path, title: str = "") -> Path:
+    """Training loss, and validation RSA and odd-one-out accuracy, per epoch."""
+    plt = _pyplot()
+    epochs = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    axes[0].plot(epochs, [h["train_loss"] for h in history], "o-", color="black")
+    axes[0].set(title="training loss", xlabel="epoch")
+    for key, label, color in (("train_rsa", "train", "tab:gray"), ("val_rsa", "validation", "tab:blue")):
+        values = [h.get(key) for h in history]
+        if any(v is not None for v in values):
+            axes[1].plot(epochs, values, "o-", label=label, color=color)
+    axes[1].set(title="RSA (Spearman r)", xlabel="epoch")
+    axes[1].legend(frameon=False)
+    axes[2].plot(epochs, [h["val_ooo_accuracy"] for h in history], "o-", color="tab:blue")
+    axes[2].axhline(1 / 3, ls=":", color="gray", label="chance")
+    axes[2].set(title="validation odd-one-out accuracy", xlabel="epoch")
+    axes[2].legend(frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, path)

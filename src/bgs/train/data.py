@@ -1,0 +1,82 @@
+"""Everything a training run reads: triplets, the stimulus split, the target geometry and
+the inputs (clip store or captions), built once per run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bgs.data.splits import StimulusSplit
+from bgs.data.stimuli import StimulusTable, read_stimuli
+from bgs.data.triplets import TripletSet, read_triplets
+from bgs.errors import ConfigError
+from bgs.human.similarity import human_similarity
+from bgs.train.config import TrainConfig
+
+
+@dataclass
+class TrainingData:
+    stimuli: StimulusTable
+    triplets: TripletSet  # all valid triplets
+    train_ids: np.ndarray  # stimuli the model is fitted on
+    val_ids: np.ndarray  # training stimuli held out for model selection
+    test_ids: np.ndarray  # held-out stimuli for the final evaluation (may be empty)
+    train: TripletSet  # triplets among train_ids, indexed on train_ids
+    val: TripletSet  # triplets among val_ids, indexed on val_ids
+    test: TripletSet | None
+    target: np.ndarray  # target dissimilarity among train_ids (NaN: unobserved)
+
+    def summary(self) -> dict:
+        return {"n_train_stimuli": len(self.train_ids), "n_val_stimuli": len(self.val_ids),
+                "n_test_stimuli": len(self.test_ids), "n_train_triplets": len(self.train),
+                "n_val_triplets": len(self.val),
+                "n_test_triplets": len(self.test) if self.test is not None else 0,
+                "n_triplets_lost_to_split": len(self.triplets) - len(self.train) - len(self.val)
+                - (len(self.test) if self.test is not None else 0)}
+
+
+def _ids_from(path: str, stimuli: StimulusTable) -> np.ndarray:
+    from bgs.data.tables import first_row_number, read_table
+
+    df = read_table(path)
+    col = df.columns[-1] if df.columns[0] == "index" and len(df.columns) > 1 else df.columns[0]
+    return stimuli.to_ids(df[col], path, col, first_row_number(path))
+
+
+def load_training_data(config: TrainConfig) -> TrainingData:
+    d = config.data
+    stimuli = read_stimuli(d.stimuli)
+    triplets = read_triplets(d.triplets, format=d.format, stimulus_ids=stimuli.ids)
+    all_ids = stimuli.ids
+    test_ids = _ids_from(d.test, stimuli) if d.test else np.array([], dtype=all_ids.dtype)
+    train_pool = _ids_from(d.train, stimuli) if d.train else np.setdiff1d(all_ids, test_ids)
+    if len(np.intersect1d(train_pool, test_ids)):
+        raise ConfigError(f"{d.train} and {d.test} share stimuli; training and test must be disjoint")
+    split = StimulusSplit.random(train_pool, {"train": 1 - d.val_fraction, "val": d.val_fraction},
+                                 seed=config.run.seed)
+    train_ids, val_ids = split["train"], split["val"]
+    train = triplets.restrict(train_ids)
+    val = triplets.restrict(val_ids)
+    test = triplets.restrict(test_ids) if len(test_ids) else None
+    if len(train) == 0:
+        raise ConfigError(f"no triplet has all three stimuli among the {len(train_ids)} training "
+                          f"stimuli; check data.train / data.test")
+    if config.target.source == "human":
+        target = human_similarity(train).dissimilarity
+    else:
+        from bgs.embeddings import Embeddings
+        from bgs.metrics.distance import dissimilarity_matrix
+
+        emb = Embeddings.load(config.target.embeddings).align(train_ids, "the training stimuli")
+        target = dissimilarity_matrix(emb.matrix, "cosine")
+    np.fill_diagonal(target, np.nan)
+    return TrainingData(stimuli, triplets, train_ids, val_ids, test_ids, train, val, test, target)
+
+
+def stimulus_files(stimuli: StimulusTable, ids) -> list:
+    if stimuli.files is None:
+        raise ConfigError(f"{stimuli.source} has no file column; video backbones need one")
+    pos = pd.Index(stimuli.ids).get_indexer(list(ids))
+    return [stimuli.files[p] for p in pos]

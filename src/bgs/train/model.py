@@ -1,0 +1,191 @@
+"""The trainable model: a registered backbone wrapped with LoRA, and the projection head.
+
+``BGSModel.encode(ids)`` embeds stimuli by id: frames from the clip store (video and image
+backbones) or captions (text backbones), through the backbone, the head, and an L2
+normalisation. The head is the paper's Linear(h, d) → LayerNorm → ReLU → Dropout → L2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from bgs.errors import ConfigError
+from bgs.train.config import ModelConfig
+
+
+class ProjectionHead(nn.Module):
+    def __init__(self, in_dim: int, out_dim: int = 128, dropout: float = 0.3):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, out_dim), nn.LayerNorm(out_dim), nn.ReLU(),
+                                 nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.net(x), dim=-1)
+
+
+class VideoEncoder(nn.Module):
+    """Clips from the clip store through a vision backbone (pooled ``embeddings`` output)."""
+
+    def __init__(self, backbone, store):
+        super().__init__()
+        self.backbone = backbone
+        self.store = store
+
+    @property
+    def inner(self) -> nn.Module:
+        return self.backbone.model
+
+    @inner.setter
+    def inner(self, module: nn.Module) -> None:
+        self.backbone.model = module
+
+    @property
+    def hidden_size(self) -> int:
+        return self.backbone.hidden_size
+
+    def forward(self, ids: Sequence) -> torch.Tensor:
+        frames = torch.from_numpy(np.ascontiguousarray(self.store.get_batch(list(ids))))
+        if self.backbone.device.type == "cuda":
+            frames = frames.pin_memory()
+        return self.backbone(self.backbone.preprocess(frames))["embeddings"]
+
+
+class TextEncoder(nn.Module):
+    """Captions through a sentence-transformers model: the first caption, or the mean of the
+    (unit-norm) embeddings of all captions of a stimulus."""
+
+    def __init__(self, text_backbone, captions: dict, pool: str = "mean"):
+        super().__init__()
+        if pool not in ("first", "mean"):
+            raise ConfigError(f"data.caption_pool must be 'first' or 'mean' for training, got {pool!r}")
+        self.st = text_backbone.model
+        self.captions = captions
+        self.pool = pool
+
+    @property
+    def inner(self) -> nn.Module:
+        return self.st[0].auto_model
+
+    @inner.setter
+    def inner(self, module: nn.Module) -> None:
+        self.st[0].auto_model = module
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.st.get_sentence_embedding_dimension())
+
+    def forward(self, ids: Sequence) -> torch.Tensor:
+        lists = [self.captions[i] if self.pool == "mean" else self.captions[i][:1] for i in ids]
+        texts = [c for lst in lists for c in lst]
+        device = next(self.st.parameters()).device
+        features = {k: v.to(device) for k, v in self.st.tokenize(texts).items()}
+        emb = self.st(features)["sentence_embedding"]
+        emb = nn.functional.normalize(emb, dim=-1)
+        owner = torch.repeat_interleave(torch.arange(len(ids), device=device),
+                                        torch.tensor([len(x) for x in lists], device=device))
+        summed = torch.zeros(len(ids), emb.shape[1], device=device, dtype=emb.dtype).index_add(0, owner, emb)
+        return summed / torch.tensor([len(x) for x in lists], device=device, dtype=emb.dtype)[:, None]
+
+
+def lora_targets(kind, config: ModelConfig):
+    targets = config.lora.targets or kind.lora_targets
+    if not targets:
+        raise ConfigError(f"no LoRA targets for backbone kind {kind.name!r}; set model.lora.targets")
+    return targets if isinstance(targets, str) else list(targets)
+
+
+class BGSModel(nn.Module):
+    """Backbone (frozen, with LoRA adapters, or fully trainable) + projection head."""
+
+    def __init__(self, encoder: nn.Module, kind, config: ModelConfig, backbone_ref: str):
+        super().__init__()
+        self.encoder = encoder
+        self.backbone_ref = backbone_ref
+        self.config = config
+        self.kind = kind
+        if config.full_finetune:
+            for p in encoder.parameters():
+                p.requires_grad_(True)
+        else:
+            from peft import LoraConfig, get_peft_model
+
+            for p in encoder.parameters():
+                p.requires_grad_(False)
+            lora = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha,
+                              lora_dropout=config.lora.dropout,
+                              target_modules=lora_targets(kind, config))
+            try:
+                encoder.inner = get_peft_model(encoder.inner, lora)
+            except ValueError as exc:
+                raise ConfigError(f"LoRA could not be applied to {backbone_ref}: {exc}. Fix: set "
+                                  f"model.lora.targets to module names of this model") from None
+        if config.gradient_checkpointing:
+            inner = encoder.inner
+            base = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.head = ProjectionHead(encoder.hidden_size, config.head_dim, config.head_dropout)
+
+    def forward(self, ids: Sequence) -> torch.Tensor:
+        return self.head(self.encoder(ids))
+
+    @torch.no_grad()
+    def embed(self, ids: Sequence, batch_size: int = 32) -> np.ndarray:
+        """Eval-mode embeddings (restores the previous train/eval mode afterwards)."""
+        was_training = self.training
+        self.eval()
+        try:
+            out = [self(list(ids[k:k + batch_size])).float().cpu().numpy()
+                   for k in range(0, len(ids), batch_size)]
+        finally:
+            self.train(was_training)
+        return np.concatenate(out) if out else np.zeros((0, self.config.head_dim), np.float32)
+
+    def parameter_counts(self) -> dict[str, int]:
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in self.parameters())
+        return {"trainable": trainable, "frozen": total - trainable, "total": total}
+
+    # ------------------------------------------------------------------ checkpoint state
+    def adapter_state(self) -> dict[str, torch.Tensor]:
+        """The backbone weights that training changes: LoRA weights, or all of them."""
+        if self.config.full_finetune:
+            return {k: v for k, v in self.encoder.inner.state_dict().items()}
+        from peft import get_peft_model_state_dict
+
+        return get_peft_model_state_dict(self.encoder.inner)
+
+    def load_adapter_state(self, state: dict[str, torch.Tensor], source: str) -> None:
+        """Strict: any missing or unexpected key is an error, never a silently random layer."""
+        from bgs.errors import BGSError
+
+        expected = set(self.adapter_state())
+        got = set(state)
+        if expected != got:
+            missing, unexpected = sorted(expected - got)[:5], sorted(got - expected)[:5]
+            raise BGSError(f"{source}: the adapter does not fit {self.backbone_ref} "
+                           f"(missing keys {missing}, unexpected keys {unexpected}). Fix: load it "
+                           f"with the backbone and LoRA settings it was trained with "
+                           f"(see checkpoint.json)")
+        if self.config.full_finetune:
+            self.encoder.inner.load_state_dict(state, strict=True)
+        else:
+            from peft import set_peft_model_state_dict
+
+            result = set_peft_model_state_dict(self.encoder.inner, state)
+            unexpected = getattr(result, "unexpected_keys", [])
+            if unexpected:
+                raise BGSError(f"{source}: unexpected adapter keys {unexpected[:5]}")
+
+    def load_head_state(self, state: dict[str, torch.Tensor], source: str) -> None:
+        from bgs.errors import BGSError
+
+        try:
+            self.head.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise BGSError(f"{source}: the projection head does not fit ({first}). Fix: load it "
+                           f"with the head size it was trained with (see checkpoint.json)") from None

@@ -1,0 +1,294 @@
+"""The trainer: one step samples a batch of triplets, embeds the batch's unique stimuli once
+and computes every loss term from those embeddings.
+
+Reproducibility: epoch ``e`` draws its triplet order from ``numpy.random.default_rng([seed,
+e])`` and reseeds torch with ``(seed, e)``, and the state at the end of every epoch is
+checkpointed, so ``--resume`` after a crash repeats the interrupted epoch exactly and a CPU
+run reaches the same final metrics as an uninterrupted one.
+
+Distributed: under ``torchrun`` every process embeds its share of the batch's unique
+stimuli, the embeddings are all-gathered with autograd and every process computes the same
+full-batch loss; DistributedDataParallel then averages the gradients, which equals the
+single-process gradient of the same global batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bgs.errors import BGSError, ConfigError
+from bgs.human.similarity import human_similarity
+from bgs.io import atomic_path, write_json
+from bgs.metrics import alignment as al
+from bgs.objectives import Objective
+from bgs.train.checkpoint import load_checkpoint, load_state, read_meta, save_checkpoint
+from bgs.train.config import TrainConfig
+from bgs.train.data import TrainingData, load_training_data, stimulus_files
+from bgs.train.model import BGSModel, TextEncoder, VideoEncoder
+
+
+def _dist():
+    import torch.distributed as dist
+
+    return dist if dist.is_available() and dist.is_initialized() else None
+
+
+def build_model(config: TrainConfig, data: TrainingData, device: str,
+                log: Callable[[str], None] = print) -> BGSModel:
+    """The backbone of ``model.backbone`` with its inputs, LoRA and the head."""
+    from bgs.models.embed import quiet_transformers
+    from bgs.models.registry import parse_model
+
+    quiet_transformers()
+    spec = parse_model(config.model.backbone)
+    kind = spec.kind
+    if kind.family in ("video", "image"):
+        from bgs.media.decode import DecodeParams
+        from bgs.media.store import ClipStore
+        from bgs.models.vision import load_vision_backbone
+
+        if not config.data.videos:
+            raise ConfigError(f"{spec} trains on videos: set data.videos")
+        backbone = load_vision_backbone(spec, frames=config.model.frames or None, device=device)
+        store_root = Path(config.data.store or Path(config.data.videos) / ".bgs-clip-store")
+        store = ClipStore(store_root, DecodeParams(backbone.frames, backbone.size, config.data.resize))
+        ids = np.concatenate([data.train_ids, data.val_ids, data.test_ids])
+        files = [Path(config.data.videos) / f for f in stimulus_files(data.stimuli, ids)]
+        report = store.build(list(ids), files, on_error="fail")
+        log(f"clip store {store.path}: {len(report.decoded)} decoded, {len(report.reused)} reused")
+        encoder = VideoEncoder(backbone, store)
+    elif kind.family == "text":
+        from bgs.models.text import load_text_backbone
+
+        if not config.data.captions:
+            raise ConfigError(f"{spec} trains on captions: set data.captions")
+        captions = data.stimuli.with_captions(config.data.captions).caption_lists()
+        missing = [i for i in data.stimuli.ids if i not in captions]
+        if missing:
+            raise ConfigError(f"{config.data.captions}: stimuli without captions: {missing[:10]}")
+        encoder = TextEncoder(load_text_backbone(spec.source, device=device), captions,
+                              config.data.caption_pool)
+    else:
+        raise ConfigError(f"cannot train a {kind.family} backbone ({spec})")
+    return BGSModel(encoder, kind, config.model, str(spec)).to(device)
+
+
+class Trainer:
+    """Fits ``BGSModel`` with the configured objective; writes everything into ``run_dir``."""
+
+    def __init__(self, config: TrainConfig, run_dir: str | Path, resume: bool = False,
+                 log: Callable[[str], None] | None = None):
+        config.validate()
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.resume = resume
+        dist = _dist()
+        self.rank = dist.get_rank() if dist else 0
+        self.world = dist.get_world_size() if dist else 1
+        self.log = log if log is not None else (print if self.rank == 0 else (lambda *_: None))
+        self.device = config.run.device
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError("run.device is cuda but no CUDA device is available; use cpu")
+        self.history: list[dict] = []
+
+    # ------------------------------------------------------------------ set-up
+    def _prepare_run_dir(self) -> None:
+        if self.rank != 0:
+            return
+        if self.run_dir.exists() and any(self.run_dir.iterdir()) and not self.resume:
+            raise BGSError(f"{self.run_dir} already holds a run. Fix: --resume {self.run_dir} to "
+                           f"continue it, or --out a new folder (runs are never overwritten)")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.run_dir / "config.toml") as tmp:
+            tmp.write_text(self.config.to_toml())
+
+    def _seed(self, epoch: int) -> np.random.Generator:
+        torch.manual_seed(self.config.run.seed * 100_003 + epoch)
+        return np.random.default_rng([self.config.run.seed, epoch])
+
+    # ------------------------------------------------------------------ one step
+    def _embed_batch(self, model, ids: np.ndarray) -> torch.Tensor:
+        dist = _dist()
+        if dist is None:
+            return model(list(ids))
+        import torch.distributed.nn.functional as dfn
+
+        chunks = np.array_split(np.arange(len(ids)), self.world)
+        size = max(len(c) for c in chunks)
+        mine = chunks[self.rank]
+        padded = np.concatenate([mine, np.repeat(mine[-1:] if len(mine) else [0], size - len(mine))])
+        z_local = model(list(ids[padded]))
+        gathered = dfn.all_gather(z_local)
+        return torch.cat([g[: len(c)] for g, c in zip(gathered, chunks)])
+
+    def _step(self, model, objective, data: TrainingData, rows: np.ndarray, epoch: int):
+        train = data.train
+        tri = train.triads[rows]
+        unique, inverse = np.unique(tri, return_inverse=True)
+        inverse = inverse.reshape(tri.shape)
+        local = {int(s): k for k, s in enumerate(unique)}
+        pair = train.pair[rows]
+        anchor = torch.tensor([local[int(x)] for x in pair[:, 0]], device=self.device)
+        positive = torch.tensor([local[int(x)] for x in pair[:, 1]], device=self.device)
+        negative = torch.tensor([local[int(x)] for x in train.odd_index[rows]], device=self.device)
+        target = torch.tensor(data.target[np.ix_(unique, unique)], dtype=torch.float32,
+                              device=self.device)
+        amp = self.device.startswith("cuda") and self.config.run.amp
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            z = self._embed_batch(model, data.train_ids[unique])
+        loss, parts = objective(z.float(), anchor, positive, negative, target, epoch)
+        return loss, parts, len(unique)
+
+    # ------------------------------------------------------------------ evaluation
+    def _alignment(self, model: BGSModel, ids: np.ndarray, triplets) -> dict:
+        if len(triplets) == 0:
+            return {"rsa": None, "ooo_accuracy": None}
+        z = model.embed(list(ids))
+        s = z @ z.T
+        h = human_similarity(triplets)
+        return {"rsa": al.rsa(1.0 - s, h, "spearman"), "ooo_accuracy": al.ooo_accuracy(s, triplets)}
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> dict:
+        cfg = self.config
+        self._prepare_run_dir()
+        torch.manual_seed(cfg.run.seed)
+        data = load_training_data(cfg)
+        model = build_model(cfg, data, self.device, self.log)
+        counts = model.parameter_counts()
+        self.log(f"{model.backbone_ref}: {counts['trainable']:,} trainable and "
+                 f"{counts['frozen']:,} frozen parameters; {data.summary()}")
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=cfg.optim.plateau_factor, patience=cfg.optim.plateau_patience)
+        objective = Objective(cfg.objective)
+        start_epoch, best, stale = 0, -np.inf, 0
+        last_dir, best_dir = self.run_dir / "checkpoints" / "last", self.run_dir / "checkpoints" / "best"
+        if self.resume:
+            state = load_state(last_dir)
+            if state is None:
+                self.log(f"no finished epoch in {self.run_dir}: starting from the beginning")
+            else:
+                load_checkpoint(model, last_dir)
+                optimizer.load_state_dict(state["optimizer"])
+                scheduler.load_state_dict(state["scheduler"])
+                start_epoch, best, stale = state["epoch"] + 1, state["best"], state["stale"]
+                self.history = state["history"]
+                self.log(f"resuming {self.run_dir} after epoch {state['epoch']}")
+        trained = model
+        if _dist() is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            trained = DistributedDataParallel(model)
+        steps_per_epoch = int(np.ceil(len(data.train) / cfg.optim.batch_triplets))
+        if cfg.optim.max_steps_per_epoch:
+            steps_per_epoch = min(steps_per_epoch, cfg.optim.max_steps_per_epoch)
+        for epoch in range(start_epoch, cfg.optim.epochs):
+            if stale >= cfg.optim.early_stopping:
+                break
+            t0 = time.perf_counter()
+            rng = self._seed(epoch)
+            order = rng.permutation(len(data.train))
+            model.train()
+            sums: dict[str, float] = {}
+            n_clips = 0
+            for step in range(steps_per_epoch):
+                rows = order[step * cfg.optim.batch_triplets:(step + 1) * cfg.optim.batch_triplets]
+                if len(rows) == 0:
+                    break
+                loss, parts, u = self._step(trained, objective, data, rows, epoch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.optim.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+                optimizer.step()
+                n_clips += u
+                for k, v in parts.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+            n_steps = max(1, step + 1)
+            val = self._alignment(model, data.val_ids, data.val)
+            tr = self._alignment(model, data.train_ids, data.train)
+            record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
+                      "train_loss": sums.get("loss", 0.0) / n_steps,
+                      **{f"train_{k}": v / n_steps for k, v in sums.items() if k != "loss"},
+                      "train_rsa": tr["rsa"], "train_ooo_accuracy": tr["ooo_accuracy"],
+                      "val_rsa": val["rsa"], "val_ooo_accuracy": val["ooo_accuracy"],
+                      "seconds": time.perf_counter() - t0, "clips_per_s": n_clips / (time.perf_counter() - t0)}
+            self.history.append(record)
+            score = val["rsa"] if val["rsa"] is not None and np.isfinite(val["rsa"]) else -np.inf
+            scheduler.step(score)
+            improved = score > best
+            best, stale = (score, 0) if improved else (best, stale + 1)
+            self.log(f"epoch {epoch}: loss {record['train_loss']:.4f}, train RSA {tr['rsa']:.3f}, "
+                     f"val RSA {score:.3f}, val odd-one-out {val['ooo_accuracy']:.3f}"
+                     f"{' (best)' if improved else ''}")
+            if self.rank == 0:
+                meta = {"epoch": epoch, "val_rsa": score, "objective": cfg.objective.to_dict()}
+                if improved:
+                    save_checkpoint(model, best_dir, meta)
+                state = {"epoch": epoch, "best": best, "stale": stale, "history": self.history,
+                         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+                save_checkpoint(model, last_dir, meta, state)
+                self._write_history()
+        return self.finish(model, data)
+
+    def _write_history(self) -> None:
+        with atomic_path(self.run_dir / "metrics.jsonl") as tmp:
+            tmp.write_text("".join(json.dumps(h) + "\n" for h in self.history))
+        try:
+            from bgs.report.plots import plot_training_curves
+
+            plot_training_curves(self.history, self.run_dir / "training_curves.png",
+                                 f"{self.config.objective.name}: {self.config.model.backbone}")
+        except ImportError:  # matplotlib is an optional extra
+            pass
+
+    def finish(self, model: BGSModel, data: TrainingData) -> dict:
+        """Evaluate the best checkpoint (loaded strictly) on the held-out stimuli."""
+        from bgs.embeddings import Embeddings
+        from bgs.metrics.evaluate import evaluate_embeddings
+
+        best_dir = self.run_dir / "checkpoints" / "best"
+        summary = {"run": str(self.run_dir), "epochs": len(self.history),
+                   "best_epoch": read_meta(best_dir)["epoch"] if (best_dir / "checkpoint.json").exists() else None,
+                   **data.summary()}
+        if self.rank != 0:
+            return summary
+        if (best_dir / "checkpoint.json").exists():
+            load_checkpoint(model, best_dir)
+        if data.test is not None and len(data.test):
+            ids = data.test_ids
+            emb = Embeddings.from_array(ids, model.embed(list(ids)), source=str(best_dir))
+            result = evaluate_embeddings(emb, data.test, n_bootstrap=self.config.run.eval_bootstrap,
+                                         n_permutations=self.config.run.eval_permutations,
+                                         seed=self.config.run.seed)
+            write_json(self.run_dir / "eval.json", result)
+            emb.save(self.run_dir / "test_embeddings.npz")
+            summary["test"] = {k: result[k]["value"] for k in
+                               ("ooo_accuracy", "two_way_accuracy_symmetric", "rsa_spearman", "rsa_pearson")}
+        write_json(self.run_dir / "metrics.json", {**summary, "history": self.history})
+        return summary
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{stamp}-{config.objective.name}"
+
+
+def init_distributed() -> bool:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return True
