@@ -162,8 +162,16 @@ class BGSModel(nn.Module):
         """Strict: any missing or unexpected key is an error, never a silently random layer."""
         from bgs.errors import BGSError
 
-        expected = set(self.adapter_state())
+        current = self.adapter_state()
+        expected = set(current)
         got = set(state)
+        wrong_shape = [k for k in expected & got if tuple(current[k].shape) != tuple(state[k].shape)]
+        if wrong_shape:
+            k = sorted(wrong_shape)[0]
+            raise BGSError(f"{source}: the adapter does not fit {self.backbone_ref}: {len(wrong_shape)} "
+                           f"weights have another shape (e.g. {k}: {tuple(state[k].shape)} in the file, "
+                           f"{tuple(current[k].shape)} in the model; a different LoRA rank?). Fix: load "
+                           f"it with the LoRA settings it was trained with (see checkpoint.json)")
         if expected != got:
             missing, unexpected = sorted(expected - got)[:5], sorted(got - expected)[:5]
             raise BGSError(f"{source}: the adapter does not fit {self.backbone_ref} "

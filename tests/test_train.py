@@ -1,0 +1,164 @@
+"""BGS fine-tuning end to end on synthetic mp4 clips with a tiny random TimeSformer."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("peft")
+pytest.importorskip("av")
+
+from bgs.cli import main  # noqa: E402
+from bgs.errors import BGSError, ConfigError  # noqa: E402
+from bgs.train.checkpoint import load_checkpoint  # noqa: E402
+from bgs.train.config import TrainConfig  # noqa: E402
+from bgs.train.data import load_training_data  # noqa: E402
+from bgs.train.trainer import Trainer, build_model  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    from bgs.synthetic import SynthConfig, make_dataset
+
+    root = tmp_path_factory.mktemp("train")
+    make_dataset(root / "syn", SynthConfig(seed=3, n_clips=36, frames=8, size=32, n_participants=24))
+    torch.manual_seed(0)
+    transformers.TimesformerModel(transformers.TimesformerConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+        image_size=32, patch_size=8, num_frames=8)).save_pretrained(root / "tsf")
+    (root / "train.toml").write_text("""
+[data]
+triplets = "syn/all_triplets.csv"
+stimuli = "syn/video_mapping.csv"
+videos = "syn/videos"
+train = "syn/train.csv"
+test = "syn/test.csv"
+val_fraction = 0.25
+
+[model]
+backbone = "timesformer:tsf"
+frames = 8
+
+[objective]
+name = "hybrid"
+
+[optim]
+epochs = 3
+batch_triplets = 16
+max_steps_per_epoch = 6
+lr = 0.003
+
+[run]
+eval_bootstrap = 50
+eval_permutations = 0
+""")
+    return root
+
+
+def config(workspace, *overrides):
+    return TrainConfig.from_toml(workspace / "train.toml").override(list(overrides))
+
+
+def test_config_errors(workspace, tmp_path):
+    with pytest.raises(ConfigError, match="unknown key"):
+        config(workspace, "optim.nope=1")
+    with pytest.raises(ConfigError, match="no section"):
+        config(workspace, "nope.lr=1")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[optim]\nlearning_rate = 1\n")
+    with pytest.raises(ConfigError, match=r"optim\.learning_rate"):
+        TrainConfig.from_toml(bad)
+    with pytest.raises(ConfigError, match="objective"):
+        config(workspace, 'objective.name="contrastive"')
+    c = config(workspace, "optim.lr=0.5", 'run.device="cpu"')
+    assert c.optim.lr == 0.5 and c.data.triplets.endswith("all_triplets.csv")
+    assert TrainConfig.from_dict(__import__("tomllib").loads(c.to_toml())).to_dict() == c.to_dict()
+
+
+def test_training_lowers_loss_and_raises_train_rsa(workspace, tmp_path):
+    # dropout off: the per-epoch training loss is then a clean signal on this tiny set
+    cfg = config(workspace, 'objective.name="triplet"', "optim.epochs=5", "optim.max_steps_per_epoch=10",
+                 "optim.lr=0.002", "model.lora.dropout=0.0", "model.head_dropout=0.0")
+    summary = Trainer(cfg, tmp_path / "run", log=lambda *_: None).run()
+    history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(history) == 5 and summary["epochs"] == 5
+    assert min(h["train_loss"] for h in history[-2:]) < history[0]["train_loss"]
+    assert max(h["train_rsa"] for h in history[-2:]) > history[0]["train_rsa"] + 0.02
+    run = tmp_path / "run"
+    for name in ("config.toml", "metrics.json", "eval.json", "training_curves.png",
+                 "checkpoints/best/adapter.safetensors", "checkpoints/best/head.safetensors",
+                 "checkpoints/best/checkpoint.json", "checkpoints/last/state.pt"):
+        assert (run / name).exists(), name
+    result = json.loads((run / "eval.json").read_text())
+    n_test = len((workspace / "syn" / "test.csv").read_text().splitlines()) - 1
+    assert result["n_stimuli"] == n_test and "ci" in result["ooo_accuracy"]  # as bgs evaluate writes
+    assert json.loads((run / "checkpoints/best/checkpoint.json").read_text())["backbone"].startswith("timesformer:")
+
+
+def _killed_after(trainer_cls, epoch, step):
+    """A Trainer whose step raises (like a kill) at ``step`` of ``epoch``."""
+    class Killed(trainer_cls):
+        def _step(self, model, objective, data, rows, e):
+            self._calls = getattr(self, "_calls", 0) + 1
+            if e == epoch and self._calls > epoch * 6 + step:
+                raise KeyboardInterrupt
+            return super()._step(model, objective, data, rows, e)
+    return Killed
+
+
+@pytest.mark.slow
+def test_kill_and_resume_equals_uninterrupted(workspace, tmp_path):
+    cfg = config(workspace)
+    Trainer(cfg, tmp_path / "full", log=lambda *_: None).run()
+    with pytest.raises(KeyboardInterrupt):
+        _killed_after(Trainer, epoch=2, step=3)(cfg, tmp_path / "killed", log=lambda *_: None).run()
+    assert not (tmp_path / "killed" / "eval.json").exists()
+    # the CLI's --resume reads the run's own config
+    assert main(["train", "--resume", str(tmp_path / "killed")]) == 0
+    full = (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()
+    resumed = (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
+    strip = lambda line: {k: v for k, v in json.loads(line).items()  # noqa: E731
+                          if k not in ("seconds", "clips_per_s")}
+    assert [strip(x) for x in full] == [strip(x) for x in resumed]
+    a = json.loads((tmp_path / "full" / "eval.json").read_text())
+    b = json.loads((tmp_path / "killed" / "eval.json").read_text())
+    assert a["ooo_accuracy"] == b["ooo_accuracy"] and a["rsa_spearman"] == b["rsa_spearman"]
+
+
+def test_run_directories_are_never_overwritten(workspace, tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "something").write_text("x")
+    code = main(["train", str(workspace / "train.toml"), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "already holds a run" in err and err.count("\n") == 1
+
+
+def test_strict_loading_rejects_a_wrong_checkpoint(workspace, tmp_path):
+    cfg = config(workspace, "optim.epochs=1", "optim.max_steps_per_epoch=1")
+    Trainer(cfg, tmp_path / "run", log=lambda *_: None).run()
+    best = tmp_path / "run" / "checkpoints" / "best"
+    data = load_training_data(cfg)
+    same = build_model(cfg, data, "cpu", log=lambda *_: None)
+    load_checkpoint(same, best)  # fits
+    other_rank = build_model(config(workspace, "model.lora.r=4"), data, "cpu", log=lambda *_: None)
+    with pytest.raises(BGSError, match="adapter does not fit|size mismatch|does not fit"):
+        load_checkpoint(other_rank, best)
+    other_head = build_model(config(workspace, "model.head_dim=64"), data, "cpu", log=lambda *_: None)
+    with pytest.raises(BGSError, match="projection head does not fit"):
+        load_checkpoint(other_head, best)
+    broken = tmp_path / "broken"
+    shutil.copytree(best, broken)
+    (broken / "head.safetensors").unlink()
+    with pytest.raises(BGSError, match="head.safetensors is missing"):
+        load_checkpoint(same, broken)
+
+
+def test_dropout_is_back_on_after_embedding(workspace):
+    cfg = config(workspace)
+    model = build_model(cfg, load_training_data(cfg), "cpu", log=lambda *_: None)
+    model.train()
+    model.embed([0, 1])
+    assert model.training and model.head.net[3].training
