@@ -82,7 +82,8 @@ class TextEncoder(nn.Module):
         lists = [self.captions[i] if self.pool == "mean" else self.captions[i][:1] for i in ids]
         texts = [c for lst in lists for c in lst]
         device = next(self.st.parameters()).device
-        features = {k: v.to(device) for k, v in self.st.tokenize(texts).items()}
+        tokenize = getattr(self.st, "preprocess", None) or self.st.tokenize
+        features = {k: v.to(device) if torch.is_tensor(v) else v for k, v in tokenize(texts).items()}
         emb = self.st(features)["sentence_embedding"]
         emb = nn.functional.normalize(emb, dim=-1)
         owner = torch.repeat_interleave(torch.arange(len(ids), device=device),
