@@ -167,7 +167,7 @@ def _register_commands() -> None:
 
     for module in (evaluate,):
         module.register(app)
-    for name in ("partition", "probe", "embed", "synth", "train"):
+    for name in ("partition", "probe", "embed", "synth", "train", "demo", "report"):
         try:
             module = __import__(f"bgs.commands.{name}", fromlist=["register"])
         except ModuleNotFoundError:

