@@ -21,7 +21,8 @@ taking the same batches of triplets in the same order:
   triplet step) / rsa_every, with rsa_every = steps per epoch / 6 on this data (``--rsa-every``
   overrides).
 
-Throughput is reported as triplets/s and clips/s (three clips per triplet, the unit both
+Step times are medians over the timed steps (robust to other work on a shared machine; the
+means are in the JSON). Throughput is reported as triplets/s and clips/s (three clips per triplet, the unit both
 loops consume; ours embeds fewer, unique clips, reported too), and the ratio ours / naive.
 
 Peak memory. Each loop runs in a fresh child process. On CUDA it is
@@ -38,7 +39,7 @@ minus the resident set at the start, which overstates the figure when set-up pea
 FLOPs: the first warm-up step of each loop runs under ``torch.utils.flop_counter.FlopCounterMode``
 (forward + backward; matmuls, convolutions and attention). Ours embeds a varying number of
 unique clips per step, so its FLOPs per step are the counted step's FLOPs per clip times the
-mean clips per timed step; achieved TFLOP/s is FLOPs per step over the mean step time (for
+mean clips per timed step; achieved TFLOP/s is FLOPs per step over the median step time (for
 the naive loop, over its steps without the RSA term).
 
 ``--size tiny`` (default on CPU): TimeSformer 2 layers, 64 wide, 8 frames at 64²;
@@ -261,8 +262,8 @@ def child(args) -> dict:
         embedded += step_fn(s)
         sync(device)
         times.append(time.perf_counter() - t)
-    result = {"setup_s": setup_s, "step_s": float(np.mean(times)),
-              "step_s_median": float(np.median(times)), "steps": len(times),
+    result = {"setup_s": setup_s, "step_s": float(np.median(times)),
+              "step_s_mean": float(np.mean(times)), "steps": len(times),
               "triplets_per_step": b, "embedded_per_step": embedded / len(times),
               "flops_counted_step": flops, "clips_in_counted_step": flops_clips,
               # ours embeds a varying number of unique clips per step: scale by the mean
@@ -277,7 +278,7 @@ def child(args) -> dict:
             naive_step(args.warmup + args.steps + s, with_rsa=True)
             sync(device)
             rsa_times.append(time.perf_counter() - t)
-        rsa_step = float(np.mean(rsa_times))
+        rsa_step = float(np.median(rsa_times))
         result.update(rsa_step_s=rsa_step, rsa_every=rsa_every,
                       triplet_step_s=result["step_s"],
                       step_s=result["step_s"] + max(0.0, rsa_step - result["step_s"]) / rsa_every)
@@ -367,9 +368,9 @@ def main(argv=None) -> int:
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--height", type=int, default=240)
     p.add_argument("--batch-triplets", type=int, default=4, help="triplets per step (reference: 4)")
-    p.add_argument("--steps", type=int, default=12, help="timed steps per loop")
+    p.add_argument("--steps", type=int, default=16, help="timed steps per loop")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (the first counts FLOPs)")
-    p.add_argument("--rsa-steps", type=int, default=2, help="naive: timed steps with the RSA term")
+    p.add_argument("--rsa-steps", type=int, default=3, help="naive: timed steps with the RSA term")
     p.add_argument("--rsa-every", type=int, default=0,
                    help="naive: steps per RSA term (default: steps per epoch / 6)")
     p.add_argument("--no-amp", dest="amp", action="store_false", help="CUDA: fp32 instead of bf16")

@@ -152,12 +152,19 @@ def register(app: typer.Typer) -> None:
                                           help="Weight each pair by its co-occurrence count."),
             as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
             output: Optional[Path] = typer.Option(None, "--out", "-o",
-                                                  help="Also write the JSON to this file.")):
+                                                  help="Also write the JSON to this file."),
+            run: Optional[Path] = typer.Option(None, "--run",
+                                               help="Also write a run directory (config, metrics.json, "
+                                                    "tables; `bgs report DIR`).")):
         """Unique and shared variance of human dissimilarity explained by 2 or 3 models
         (in-sample and cross-validated over stimuli)."""
         from bgs.embeddings import Embeddings
         from bgs.io import write_json
 
+        from bgs.report.rundir import new_run_dir, write_run
+
+        if run is not None:
+            new_run_dir(run, create=False)
         if not 2 <= len(embeddings) <= 3:
             raise ConfigError(f"give 2 or 3 --embeddings files, got {len(embeddings)}")
         if cv_folds < 0 or cv_folds == 1:
@@ -171,6 +178,17 @@ def register(app: typer.Typer) -> None:
                                   paths=dict(zip(labels, embeddings)))
         if output is not None:
             write_json(output, report)
+        if run is not None:
+            import pandas as pd
+
+            rows = [{"mode": mode, "part": part, "component": k, "value": v}
+                    for mode in ("in_sample", "cross_validated") if report.get(mode)
+                    for part in ("r2", "unique", "shared") for k, v in report[mode][part].items()]
+            write_run(run, "partition", "bgs partition: " + " vs ".join(labels),
+                      {"command": "bgs partition", "embeddings": [str(p) for p in embeddings],
+                       "names": labels, "triplets": str(triplets), "metric": metric,
+                       "cv_folds": cv_folds, "seed": seed},
+                      {"partition": report}, {"partition": pd.DataFrame(rows)})
         if as_json:
             sys.stdout.write(json.dumps(report, indent=2) + "\n")
             return

@@ -138,7 +138,10 @@ def probe(embeddings: Path = typer.Option(..., "--embeddings", "-e",
           seed: int = typer.Option(0, "--seed", help="Seed of the folds and the bootstrap."),
           as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
           output: Optional[Path] = typer.Option(None, "--out", "-o",
-                                                help="Also write the JSON to this file.")):
+                                                help="Also write the JSON to this file."),
+          run: Optional[Path] = typer.Option(None, "--run",
+                                             help="Also write a run directory (config, metrics.json, "
+                                                  "tables; `bgs report DIR`).")):
     """Ridge probes from embeddings to attribute ratings: R² and Pearson r per attribute.
 
     Folds over stimuli; penalty by leave-one-out inside each training fold; no test leakage.
@@ -148,6 +151,10 @@ def probe(embeddings: Path = typer.Option(..., "--embeddings", "-e",
     from bgs.io import write_json
     from bgs.metrics.probes import linear_probe
 
+    from bgs.report.rundir import new_run_dir, write_run
+
+    if run is not None:
+        new_run_dir(run, create=False)
     if (train is None) != (test is None):
         raise ConfigError("give both --train and --test (or neither, for k-fold)")
     if train is not None and folds is not None:
@@ -177,6 +184,14 @@ def probe(embeddings: Path = typer.Option(..., "--embeddings", "-e",
     payload["attributes_file"] = str(attributes)
     if output is not None:
         write_json(output, payload)
+    if run is not None:
+        frame = result.to_frame()
+        write_run(run, "probe", f"bgs probe: {embeddings.stem}",
+                  {"command": "bgs probe", "embeddings": str(embeddings), "attributes": str(attributes),
+                   "folds": folds, "train": str(train) if train else None,
+                   "test": str(test) if test else None, "seed": seed, "n_bootstrap": n_bootstrap},
+                  {"probes": {embeddings.stem: json.loads(frame.to_json(orient="records"))}},
+                  {"probes": frame.astype({"alphas": str})})
     if as_json:
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return

@@ -132,8 +132,7 @@ def plot_similarity_matrices(ids, human: np.ndarray, models: Mapping[str, np.nda
     k = 1 + len(names)
     fig, axes = plt.subplots(1, k, figsize=(3.6 * k + 0.4, 3.9), squeeze=False)
     axes = axes[0]
-    cmap = mpl.colormaps[MATRIX_CMAP].copy()
-    cmap.set_bad("#d0d0d0")
+    cmap = mpl.colormaps[MATRIX_CMAP].with_extremes(bad="#d0d0d0")
 
     h = human[np.ix_(order, order)].copy()
     np.fill_diagonal(h, np.nan)
@@ -141,7 +140,7 @@ def plot_similarity_matrices(ids, human: np.ndarray, models: Mapping[str, np.nda
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     im = axes[0].imshow(np.ma.masked_invalid(h), cmap=cmap, vmin=vmin, vmax=vmax,
                         interpolation="nearest")
-    n_obs = int(np.isfinite(np.triu(h, 1)).sum())
+    n_obs = int(np.isfinite(h[np.triu_indices(n, k=1)]).sum())
     axes[0].set_title(f"human\n{n_obs:,} of {n * (n - 1) // 2:,} pairs observed", fontsize=10)
     cb = fig.colorbar(im, ax=axes[0], fraction=0.046, pad=0.04)
     cb.set_label("dissimilarity (grey: unobserved)", fontsize=8)
@@ -388,7 +387,7 @@ def plot_partition(partition: Mapping, path: str | Path) -> Path:
         lo_all.append(neg)
         hi_all.append(max(pos, total))
     span = max(hi_all) - min(lo_all) or 0.1
-    ax.set_xlim(min(lo_all) - 0.03 * span, max(hi_all) + 0.3 * span)
+    ax.set_xlim(min(lo_all) - 0.03 * span, max(hi_all) + 0.2 * span)
     ax.axvline(0, color="#333333", lw=0.8, zorder=2)
     ax.set_yticks(y, [label for label, _ in modes])
     ax.set_ylim(-0.6, len(modes) - 0.4)

@@ -1,0 +1,415 @@
+"""A small VideoMAE pre-trained as a masked autoencoder on unlabelled synthetic clips.
+
+A backbone that starts with some visual knowledge is a better starting point for ``bgs
+demo`` than a random one, and no real checkpoint can be downloaded offline. So the demo
+pre-trains its own: a few hundred steps of masked-autoencoder training (VideoMAE: tube
+masking, normalised-pixel reconstruction of the masked tubelets) of a tiny ViT on clips of a
+separate synthetic dataset (seed ``1000 + config.seed``, so the clips the demo evaluates on
+are never seen), once per machine: :func:`cached_videomae` keeps the result under
+``$BGS_MODELS_DIR`` (default ``~/.cache/bgs/models``) in ``demo-videomae-<key>``.
+
+The folder is an ordinary ``save_pretrained`` folder of the ENCODER (``VideoMAEModel``), so
+``videomae:<folder>`` loads it like any other backbone::
+
+    <folder>/config.json, model.safetensors   the encoder
+    <folder>/preprocessor_config.json          image_mean / image_std (ImageNet) and size
+    <folder>/pretraining.json                  MAEConfig, losses (start, end, curve), seconds
+
+Training is deterministic on the CPU for a given config (seeded model initialisation, batch
+order, masks and flips; same torch build and thread count). The folder is written under a
+temporary name and renamed into place, so a folder that exists is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from bgs.errors import BGSError, ConfigError
+from bgs.io import write_json
+
+#: Bumped whenever the same MAEConfig would train a different model (data, masking, schedule),
+#: so that cached folders of an older version are not reused.
+PRETRAIN_VERSION = 1
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``; stages ``clips``, ``decode``, ``train``."""
+
+
+@dataclass(frozen=True)
+class MAEConfig:
+    """Model, data and schedule of the masked-autoencoder pre-training.
+
+    The encoder is a ViT of ``layers`` blocks of width ``hidden`` over ``tubelet × patch ×
+    patch`` tubelets of ``frames`` frames at ``size × size``; the decoder (used only in
+    pre-training, not saved) is a narrower one. ``mask_ratio`` of the spatial positions are
+    masked, the same ones in every tubelet of a clip (tube masking). AdamW with ``warmup``
+    steps of linear warm-up, then cosine decay to zero, for ``steps`` steps of ``batch``
+    clips drawn from ``n_clips`` unlabelled synthetic clips (each flipped left-right with
+    probability 1/2 when ``flip``); ``n_val`` more clips, never trained on, measure the
+    reconstruction loss with fixed masks every ``log_every`` steps.
+    """
+
+    frames: int = 16
+    size: int = 64
+    patch: int = 16
+    tubelet: int = 2
+    hidden: int = 96
+    layers: int = 4
+    heads: int = 4
+    intermediate: int = 192
+    decoder_hidden: int = 64
+    decoder_layers: int = 2
+    decoder_heads: int = 4
+    decoder_intermediate: int = 128
+    mask_ratio: float = 0.75
+    steps: int = 300
+    batch: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup: int = 20
+    n_clips: int = 96
+    n_val: int = 16
+    flip: bool = True
+    log_every: int = 10
+    seed: int = 0
+
+    def __post_init__(self):
+        ints = {f.name for f in fields(self) if f.type in ("int", int)}
+        for name in ints:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ConfigError(f"MAEConfig.{name} must be an integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        for name in ints - {"seed", "warmup", "n_val"}:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"MAEConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.seed < 0 or self.warmup < 0 or self.n_val < 0:
+            raise ConfigError("MAEConfig.seed, warmup and n_val must be >= 0")
+        if self.size % self.patch:
+            raise ConfigError(f"MAEConfig: size {self.size} is not a multiple of patch {self.patch}. "
+                              f"Fix: choose e.g. size=64, patch=16 (or size=32, patch=8)")
+        if self.frames % self.tubelet:
+            raise ConfigError(f"MAEConfig: frames {self.frames} is not a multiple of tubelet "
+                              f"{self.tubelet}. Fix: use an even number of frames with tubelet=2")
+        if self.size < 16 or self.size % 2:
+            raise ConfigError(f"MAEConfig.size must be even and >= 16 (the synthetic renderer's "
+                              f"limit), got {self.size}")
+        if self.frames < 2:
+            raise ConfigError(f"MAEConfig.frames must be >= 2, got {self.frames}")
+        if self.hidden % self.heads or self.decoder_hidden % self.decoder_heads:
+            raise ConfigError("MAEConfig: hidden must be a multiple of heads (and decoder_hidden "
+                              "of decoder_heads)")
+        if not 0.0 < float(self.mask_ratio) < 1.0:
+            raise ConfigError(f"MAEConfig.mask_ratio must be in (0, 1), got {self.mask_ratio}")
+        if not 0 < self.n_masked < self.n_spatial:
+            raise ConfigError(f"MAEConfig: mask_ratio {self.mask_ratio} masks {self.n_masked} of "
+                              f"{self.n_spatial} spatial patches; at least one must be masked and "
+                              f"one visible")
+        if not float(self.lr) > 0 or float(self.weight_decay) < 0:
+            raise ConfigError("MAEConfig: lr must be > 0 and weight_decay >= 0")
+        if self.n_clips < 6:
+            raise ConfigError(f"MAEConfig.n_clips must be >= 6 (the synthetic generator's "
+                              f"minimum), got {self.n_clips}")
+
+    @classmethod
+    def quick(cls, seed: int = 0) -> "MAEConfig":
+        """The CI-sized version (8 frames at 32×32, 8-pixel patches, 40 steps, 24 clips)."""
+        return cls(frames=8, size=32, patch=8, hidden=64, layers=3, heads=4, intermediate=128,
+                   decoder_hidden=48, decoder_layers=1, decoder_heads=4, decoder_intermediate=96,
+                   steps=40, batch=8, lr=2e-3, warmup=5, n_clips=24, n_val=8, log_every=5,
+                   seed=seed)
+
+    @property
+    def n_spatial(self) -> int:
+        return (self.size // self.patch) ** 2
+
+    @property
+    def n_tokens(self) -> int:
+        return (self.frames // self.tubelet) * self.n_spatial
+
+    @property
+    def n_masked(self) -> int:
+        """Masked spatial positions per clip."""
+        return int(round(float(self.mask_ratio) * self.n_spatial))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MAEConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ConfigError(f"unknown MAEConfig field(s) {', '.join(sorted(unknown))}; "
+                              f"known: {', '.join(sorted(names))}")
+        return cls(**d)
+
+    def key(self) -> str:
+        """Short stable hash of the config and the pre-training version (the cache folder)."""
+        text = json.dumps({**self.to_dict(), "version": PRETRAIN_VERSION}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def videomae_config(self):
+        """The ``transformers.VideoMAEConfig`` of the model (encoder and decoder)."""
+        from transformers import VideoMAEConfig
+
+        return VideoMAEConfig(
+            image_size=self.size, patch_size=self.patch, num_channels=3, num_frames=self.frames,
+            tubelet_size=self.tubelet, hidden_size=self.hidden, num_hidden_layers=self.layers,
+            num_attention_heads=self.heads, intermediate_size=self.intermediate,
+            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, layer_norm_eps=1e-6,
+            # the encoder ends with a LayerNorm (as MCG-NJU/videomae-base): normalised tokens
+            use_mean_pooling=False,
+            decoder_hidden_size=self.decoder_hidden, decoder_num_hidden_layers=self.decoder_layers,
+            decoder_num_attention_heads=self.decoder_heads,
+            decoder_intermediate_size=self.decoder_intermediate, norm_pix_loss=True)
+
+
+# ---------------------------------------------------------------------------- data
+def _unlabelled_clips(work: Path, config: MAEConfig, report: Progress) -> np.ndarray:
+    """uint8 (n_clips + n_val, T, H, W, 3): a synthetic dataset with another seed, decoded
+    through the clip store exactly as the demo decodes its own clips."""
+    from bgs.media import ClipStore, DecodeParams
+    from bgs.synthetic import SynthConfig, make_dataset
+
+    n = config.n_clips + config.n_val
+    synth = SynthConfig(seed=1000 + config.seed, n_clips=n, frames=config.frames,
+                        size=config.size, n_participants=2, sets_per_participant=1,
+                        ceiling_draws=2, name_prefix="mae")
+    data = work / "clips"
+    make_dataset(data, synth, progress=lambda stage, done, total:
+                 report("clips", done, total) if stage == "videos" else None)
+    ids = list(range(n))
+    files = [data / "videos" / f"mae_{i:04d}.mp4" for i in ids]
+    store = ClipStore(work / "store", DecodeParams(config.frames, config.size, "crop"))
+    store.build(ids, files, on_error="fail", progress=lambda done, total, _: report("decode", done, total))
+    return store.get_batch(ids)
+
+
+def _tube_masks(rng: np.random.Generator, config: MAEConfig, batch: int) -> np.ndarray:
+    """bool (batch, n_tokens): per clip ``n_masked`` random spatial positions, masked in every
+    tubelet (token index = t * n_spatial + h * W' + w, the order of VideoMAE's patch embedding)."""
+    spatial = np.zeros((batch, config.n_spatial), dtype=bool)
+    for b in range(batch):
+        spatial[b, rng.permutation(config.n_spatial)[:config.n_masked]] = True
+    return np.tile(spatial, (1, config.frames // config.tubelet))
+
+
+def _lr_factor(step: int, config: MAEConfig) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to zero at ``steps``."""
+    if step < config.warmup:
+        return (step + 1) / (config.warmup + 1)
+    span = max(1, config.steps - config.warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - config.warmup) / span)))
+
+
+# ---------------------------------------------------------------------------- training
+def pretrain_videomae(out_dir: str | os.PathLike, config: MAEConfig | None = None,
+                      progress: Progress | None = None,
+                      log: Callable[[str], None] | None = print) -> Path:
+    """Pre-train a small VideoMAE on unlabelled synthetic clips; save its encoder to ``out_dir``.
+
+    ``out_dir`` must not exist or be empty; it appears complete or not at all (written under a
+    temporary name beside it, then renamed). Returns ``out_dir``. See the module docstring
+    for what the folder holds.
+    """
+    import torch
+    import transformers
+
+    config = config or MAEConfig()
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise BGSError(f"{out_dir} already exists and is not an empty folder; refusing to overwrite "
+                       f"it. Fix: delete it or give another folder")
+    say = log or (lambda _msg: None)
+    report = progress or (lambda stage, done, total: None)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        t0 = time.perf_counter()
+        say(f"pre-training a small VideoMAE ({config.layers}×{config.hidden}, {config.frames} "
+            f"frames at {config.size}², {config.steps} steps on {config.n_clips} unlabelled "
+            f"synthetic clips); once per machine, cached in {out_dir}")
+        clips = _unlabelled_clips(tmp / "work", config, report)
+        t_data = time.perf_counter() - t0
+        train, val = clips[:config.n_clips], clips[config.n_clips:]
+        result = _train(config, train, val, report)
+        encoder = transformers.VideoMAEModel(result["model"].config)
+        missing = encoder.load_state_dict(result["model"].videomae.state_dict(), strict=True)
+        assert not missing.missing_keys and not missing.unexpected_keys
+        encoder.config.architectures = ["VideoMAEModel"]
+        shutil.rmtree(tmp / "work")
+        encoder.save_pretrained(tmp)
+        write_json(tmp / "preprocessor_config.json", {
+            "image_processor_type": "VideoMAEImageProcessor", "do_normalize": True,
+            "image_mean": list(IMAGENET_MEAN), "image_std": list(IMAGENET_STD),
+            "do_resize": True, "size": {"shortest_edge": config.size},
+            "do_center_crop": True, "crop_size": {"height": config.size, "width": config.size},
+            "do_rescale": True, "rescale_factor": 1 / 255, "num_frames": config.frames})
+        seconds = time.perf_counter() - t0
+        curve = result["curve"]
+        doc = {
+            "model": "videomae", "what": "masked-autoencoder pre-training (tube masking, "
+            "normalised-pixel loss) on unlabelled synthetic clips; the encoder is saved",
+            "key": config.key(), "version": PRETRAIN_VERSION, "config": config.to_dict(),
+            "data": {"generator": "bgs.synthetic", "seed": 1000 + config.seed,
+                     "n_train_clips": config.n_clips, "n_val_clips": config.n_val},
+            "n_parameters": {"encoder": int(sum(p.numel() for p in encoder.parameters())),
+                             "total": int(sum(p.numel() for p in result["model"].parameters()))},
+            "loss_start": curve[0]["train_loss"], "loss_end": curve[-1]["train_loss"],
+            "val_loss_start": curve[0].get("val_loss"), "val_loss_end": curve[-1].get("val_loss"),
+            "curve": curve,
+            "seconds": round(seconds, 2), "seconds_data": round(t_data, 2),
+            "seconds_train": round(result["seconds"], 2),
+            "torch": torch.__version__, "transformers": transformers.__version__,
+            "threads": torch.get_num_threads(),
+        }
+        write_json(tmp / "pretraining.json", doc)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
+        try:
+            os.replace(tmp, out_dir)
+        except OSError:
+            if _complete(out_dir):  # written meanwhile by another process: keep theirs
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                raise
+        say(f"  reconstruction loss {doc['loss_start']:.3f} → {doc['loss_end']:.3f} (held-out "
+            f"{_fmt(doc['val_loss_start'])} → {_fmt(doc['val_loss_end'])}) in {seconds:.0f} s")
+        return out_dir
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _train(config: MAEConfig, train: np.ndarray, val: np.ndarray, report: Progress) -> dict:
+    """The training loop; returns the model, the loss curve and the seconds it took."""
+    import torch
+    import transformers
+
+    from bgs.media.decode import to_float_tensor
+
+    rng = np.random.default_rng([config.seed, 7])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = transformers.VideoMAEForPreTraining(config.videomae_config())
+    model.train()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "position" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "position" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": float(config.weight_decay)},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=float(config.lr), betas=(0.9, 0.95))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, config))
+
+    def pixels(frames: np.ndarray) -> torch.Tensor:
+        return to_float_tensor(frames, IMAGENET_MEAN, IMAGENET_STD)
+
+    val_x = pixels(val) if len(val) else None
+    val_mask = (torch.from_numpy(_tube_masks(np.random.default_rng([config.seed, 8]), config, len(val)))
+                if len(val) else None)
+
+    @torch.no_grad()
+    def val_loss() -> float | None:
+        if val_x is None:
+            return None
+        model.eval()
+        losses = [float(model(val_x[i:i + 16], bool_masked_pos=val_mask[i:i + 16]).loss)
+                  * len(val_x[i:i + 16]) for i in range(0, len(val_x), 16)]
+        model.train()
+        return sum(losses) / len(val_x)
+
+    n = len(train)
+    order = rng.permutation(n)
+    pos = 0
+    curve = [{"step": 0, "train_loss": None, "val_loss": _round(val_loss())}]
+    window: list[float] = []
+    t0 = time.perf_counter()
+    for step in range(config.steps):
+        idx = []
+        while len(idx) < config.batch:  # epochs of shuffled clips
+            if pos == n:
+                order, pos = rng.permutation(n), 0
+            take = order[pos:pos + config.batch - len(idx)]
+            idx.extend(take.tolist())
+            pos += len(take)
+        frames = train[idx]
+        if config.flip:
+            flips = rng.random(len(idx)) < 0.5
+            frames = np.where(flips[:, None, None, None, None], frames[:, :, :, ::-1], frames)
+        mask = torch.from_numpy(_tube_masks(rng, config, len(idx)))
+        loss = model(pixels(np.ascontiguousarray(frames)), bool_masked_pos=mask).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        window.append(loss.item())
+        if step == 0:
+            curve[0]["train_loss"] = _round(window[0])  # the loss before any update
+        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+            curve.append({"step": step + 1, "train_loss": _round(float(np.mean(window))),
+                          "val_loss": _round(val_loss()), "lr": _round(sched.get_last_lr()[0], 8),
+                          "seconds": round(time.perf_counter() - t0, 2)})
+            window = []
+        report("train", step + 1, config.steps)
+    model.eval()
+    return {"model": model, "curve": curve, "seconds": time.perf_counter() - t0}
+
+
+def _round(x, nd: int = 5):
+    return None if x is None else round(float(x), nd)
+
+
+# ---------------------------------------------------------------------------- cache
+def _complete(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in
+               ("config.json", "model.safetensors", "preprocessor_config.json", "pretraining.json"))
+
+
+def default_cache_dir() -> Path:
+    """``$BGS_MODELS_DIR`` or ``~/.cache/bgs/models`` (where ``bgs`` keeps its models)."""
+    return Path(os.environ.get("BGS_MODELS_DIR") or Path.home() / ".cache" / "bgs" / "models")
+
+
+def cached_videomae(config: MAEConfig | None = None, cache_dir: str | os.PathLike | None = None,
+                    progress: Progress | None = None,
+                    log: Callable[[str], None] | None = print) -> Path:
+    """The folder of the pre-trained encoder for ``config``: ``<cache_dir>/demo-videomae-<key>``,
+    pre-trained (:func:`pretrain_videomae`) only when it is not there yet."""
+    config = config or MAEConfig()
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    folder = folder / f"demo-videomae-{config.key()}"
+    if _complete(folder):
+        if log:
+            log(f"using the pre-trained VideoMAE in {folder}")
+        return folder
+    if folder.exists():  # not complete: not written by pretrain_videomae (it renames into place)
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # an empty folder is harmless; anything else is left to the user
+        if folder.exists():
+            raise BGSError(f"{folder} exists but is not a complete pre-trained model (no "
+                           f"pretraining.json / model.safetensors). Fix: delete the folder")
+    return pretrain_videomae(folder, config, progress=progress, log=log)
