@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
-import time
 
 import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
 
-from bgs.errors import BGSError  # noqa: E402
-from bgs.report import figures  # noqa: E402
-from bgs.report.html import render_report, write_report  # noqa: E402
+from bgs.errors import BGSError
+from bgs.report import figures
+from bgs.report.html import render_report, write_report
 
 OOO_CEIL = {"lower": 0.612, "upper": 0.701, "lower_ci": [0.58, 0.64], "upper_ci": [0.67, 0.73],
             "ci_level": 0.95, "n_triads": 900, "n_repeated_triads": 120, "n_responses": 400,
@@ -43,7 +41,8 @@ def fake_eval(acc: float, r: float, two_way: float, rho: float = 0.64, n: int = 
                          "fraction_of_ceiling": r / ceiling, "explained_variance_ceiling": rho,
                          "ci": [r - 0.08, r + 0.07], "ci_triplets": [r - 0.05, r + 0.05],
                          "p_value": 0.0002 if r > 0.1 else 0.37},
-        "rsa_pearson": {"value": r + 0.02, "method": "pearson", "explained_variance": (r + .02) ** 2,
+        "rsa_pearson": {"value": r + 0.02, "method": "pearson",
+                        "explained_variance": (r + 0.02) ** 2,
                         "ci": [r - 0.06, r + 0.09], "p_value": 0.0004},
         "rsa_kendall_tau_a": {"value": r * 0.7, "method": "kendall_tau_a",
                               "explained_variance": (r * 0.7) ** 2},
@@ -119,12 +118,16 @@ def fake_metrics() -> dict:
                  "split_half_spearman_brown_ci": [0.65, 0.77], "ooo_ceiling": OOO_CEIL,
                  "dropped": {"odd one out not in triad": 20}, "screened": {"catch failures": 80},
                  "excluded_participants": {"p07": "failed 3 of 4 catch trials"},
-                 "true_ceiling": 0.735, "n_clips": 60},
-        "ceilings": {"all": {"ooo_lower": 0.61, "ooo_upper": 0.70,
-                             "split_half_spearman_brown": 0.71},
+                 "true_ceiling": {"definition": "population's most probable choice",
+                                  "value": 0.735, "attentive": 0.781,
+                                  "test_split": {"all_participants": 0.742, "attentive": 0.79}},
+                 "n_clips": 60, "inattentive_found": 3, "inattentive_planted": 4},
+        "ceilings": {"all": {"ooo_lower": 0.61, "ooo_upper": 0.70, "ooo_lower_ci": [0.6, 0.62],
+                             "split_half_spearman_brown": 0.71, "n_triplets": 2000},
                      "test": {"ooo_lower": 0.612, "ooo_upper": 0.701,
                               "split_half_spearman_brown": 0.64,
-                              "split_half_spearman_brown_ci": [0.56, 0.70]}},
+                              "split_half_spearman_brown_ci": [0.56, 0.70],
+                              "n_triplets": 1500}},
         "models": {
             "video": {"label": "Video encoder", "family": "video", "stage": "baseline",
                       "eval": fake_eval(0.478, 0.312, 0.655)},
@@ -142,7 +145,7 @@ def fake_metrics() -> dict:
         "probes": {"video": probe_rows(0.0), "video_bgs": probe_rows(0.08)},
         "partition": PARTITION,
         "timings": {"synthesise": 12.5, "simulate judgments": 1.2, "embed": 41.0,
-                    "train": 315.0, "evaluate": 22.4},
+                    "train": 315.0, "evaluate": 22.4, "total": 400.0},
     }
 
 
@@ -163,24 +166,39 @@ def _png_ok(path):
     return img.shape
 
 
+FIGURES = ("model_scores.png", "similarity_matrices.png", "probes.png", "partition.png",
+           "training_triplet.png", "training_rsa.png", "training_comparison.png")
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """A demo-like run directory without plots/: its report draws every figure on the fly.
+    Drawn once per module; other tests copy its plots/ so that nothing is drawn again."""
+    run = make_run(tmp_path_factory.mktemp("report") / "demo")
+    path = write_report(run)
+    return run, path.read_text()
+
+
+def run_with_plots(full_run, path, metrics=None, matrices=False, drop=()):
+    import shutil
+
+    run = make_run(path, metrics, matrices=matrices)
+    shutil.copytree(full_run[0] / "plots", run / "plots")
+    for name in drop:
+        (run / "plots" / name).unlink()
+    return run
+
+
 # ---------------------------------------------------------------------- figures
-def test_figures_write_pngs(tmp_path):
-    m = fake_metrics()
-    mats = fake_matrices()
-    models = {k[6:]: v for k, v in mats.items() if k.startswith("model.")}
-    p = figures.plot_similarity_matrices(mats["ids"], mats["human"], models,
-                                         tmp_path / "matrices.png")
-    h, w, _ = _png_ok(p)
-    assert w > 2 * h  # four panels side by side
-    _png_ok(figures.plot_model_scores(m["models"], tmp_path / "scores.png"))
-    # bare evaluate JSONs (no label/stage) work too
+def test_figures_write_pngs(full_run, tmp_path):
+    run, _ = full_run
+    shapes = {name: _png_ok(run / "plots" / name) for name in FIGURES}
+    h, w, _ = shapes["similarity_matrices.png"]
+    assert w > 2.5 * h  # human + three models side by side
+    assert not list((run / "plots").glob(".*.tmp"))  # atomic: no temporary files left
+    # a bare evaluate JSON (no label or stage) and a partition without cross-validation
     _png_ok(figures.plot_model_scores({"a": fake_eval(0.5, 0.3, 0.6)}, tmp_path / "bare.png"))
-    _png_ok(figures.plot_probes(m["probes"], tmp_path / "probes.png"))
-    _png_ok(figures.plot_partition(PARTITION, tmp_path / "partition.png"))
     _png_ok(figures.plot_partition({**PARTITION, "cross_validated": None}, tmp_path / "p1.png"))
-    _png_ok(figures.plot_training_curves(m["training"]["triplet"]["history"], tmp_path / "t.png"))
-    _png_ok(figures.plot_training_comparison(m["training"], tmp_path / "tc.png"))
-    assert not list(tmp_path.glob(".*.tmp"))  # atomic: no temporary files left
 
 
 def test_cluster_order_groups_blocks_and_ignores_unobserved():
@@ -200,64 +218,61 @@ def test_similarity_matrices_small_with_tick_labels(tmp_path):
     mats = fake_matrices(n=8, seed=1)
     ids = np.array([f"clip_{i}" for i in range(8)])
     p = figures.plot_similarity_matrices(ids, mats["human"], {"video": mats["model.video"]},
-                                         tmp_path / "m.png", max_models=4)
+                                         tmp_path / "m.png", max_models=4, rank_human=False)
     _png_ok(p)
 
 
 # ---------------------------------------------------------------------- the HTML report
-def test_report_is_self_contained_with_all_sections(tmp_path):
-    run = make_run(tmp_path / "demo")
-    path = write_report(run)
-    assert path == run / "report.html"
-    text = path.read_text()
+def test_report_is_self_contained_with_all_sections(full_run, tmp_path_factory):
+    run, text = full_run
     assert [p.name for p in run.glob("*.html")] == ["report.html"]
     for heading in ("What was run", "Data and noise ceilings", "Baselines", "Fine-tuning",
                     "Held-out results", "Linear probes", "Variance partitioning", "Timings",
                     "How to reproduce"):
-        assert heading in text, heading
+        assert f". {heading}</h2>" in text or f">{heading}</h2>" in text, heading
     assert "Attention" not in text  # absent from metrics.json: skipped
     # values, formatted
     assert "0.478 [0.457, 0.498]" in text  # odd-one-out accuracy of the video model, with CI
     assert "0.566" in text and "0.523" in text
     assert "anchor 2AFC" in text and "paper" in text
-    assert "0.735" in text  # true ceiling
+    assert "0.735" in text and "0.742 / 0.790" in text  # true ceiling
+    assert "0.610 [0.600, 0.620]" in text and "1,500" in text  # ceilings table
+    assert "inattentive found" in text
     assert "2,000" in text and "0.710 [0.650, 0.770]" in text
     assert "bgs demo --out runs/demo --seed 0" in text
-    assert "5 min 15 s" in text  # training time
+    assert "5 min 15 s" in text and "6 min 40 s" in text  # training time, recorded total
+    assert "Run the command that made this run directory" in text
     # self-contained
     n_img = text.count('<img src="data:image/png;base64,')
-    assert n_img >= 6  # 2 training + comparison + scores + matrices + probes + partition
-    assert n_img == text.count("<img")
+    assert n_img == len(FIGURES) == text.count("<img")
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', text)
     assert "<link" not in text and "<script" not in text and "@import" not in text
     assert "figure-error" not in text
-    # missing figures were drawn into plots/
-    for name in ("model_scores.png", "similarity_matrices.png", "probes.png", "partition.png",
-                 "training_triplet.png", "training_rsa.png", "training_comparison.png"):
-        assert (run / "plots" / name).stat().st_size > 0, name
-    assert str(tmp_path) not in text  # no absolute paths of this machine
+    # the missing figures were drawn into plots/
+    assert sorted(p.name for p in (run / "plots").iterdir()) == sorted(FIGURES)
+    assert str(tmp_path_factory.getbasetemp()) not in text  # no absolute paths of this machine
 
 
-def test_existing_plots_are_reused_and_extra_plots_shown(tmp_path):
-    run = make_run(tmp_path / "demo")
-    write_report(run)
+def test_existing_plots_are_reused_and_extra_plots_shown(full_run, tmp_path):
+    run = run_with_plots(full_run, tmp_path / "demo")
     scores = run / "plots" / "model_scores.png"
     mtime = scores.stat().st_mtime_ns
     (run / "plots" / "contact_sheet.png").write_bytes((run / "plots" / "probes.png").read_bytes())
     (run / "plots" / "extra_diagnostic.png").write_bytes(scores.read_bytes())
-    time.sleep(0.01)
     text = write_report(run).read_text()
     assert scores.stat().st_mtime_ns == mtime  # not redrawn
     assert "Other figures" in text and "extra diagnostic" in text
     assert "Example stimuli" in text
+    assert text.count("<img") == len(FIGURES) + 2
 
 
-def test_minimal_run_directory_skips_absent_sections(tmp_path):
-    run = make_run(tmp_path / "ev", {"kind": "evaluate",
-                                     "models": {"m": {"eval": fake_eval(0.45, 0.2, 0.6)}}},
-                   matrices=False)
+def test_minimal_run_directory_skips_absent_sections(full_run, tmp_path):
+    run = run_with_plots(full_run, tmp_path / "ev", {"kind": "evaluate", "models": {
+        "m": {"eval": fake_eval(0.45, 0.2, 0.6)}}}, drop=FIGURES[1:])
+    (run / "config.json").write_text(json.dumps({"command": "bgs evaluate", "metric": "cosine"}))
     text = write_report(run).read_text()
     assert "Held-out results" in text and "0.450" in text
+    assert "<pre>bgs evaluate</pre>" in text and "with the settings listed" in text
     for absent in ("Fine-tuning", "Linear probes", "Variance partitioning", "Attention",
                    "Timings", "Data and noise ceilings"):
         assert absent not in text, absent
@@ -266,12 +281,11 @@ def test_minimal_run_directory_skips_absent_sections(tmp_path):
     assert "How to reproduce" in text and "<h2>1." not in text
 
 
-def test_attention_section_and_partition_only(tmp_path):
-    run = make_run(tmp_path / "att", {"kind": "partition", "partition": PARTITION},
-                   matrices=False)
+def test_attention_section_and_partition_only(full_run, tmp_path):
+    run = run_with_plots(full_run, tmp_path / "att", drop=FIGURES[:2] + FIGURES[3:])
     (run / "attn").mkdir()
-    figures.plot_probes({"x": probe_rows(0)}, run / "attn" / "heads.png")
-    m = json.loads((run / "metrics.json").read_text())
+    (run / "plots" / "probes.png").rename(run / "attn" / "heads.png")
+    m = {"kind": "partition", "partition": PARTITION}
     m["attention"] = {"description": "Attention to the interacting agents.",
                       "agent_share": 0.62, "plots": ["attn/heads.png", "../outside.png"]}
     (run / "metrics.json").write_text(json.dumps(m))
@@ -280,9 +294,10 @@ def test_attention_section_and_partition_only(tmp_path):
     assert "Attention: heads" in text
     assert "Skipped ../outside.png" in text
     assert "Variance partitioning" in text and "0.2700" in text and "0.1900" in text
+    assert (run / "plots" / "partition.png").is_file()  # drawn
 
 
-def test_html_escaping(tmp_path):
+def test_html_escaping(full_run, tmp_path):
     m = fake_metrics()
     bad = "<script>alert('x')</script>"
     m["title"] = f"Run {bad}"
@@ -290,34 +305,50 @@ def test_html_escaping(tmp_path):
                         "eval": fake_eval(0.4, 0.2, 0.6)}
     m["probes"] = {bad: probe_rows(0.0)}
     m["config"]["note"] = 'a "quoted" & <tagged> value'
-    run = make_run(tmp_path / "esc", m, matrices=False)
+    m["timings"][bad] = 1.0
+    run = run_with_plots(full_run, tmp_path / "esc", m)
     text = write_report(run).read_text()
-    assert "<script" not in text
+    assert "<script" not in text and "<b>" not in text
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in text
     assert "&lt;tagged&gt;" in text and "&quot;quoted&quot; &amp;" in text
 
 
-def test_train_run_directory_is_understood(tmp_path):
+def test_train_run_directory_is_understood(full_run, tmp_path):
     run = tmp_path / "20260509-triplet"
     run.mkdir()
     (run / "metrics.json").write_text(json.dumps({"run": "x", "epochs": 4, "best_epoch": 3,
                                                   "history": fake_history(4, 0.2, 0.2)}))
     (run / "eval.json").write_text(json.dumps(fake_eval(0.52, 0.41, 0.7)))
+    (run / "training_curves.png").write_bytes(
+        (full_run[0] / "plots" / "training_rsa.png").read_bytes())
+    (run / "plots").mkdir()
+    (run / "plots" / "model_scores.png").write_bytes(
+        (full_run[0] / "plots" / "model_scores.png").read_bytes())
     text = write_report(run).read_text()
     assert "Fine-tuning" in text and "Held-out results" in text and "0.520" in text
+    assert text.count("<img") == 2 and "figure-error" not in text
+    assert sorted(p.name for p in (run / "plots").iterdir()) == ["model_scores.png"]
 
 
-def test_figure_failure_is_reported_not_fatal(tmp_path):
+def test_bad_values_and_failing_figures_do_not_sink_the_report(full_run, tmp_path, monkeypatch):
     m = fake_metrics()
-    m["probes"] = {"video": [{"attribute": "speed", "r2": "bad"}]}
-    m = copy.deepcopy(m)
-    run = make_run(tmp_path / "r", m, matrices=False)
+    m["probes"] = {"video": [{"attribute": "speed", "r2": "bad", "n": None}]}
+    m["models"]["video"]["eval"]["ooo_accuracy"]["value"] = None
+    run = run_with_plots(full_run, tmp_path / "r", m, drop=("probes.png", "partition.png"))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no luck")
+
+    monkeypatch.setattr(figures, "plot_partition", broken)
     text = render_report(run)
-    assert "Linear probes" in text  # rendered (an R² that is not a number shows as —)
+    assert "Linear probes" in text and "Held-out results" in text
+    assert "Figure not drawn" in text and "RuntimeError: no luck" in text
+    assert (run / "plots" / "probes.png").is_file()
 
 
 def test_unwritable_plots_folder_falls_back(tmp_path, monkeypatch):
-    run = make_run(tmp_path / "ro", matrices=False)
+    run = make_run(tmp_path / "ro", {"kind": "partition", "partition": PARTITION},
+                   matrices=False)
     import bgs.report.html as h
 
     monkeypatch.setattr(h, "_plots_dir", lambda run_dir: None)
@@ -342,10 +373,10 @@ def _app():
     return app
 
 
-def test_cli_report(tmp_path):
+def test_cli_report(full_run, tmp_path):
     from typer.testing import CliRunner
 
-    run = make_run(tmp_path / "demo")
+    run = run_with_plots(full_run, tmp_path / "demo")
     res = CliRunner().invoke(_app(), ["report", str(run)])
     assert res.exit_code == 0, res.output
     assert res.output.strip() == str(run / "report.html")
@@ -372,3 +403,6 @@ def test_cli_report_errors(tmp_path):
     res = CliRunner().invoke(_app(), ["report", str(empty)])
     assert isinstance(res.exception, BGSError) and "JSON" in str(res.exception)
     assert not (empty / "report.html").exists()
+    run = make_run(tmp_path / "ro", {"kind": "evaluate"}, matrices=False)
+    res = CliRunner().invoke(_app(), ["report", str(run), "--out", str(run / "metrics.json" / "x")])
+    assert isinstance(res.exception, BGSError) and "--out" in str(res.exception)

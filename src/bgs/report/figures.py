@@ -10,8 +10,8 @@ figures read in greyscale too.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -28,9 +28,9 @@ OTHER_STAGE = ("#555555", "s", "other")
 CEILING_COLOR = "#999999"
 MATRIX_CMAP = "viridis"
 
-__all__ = ["PALETTE", "plot_similarity_matrices", "plot_model_scores", "plot_probes",
-           "plot_partition", "plot_training_curves", "plot_training_comparison",
-           "model_entry", "cluster_order"]
+__all__ = ["PALETTE", "cluster_order", "model_entry", "plot_model_scores", "plot_partition",
+           "plot_probes", "plot_similarity_matrices", "plot_training_comparison",
+           "plot_training_curves"]
 
 
 # ---------------------------------------------------------------------- helpers
@@ -113,13 +113,16 @@ def _rank_matrix(m: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------- matrices
 def plot_similarity_matrices(ids, human: np.ndarray, models: Mapping[str, np.ndarray],
                              path: str | Path, max_models: int = 4,
-                             labels: Mapping[str, str] | None = None) -> Path:
+                             labels: Mapping[str, str] | None = None,
+                             rank_human: bool = True) -> Path:
     """Human dissimilarity next to up to ``max_models`` model dissimilarity matrices.
 
-    Rows and columns follow the average-linkage clustering of the human matrix. The human
-    matrix is shown in its own units with unobserved pairs in grey; each model matrix is
-    rank-transformed (percentile rank of its pairs) so that models on different scales are
-    comparable. ``labels``: optional display names by model name.
+    Rows and columns follow the average-linkage clustering of the human matrix (unobserved
+    pairs filled with the mean observed dissimilarity for the clustering only). Each model
+    matrix is rank-transformed (percentile rank of its pairs) so that models on different
+    scales are comparable, and so, by default, is the human matrix (over its observed pairs;
+    ``rank_human=False`` shows it in its own units) — the ranks are what Spearman RSA
+    compares. Unobserved human pairs are grey. ``labels``: display names by model name.
     """
     plt = _pyplot()
     import matplotlib as mpl
@@ -134,16 +137,22 @@ def plot_similarity_matrices(ids, human: np.ndarray, models: Mapping[str, np.nda
     axes = axes[0]
     cmap = mpl.colormaps[MATRIX_CMAP].with_extremes(bad="#d0d0d0")
 
-    h = human[np.ix_(order, order)].copy()
+    h = human.copy()
     np.fill_diagonal(h, np.nan)
+    n_obs = int(np.isfinite(h[np.triu_indices(n, k=1)]).sum())
+    h = (_rank_matrix(h) if rank_human else h)[np.ix_(order, order)]
     finite = h[np.isfinite(h)]
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if rank_human:
+        vmin, vmax = 0.0, 1.0
     im = axes[0].imshow(np.ma.masked_invalid(h), cmap=cmap, vmin=vmin, vmax=vmax,
                         interpolation="nearest")
-    n_obs = int(np.isfinite(h[np.triu_indices(n, k=1)]).sum())
-    axes[0].set_title(f"human\n{n_obs:,} of {n * (n - 1) // 2:,} pairs observed", fontsize=10)
+    axes[0].set_title(f"human: {n_obs:,} of {n * (n - 1) // 2:,} pairs observed\n"
+                      f"({'rank of dissimilarity' if rank_human else 'dissimilarity'})",
+                      fontsize=10)
     cb = fig.colorbar(im, ax=axes[0], fraction=0.046, pad=0.04)
-    cb.set_label("dissimilarity (grey: unobserved)", fontsize=8)
+    cb.set_label(f"{'percentile rank' if rank_human else 'dissimilarity'} (grey: unobserved)",
+                 fontsize=8)
     cb.ax.tick_params(labelsize=7)
 
     for ax, name in zip(axes[1:], names):
@@ -192,7 +201,8 @@ def _first(evals: Sequence[dict], getter):
     return None
 
 
-def plot_model_scores(models: Mapping[str, Mapping], path: str | Path, title: str = "") -> Path:
+def plot_model_scores(models: Mapping[str, Mapping], path: str | Path, title: str = "",
+                      true_ceiling: float | None = None) -> Path:
     """Held-out scores per model: 3-way odd-one-out accuracy (left) and Spearman RSA (right),
     each with its 95% CI, next to the noise ceilings of the same triplets.
 
@@ -200,7 +210,8 @@ def plot_model_scores(models: Mapping[str, Mapping], path: str | Path, title: st
     ``bgs evaluate`` JSON. Odd-one-out: grey band from the ceiling's lower to upper bound,
     dashed line at chance (1/3). RSA: solid line at the ceiling √(split-half reliability), a
     band where the reliability has a CI, dashed line at 0. Baseline (blue circles) and
-    fine-tuned (vermillion diamonds) models differ in colour and marker.
+    fine-tuned (vermillion diamonds) models differ in colour and marker. ``true_ceiling``: the
+    known odd-one-out ceiling of simulated data, drawn as a dotted black line.
     """
     plt = _pyplot()
     from matplotlib.lines import Line2D
@@ -209,7 +220,8 @@ def plot_model_scores(models: Mapping[str, Mapping], path: str | Path, title: st
     entries = [model_entry(k, v) for k, v in models.items()]
     entries = [e for e in entries if e["eval"]]
     n = len(entries)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 1.2 + 0.45 * max(n, 2)), sharey=True)
+    height = 1.5 + 0.42 * max(n, 2)
+    fig, axes = plt.subplots(1, 2, figsize=(11, height), sharey=True)
     y = np.arange(n)[::-1]
     evals = [e["eval"] for e in entries]
     stages_seen: dict[str, tuple] = {}
@@ -221,10 +233,11 @@ def plot_model_scores(models: Mapping[str, Mapping], path: str | Path, title: st
         for yi, e in zip(y, entries):
             score = e["eval"].get(key) or {}
             v = _num(score.get("value"))
-            style = STAGE_STYLE.get(e["stage"], OTHER_STAGE)
+            style = STAGE_STYLE.get(e["stage"]) or (*OTHER_STAGE[:2], str(e["stage"] or "model"))
             stages_seen[style[2]] = style
             if v is None:
-                ax.text(0.02, yi, "n/a", va="center", fontsize=8, transform=ax.get_yaxis_transform())
+                ax.text(0.02, yi, "n/a", va="center", fontsize=8,
+                        transform=ax.get_yaxis_transform())
                 continue
             ci = _ci(score.get(ci_key))
             xerr = None
@@ -248,6 +261,9 @@ def plot_model_scores(models: Mapping[str, Mapping], path: str | Path, title: st
                 highs.append(hi)
             ax.axvline(chance, ls="--", color="#444444", lw=1, zorder=2)
             lows.append(chance)
+            if _num(true_ceiling) is not None:
+                ax.axvline(float(true_ceiling), ls=":", color="black", lw=1.8, zorder=2)
+                highs.append(float(true_ceiling))
         else:
             ceil = _first(evals, lambda ev: _num(ev["rsa_spearman"]["ceiling"]))
             rel_ci = _first(evals, lambda ev: _ci(ev["ceilings"]["split_half"]["spearman"]["ci"]))
@@ -272,15 +288,20 @@ def plot_model_scores(models: Mapping[str, Mapping], path: str | Path, title: st
     axes[0].set_title("odd-one-out accuracy", fontsize=10)
     axes[1].set_title("representational similarity", fontsize=10)
 
+    rank = {"baseline": 0, "fine-tuned": 1}
     handles = [Line2D([], [], ls="", marker=s[1], color=s[0], mfc=s[0] if lab == "fine-tuned"
-                      else "white", mew=1.6, ms=7, label=lab) for lab, s in stages_seen.items()]
+                      else "white", mew=1.6, ms=7, label=lab)
+               for lab, s in sorted(stages_seen.items(), key=lambda kv: rank.get(kv[0], 2))]
     handles += [Patch(color=CEILING_COLOR, alpha=0.3, label="odd-one-out ceiling (lower–upper)"),
                 Line2D([], [], color=CEILING_COLOR, lw=2.5, label="RSA ceiling √reliability"),
                 Line2D([], [], ls="--", color="#444444", lw=1, label="chance (1/3; r = 0)")]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), frameon=False,
-               fontsize=8, bbox_to_anchor=(0.5, -0.02))
+    if _num(true_ceiling) is not None:
+        handles.insert(-1, Line2D([], [], ls=":", color="black", lw=1.8,
+                                  label="true odd-one-out ceiling (simulation)"))
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), frameon=False,
+               fontsize=8, bbox_to_anchor=(0.5, 0.0))
     fig.suptitle(title or "Held-out alignment with human judgments (95% CIs)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.1 if n > 2 else 0.16, 1, 1))
+    fig.tight_layout(rect=(0, 0.3 / height, 1, 1))
     return save_figure(fig, path)
 
 
@@ -299,7 +320,7 @@ def plot_probes(probes: Mapping[str, Sequence[Mapping]], path: str | Path,
                 attributes.append(a)
     na, nm = len(attributes), max(len(names), 1)
     width = 0.8 / nm
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.0 + 0.55 * na * nm + 0.3 * na), 4.0))
+    fig, ax = plt.subplots(figsize=(min(11.0, max(6.0, 1.0 + 0.45 * na * nm + 0.3 * na)), 4.0))
     x = np.arange(na)
     lows, highs = [0.0], [0.0]
     for k, name in enumerate(names):
@@ -310,8 +331,8 @@ def plot_probes(probes: Mapping[str, Sequence[Mapping]], path: str | Path,
             v = _num(r.get("r2"))
             lo, hi = _num(r.get("r2_ci_low")), _num(r.get("r2_ci_high"))
             vals.append(np.nan if v is None else v)
-            err_lo.append(0.0 if v is None or lo is None else max(0.0, v - lo))
-            err_hi.append(0.0 if v is None or hi is None else max(0.0, hi - v))
+            err_lo.append(np.nan if v is None or lo is None else max(0.0, v - lo))
+            err_hi.append(np.nan if v is None or hi is None else max(0.0, hi - v))
             lows += [q for q in (v, lo) if q is not None]
             highs += [q for q in (v, hi) if q is not None]
         ax.bar(x - 0.4 + width * (k + 0.5), vals, width * 0.92, yerr=[err_lo, err_hi],
@@ -337,7 +358,8 @@ def plot_probes(probes: Mapping[str, Sequence[Mapping]], path: str | Path,
 # ---------------------------------------------------------------------- partition
 def _partition_parts(part: Mapping) -> list[tuple[str, float]]:
     out = [(f"unique {m}", _num(v)) for m, v in (part.get("unique") or {}).items()]
-    out += [(f"shared {k.replace('+', ' ∩ ')}", _num(v)) for k, v in (part.get("shared") or {}).items()]
+    out += [(f"shared {k.replace('+', ' ∩ ')}", _num(v))
+            for k, v in (part.get("shared") or {}).items()]
     return [(k, 0.0 if v is None else v) for k, v in out]
 
 
@@ -363,13 +385,25 @@ def plot_partition(partition: Mapping, path: str | Path) -> Path:
     colours = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(components)}
     fig, ax = plt.subplots(figsize=(9, 1.6 + 0.75 * max(len(modes), 1)))
     y = np.arange(len(modes))[::-1]
+    def total_of(p, parts):
+        t = _num(p.get("explained"))
+        return sum(v for _, v in parts) if t is None else t
+
     lo_all, hi_all = [0.0], [0.0]
-    for yi, (label, p) in zip(y, modes):
+    for _, p in modes:
+        parts = _partition_parts(p)
+        lo_all.append(sum(v for _, v in parts if v < 0))
+        hi_all.append(max(sum(v for _, v in parts if v >= 0), total_of(p, parts)))
+    span = max(hi_all) - min(lo_all) or 0.1
+    for yi, (_, p) in zip(y, modes):
+        parts = _partition_parts(p)
+        total = total_of(p, parts)
         pos, neg = 0.0, 0.0
-        for k, v in _partition_parts(p):
+        for k, v in parts:
             if v >= 0:
                 ax.barh(yi, v, left=pos, color=colours[k], height=0.55, edgecolor="white", zorder=3)
-                if v > 0.03 * max(1e-9, abs(_num(p.get("explained")) or 1)):
+                # label segments wide enough for the text and clear of the total's tick
+                if v > 0.075 * span and abs(pos + v / 2 - total) > 0.045 * span:
                     ax.text(pos + v / 2, yi, f"{v:.3f}", ha="center", va="center", fontsize=7,
                             color="white" if colours[k] in PALETTE[:3] + PALETTE[4:5] else "black",
                             zorder=4)
@@ -378,15 +412,9 @@ def plot_partition(partition: Mapping, path: str | Path) -> Path:
                 ax.barh(yi, v, left=neg, color=colours[k], height=0.55, edgecolor="#333333",
                         hatch="///", zorder=3)
                 neg += v
-        total = _num(p.get("explained"))
-        if total is None:
-            total = pos + neg
         ax.plot([total, total], [yi - 0.36, yi + 0.36], color="black", lw=2, zorder=5)
         ax.annotate(f"R² all = {total:.3f}", (max(pos, total), yi), xytext=(6, 0),
                     textcoords="offset points", va="center", fontsize=8)
-        lo_all.append(neg)
-        hi_all.append(max(pos, total))
-    span = max(hi_all) - min(lo_all) or 0.1
     ax.set_xlim(min(lo_all) - 0.03 * span, max(hi_all) + 0.2 * span)
     ax.axvline(0, color="#333333", lw=0.8, zorder=2)
     ax.set_yticks(y, [label for label, _ in modes])
@@ -413,14 +441,20 @@ def plot_training_comparison(training: Mapping[str, Mapping], path: str | Path) 
     """Validation RSA (left) and validation odd-one-out accuracy (right) per epoch, one line
     per objective, the best epoch of each marked with a star."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    markers, styles = ("o", "s", "^", "D", "v", "P", "X"), ("-", "--", "-.", ":")
     for k, (name, entry) in enumerate(training.items()):
         hist = entry.get("history") or []
         epochs = [h.get("epoch", i) for i, h in enumerate(hist)]
         colour = PALETTE[k % len(PALETTE)]
         for ax, key in zip(axes, ("val_rsa", "val_ooo_accuracy")):
             vals = [np.nan if _num(h.get(key)) is None else float(h[key]) for h in hist]
-            ax.plot(epochs, vals, "o-", color=colour, ms=4, label=_short(name, 30))
+            # marker and dash differ too, so overlapping objectives stay distinguishable
+            ax.plot(epochs, vals, color=colour, marker=markers[k % len(markers)],
+                    ls=styles[k % len(styles)], ms=5, mfc="white", mew=1.3,
+                    label=_short(name, 30))
             best = entry.get("best_epoch")
             if best in epochs:
                 i = epochs.index(best)
@@ -429,6 +463,7 @@ def plot_training_comparison(training: Mapping[str, Mapping], path: str | Path) 
     axes[1].set(title="validation odd-one-out accuracy", xlabel="epoch")
     axes[1].axhline(1 / 3, ls="--", color="#444444", lw=1, label="chance")
     for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(color="#e5e5e5")
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)

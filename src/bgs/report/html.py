@@ -26,14 +26,15 @@ import os
 import re
 import shlex
 import tempfile
+from collections.abc import Callable, Iterable, Mapping
 from html import escape
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 
-from bgs.errors import UnreadableFileError
+from bgs.errors import BGSError, UnreadableFileError
 from bgs.io import atomic_path
 
-RUN_DIR_COMMANDS = "`bgs demo` and `bgs train`"
+RUN_DIR_COMMANDS = ("`bgs demo`, `bgs train`, or `bgs evaluate`, `bgs probe` or `bgs partition` "
+                    "with --run DIR")
 FIGURE_NAMES = {"scores": "model_scores.png", "matrices": "similarity_matrices.png",
                 "probes": "probes.png", "partition": "partition.png",
                 "training_comparison": "training_comparison.png"}
@@ -61,7 +62,7 @@ def _f(v, digits: int = 3) -> str:
 
 def _int(v) -> str:
     x = _num(v)
-    return "—" if x is None else f"{int(round(x)):,}"
+    return "—" if x is None else f"{round(x):,}"
 
 
 def _ci_pair(v) -> tuple[float, float] | None:
@@ -98,7 +99,7 @@ def _seconds(v) -> str:
         return "—"
     if x < 60:
         return f"{x:.1f} s"
-    m, s = divmod(int(round(x)), 60)
+    m, s = divmod(round(x), 60)
     if m < 60:
         return f"{m} min {s:02d} s"
     h, m = divmod(m, 60)
@@ -169,22 +170,29 @@ body { margin:0; color:var(--fg); background:#fff;
   font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
 main { max-width: 1120px; margin: 0 auto; padding: 24px 28px 48px; }
 h1 { font-size: 1.7em; margin: 0.2em 0; }
-h2 { font-size: 1.3em; margin: 2em 0 0.5em; padding-bottom: 0.2em; border-bottom: 2px solid var(--line); }
+h2 { font-size: 1.3em; margin: 2em 0 0.5em; padding-bottom: 0.2em;
+  border-bottom: 2px solid var(--line); }
 h3 { font-size: 1.05em; margin: 1.4em 0 0.4em; }
 .meta, .note, figcaption { color: var(--muted); font-size: 0.88em; }
 nav ol { columns: 2; margin: 0.6em 0; padding-left: 1.4em; }
 nav a { color: var(--accent); text-decoration: none; }
 .scroll { overflow-x: auto; margin: 0.6em 0; }
 table { border-collapse: collapse; font-size: 0.9em; }
-th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
+th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: left;
+  vertical-align: top; }
 th { background: #eef0f3; font-weight: 600; }
 tbody tr:nth-child(even) { background: var(--zebra); }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { white-space: nowrap; }
+th { max-width: 16em; }
+.lead { font-size: 1.05em; background: #f2f7fb; border-left: 4px solid var(--accent);
+  padding: 8px 12px; }
 table.kv thead { display: none; }
 table.kv td:first-child { color: var(--muted); }
 figure { margin: 1em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
-pre, code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.88em; }
+pre, code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+  font-size: 0.88em; }
 pre { background: var(--zebra); padding: 10px 12px; overflow-x: auto; border-radius: 4px; }
 .warn { color: #a04000; }
 details { margin: 0.6em 0; }
@@ -213,7 +221,19 @@ def _load_metrics(run_dir: Path) -> dict:
     if not isinstance(metrics, dict):
         raise UnreadableFileError(path, "the JSON is not an object",
                                   f"give a run directory written by {RUN_DIR_COMMANDS}")
-    return _normalise(metrics, run_dir)
+    metrics = _normalise(metrics, run_dir)
+    cfg_path = run_dir / "config.json"
+    if cfg_path.is_file():  # the command, when metrics.json's config lacks it
+        with contextlib.suppress(OSError, UnicodeDecodeError, json.JSONDecodeError):
+            extra = json.loads(cfg_path.read_text())
+            cfg = metrics.get("config")
+            if isinstance(extra, dict):
+                if not isinstance(cfg, Mapping):
+                    metrics["config"] = extra
+                elif not any(k in cfg for k in _COMMAND_KEYS):
+                    metrics["config"] = {**{k: extra[k] for k in _COMMAND_KEYS if k in extra},
+                                         **cfg}
+    return metrics
 
 
 def _normalise(metrics: dict, run_dir: Path) -> dict:
@@ -286,7 +306,7 @@ class _Report:
             except ImportError as exc:
                 return _p_(f"Figure not drawn ({caption}): {exc}. Install the plots extra "
                            "(pip install 'bgs[plots]').", "warn figure-error")
-            except Exception as exc:  # a figure must not sink the rest of the report
+            except Exception as exc:  # noqa: BLE001 -- a figure must not sink the report
                 return _p_(f"Figure not drawn ({caption}): {type(exc).__name__}: {exc}",
                            "warn figure-error")
         return self.image(path, caption)
@@ -306,36 +326,82 @@ def _models(metrics: dict) -> list[dict]:
             if isinstance(v, Mapping)]
 
 
-def _header(metrics: dict, run_dir: Path) -> str:
+def _at_a_glance(models: list[dict]) -> str:
+    """One sentence: the best fine-tuned and the best baseline model on held-out triplets."""
+    def best(ms, key):
+        scored = [(m, _num((m["eval"].get(key) or {}).get("value"))) for m in ms]
+        scored = [(m, v) for m, v in scored if v is not None]
+        return max(scored, key=lambda mv: mv[1]) if scored else None
+
+    bits = []
+    for stage, who in (("fine-tuned", "fine-tuned model"), (None, "baseline")):
+        ms = [m for m in models if (m["stage"] == "fine-tuned") == (stage == "fine-tuned")]
+        b = best(ms, "ooo_accuracy")
+        r = best(ms, "rsa_spearman")
+        if b is None and r is None:
+            continue
+        if b is not None and r is not None and b[0] is r[0]:
+            bits.append(f"best {who} {b[0]['label']}: odd-one-out accuracy {b[1]:.3f}, "
+                        f"RSA {r[1]:.3f}")
+            continue
+        text = f"best {who}"
+        if b is not None:
+            text += f": odd-one-out accuracy {b[1]:.3f} ({b[0]['label']})"
+        if r is not None:
+            text += f"{',' if b is not None else ':'} RSA {r[1]:.3f} ({r[0]['label']})"
+        bits.append(text)
+    if not bits:
+        return ""
+    ev = next((m["eval"] for m in models if m["eval"]), {})
+    o = ev.get("ooo_accuracy") or {}
+    c = o.get("ceiling") or {}
+    tail = ""
+    if _num(c.get("lower")) is not None:
+        tail = (f" Ceilings on the same triplets: odd-one-out {_f(c.get('lower'))}–"
+                f"{_f(c.get('upper'))} (chance 0.333)")
+        if _num((ev.get("rsa_spearman") or {}).get("ceiling")) is not None:
+            tail += f", RSA {_f(ev['rsa_spearman']['ceiling'])}"
+        tail += "."
+    text = "On held-out stimuli, " + "; ".join(bits) + "." + tail
+    return _p_(text[0].upper() + text[1:], "lead")
+
+
+def _header(metrics: dict, run_dir: Path, models: list[dict]) -> str:
     title = metrics.get("title") or f"bgs run {run_dir.name}"
     bits = [f"run directory {run_dir.name}"]
     if metrics.get("kind"):
         bits.append(f"kind: {metrics['kind']}")
     if metrics.get("created"):
         bits.append(f"created {metrics['created']}")
-    return f"<header><h1>{_e(title)}</h1>{_p_(' · '.join(bits), 'meta')}</header>"
+    return (f"<header><h1>{_e(title)}</h1>{_p_(' · '.join(bits), 'meta')}"
+            f"{_at_a_glance(models)}</header>")
 
 
-def _command(metrics: dict) -> str | None:
+def _command(metrics: dict) -> tuple[str | None, bool]:
+    """The recorded command line, and whether it is complete (an argv list, or a string with
+    options) rather than just the command's name (``"bgs evaluate"``)."""
     cfg = metrics.get("config") if isinstance(metrics.get("config"), Mapping) else {}
-    for src in (cfg, metrics):
-        for key in ("command", "cmd", "argv"):
+    for key in ("argv", "command_line", "command", "cmd"):
+        for src in (cfg, metrics):
             v = src.get(key)
             if isinstance(v, (list, tuple)) and v:
-                return shlex.join(str(x) for x in v)
+                return shlex.join(str(x) for x in v), True
             if isinstance(v, str) and v.strip():
-                return v
-    return None
+                return v.strip(), len(shlex.split(v)) > 2 or " -" in v
+    return None, False
+
+
+_COMMAND_KEYS = ("argv", "command_line", "command", "cmd")
 
 
 def _section_run(metrics: dict) -> str:
     cfg = metrics.get("config")
     parts = []
-    cmd = _command(metrics)
+    cmd, _ = _command(metrics)
     if cmd:
         parts.append(f"<p>Command:</p><pre>{_e(cmd)}</pre>")
     if isinstance(cfg, Mapping) and cfg:
-        rows = [(k, _cell(v)) for k, v in _flatten(cfg) if k not in ("command", "cmd", "argv")]
+        rows = [(k, _cell(v)) for k, v in _flatten(cfg) if k not in _COMMAND_KEYS]
         if rows:
             parts.append("<h3>Configuration</h3>" + _table(("setting", "value"), rows))
     if metrics.get("kind") == "demo":
@@ -345,7 +411,8 @@ def _section_run(metrics: dict) -> str:
     return "".join(parts)
 
 
-_CEILING_NAMES = {"ooo_lower": "odd-one-out ceiling, lower",
+_CEILING_NAMES = {"n_triplets": "triplets",
+                  "ooo_lower": "odd-one-out ceiling, lower",
                   "ooo_upper": "odd-one-out ceiling, upper",
                   "split_half_spearman_brown": "split-half reliability ρ (Spearman–Brown)"}
 
@@ -404,14 +471,16 @@ def _section_data(metrics: dict, rep: _Report) -> str:
                          _f(oc.get("lower")) + _ci(oc.get("lower_ci"))))
             rows.append(("odd-one-out ceiling, upper [95% CI]",
                          _f(oc.get("upper")) + _ci(oc.get("upper_ci"))))
-        if "true_ceiling" in data:
-            rows.append(("true ceiling (known generative model)", _f(data["true_ceiling"])))
+        rows += _true_ceiling_rows(data.get("true_ceiling"))
         for k, v in data.items():
             if k not in shown and isinstance(v, (int, float, str)) and not isinstance(v, bool):
                 rows.append((k.replace("_", " "), _cell(v) if not isinstance(v, float) else _f(v)))
         parts.append("<h3>Human judgments</h3>" + _kv_table(rows))
         if isinstance(oc, Mapping) and oc.get("definition"):
             parts.append(_p_(f"Odd-one-out ceiling: {oc['definition']}", "note"))
+        tc = data.get("true_ceiling")
+        if isinstance(tc, Mapping) and tc.get("definition"):
+            parts.append(_p_(f"True ceiling: {tc['definition']}", "note"))
     if ceilings:
         keys: list[str] = []
         for c in ceilings.values():
@@ -427,7 +496,8 @@ def _section_data(metrics: dict, rep: _Report) -> str:
             if not isinstance(c, Mapping):
                 continue
             row = [{"all": "all stimuli", "test": "held-out (test) stimuli"}.get(split, split)]
-            row += [_f(c.get(k)) + _ci(c.get(f"{k}_ci")) if _num(c.get(k)) is not None
+            row += [_int(c[k]) if isinstance(c.get(k), int) and not isinstance(c[k], bool)
+                    else _f(c.get(k)) + _ci(c.get(f"{k}_ci")) if _num(c.get(k)) is not None
                     else _cell(c.get(k, "—")) for k in keys]
             if has_rho:
                 rho = _num(c.get("split_half_spearman_brown"))
@@ -442,6 +512,34 @@ def _section_data(metrics: dict, rep: _Report) -> str:
     for png in sorted((rep.run_dir / "plots").glob("*contact*.png")):
         parts.append(rep.image(png, "Example stimuli: frames of generated clips"))
     return "".join(parts)
+
+
+def _true_ceiling_rows(tc) -> list[tuple[str, str]]:
+    """Rows for the true odd-one-out ceiling of a simulation (a number, or the dict of
+    :func:`bgs.synthetic.observers.true_ceiling`)."""
+    if tc is None:
+        return []
+    if not isinstance(tc, Mapping):
+        return [("true odd-one-out ceiling (known generative model)", _f(tc))]
+    rows = [("true odd-one-out ceiling (known generative model)", _f(tc.get("value")))]
+    if "attentive" in tc:
+        rows.append(("  attentive participants only", _f(tc["attentive"])))
+    test = tc.get("test_split")
+    if isinstance(test, Mapping):
+        rows.append(("  on the test split (all / attentive participants)",
+                     f"{_f(test.get('all_participants'))} / {_f(test.get('attentive'))}"))
+    return rows
+
+
+def true_test_ceiling(data) -> float | None:
+    """The true odd-one-out ceiling on the held-out (test) triplets, when the data were
+    simulated (the test-split value, else the overall value)."""
+    tc = (data or {}).get("true_ceiling") if isinstance(data, Mapping) else None
+    if isinstance(tc, Mapping):
+        test = tc.get("test_split")
+        v = _num(test.get("all_participants")) if isinstance(test, Mapping) else None
+        return v if v is not None else _num(tc.get("value"))
+    return _num(tc)
 
 
 def _headline(ev: Mapping) -> str:
@@ -511,8 +609,8 @@ def _section_training(metrics: dict, rep: _Report, models: list[dict]) -> str:
                                    figures.plot_training_curves(h, p, f"objective: {n}")))
     if not rows:
         return ""
-    parts = [_p_("Fine-tuning on the training stimuli' triplets, one run per objective; "
-                 "checkpoints were chosen by validation RSA (best epoch)."),
+    parts = [_p_("Fine-tuning on the triplets among the training stimuli, one run per "
+                 "objective; each run's checkpoint is its epoch of best validation RSA."),
              _table(("objective", "epochs", "best epoch", "val. RSA at best",
                      "val. odd-one-out at best", "run"), rows, numeric=(1, 2, 3, 4))]
     parts += figs
@@ -556,7 +654,8 @@ def _section_results(metrics: dict, rep: _Report, models: list[dict]) -> str:
 
     scored = [m for m in models if m["eval"]]
     mats = _load_matrices(rep.run_dir)
-    if not scored and mats is None and not (rep.run_dir / "plots" / FIGURE_NAMES["matrices"]).is_file():
+    drawn = (rep.run_dir / "plots" / FIGURE_NAMES["matrices"]).is_file()
+    if not scored and mats is None and not drawn:
         return ""
     parts = []
     if scored:
@@ -591,6 +690,9 @@ def _section_results(metrics: dict, rep: _Report, models: list[dict]) -> str:
                          f"{_f(c.get('upper'))} (chance {_f(o.get('chance', 1 / 3))})")
         if _num(r.get("ceiling")) is not None:
             notes.append(f"RSA ceiling √ρ = {_f(r['ceiling'])} (ρ = {_f(r.get('reliability'))})")
+        tc = true_test_ceiling(metrics.get("data"))
+        if tc is not None:
+            notes.append(f"true odd-one-out ceiling of the simulation on these stimuli {_f(tc)}")
         notes.append("two-way accuracy is the paper's anchor two-alternative variant (chance "
                      "0.5), not the 3-way odd-one-out accuracy whose ceiling is shown")
         notes.append("fraction of ceiling: odd-one-out accuracy over the upper–lower ceiling, "
@@ -616,9 +718,11 @@ def _section_results(metrics: dict, rep: _Report, models: list[dict]) -> str:
                                 "grey band: odd-one-out ceiling (lower–upper); grey line: RSA "
                                 "ceiling √ρ; dashed: chance",
                                 lambda p: figures.plot_model_scores(
-                                    {m["name"]: metrics["models"][m["name"]] for m in scored}, p)))
-    caption = ("Human and model dissimilarity of the held-out stimuli, ordered by clustering of "
-               "the human matrix (models rank-transformed; grey: pairs no triplet covered)")
+                                    {m["name"]: metrics["models"][m["name"]] for m in scored}, p,
+                                    true_ceiling=true_test_ceiling(metrics.get("data")))))
+    caption = ("Human and model dissimilarity of the held-out stimuli as percentile ranks (what "
+               "Spearman RSA compares), rows and columns ordered by average-linkage clustering "
+               "of the human matrix; grey: pairs no triplet covered")
     if mats is not None:
         ids, human, mm = mats
         labels = {m["name"]: m["label"] for m in models}
@@ -691,7 +795,8 @@ def _section_partition(metrics: dict, rep: _Report) -> str:
     notes = [d.get("definition") for d in (ins, cv) if d and d.get("definition")]
     models = part.get("models") or ins.get("models") or []
     return (_p_("How much of the variance of human dissimilarity (over observed pairs) each "
-                f"model explains uniquely, and how much the models share ({', '.join(map(str, models))}"
+                "model explains uniquely, and how much the models share "
+                f"({', '.join(map(str, models))}"
                 "). Shared parts can be negative (suppression); cross-validated parts can be "
                 "negative too.")
             + _table(("component", "in-sample", cv_head), rows, numeric=(1, 2))
@@ -727,11 +832,14 @@ def _section_timings(metrics: dict) -> str:
     t = metrics.get("timings")
     if not isinstance(t, Mapping) or not t:
         return ""
-    vals = {k: _num(v) for k, v in t.items()}
-    total = sum(v for v in vals.values() if v is not None)
+    vals = {k: _num(v) for k, v in t.items() if k != "total"}
+    total = _num(t.get("total"))
+    if total is None:  # no recorded wall time: the sum of the steps
+        total = sum(v for v in vals.values() if v is not None)
     rows = [(k, _seconds(v), f"{100 * v / total:.0f}%" if v is not None and total > 0 else "—")
             for k, v in vals.items()]
-    rows.append(("total", _seconds(total), "100%" if total > 0 else "—"))
+    rows.append(("total (wall time)" if "total" in t else "total", _seconds(total),
+                 "100%" if total > 0 else "—"))
     return _table(("step", "time", "share"), rows, numeric=(1, 2))
 
 
@@ -746,16 +854,22 @@ def _section_other_figures(rep: _Report) -> str:
 def _footer(metrics: dict, run_dir: Path) -> str:
     from bgs import __version__
 
-    cmd = _command(metrics)
+    cmd, complete = _command(metrics)
     parts = ["<footer><h2 id=\"reproduce\">How to reproduce</h2>"]
-    if cmd:
+    if cmd and complete:
         parts.append("<p>Run the command that made this run directory:</p>"
                      f"<pre>{_e(cmd)}</pre>")
+    elif cmd:
+        parts.append("<p>Run</p>"
+                     f"<pre>{_e(cmd)}</pre>"
+                     + _p_("with the settings listed under “What was run” (the configuration "
+                           "records the options, not the exact command line)."))
     else:
         parts.append(_p_("metrics.json records no command; the configuration above lists the "
                          "settings of the run."))
+    shown = run_dir.name if run_dir.is_absolute() else str(run_dir)  # no absolute paths
     parts.append("<p>Then rebuild this report from the run directory:</p>"
-                 f"<pre>{_e('bgs report ' + shlex.quote(run_dir.name))}</pre>")
+                 f"<pre>{_e('bgs report ' + shlex.quote(shown))}</pre>")
     now = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     parts.append(_p_(f"Report written by bgs {__version__} on {now}. Self-contained: every "
                      "figure is embedded in this file.", "meta"))
@@ -788,7 +902,7 @@ def render_report(run_dir: str | os.PathLike, plots_dir: str | os.PathLike | Non
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>"
-            f"{_header(metrics, run_dir)}<nav><ol>{toc}</ol></nav>{body}"
+            f"{_header(metrics, run_dir, models)}<nav><ol>{toc}</ol></nav>{body}"
             f"{_footer(metrics, run_dir)}</main></body></html>\n")
 
 
@@ -813,6 +927,10 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         if plots is None:
             plots = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bgs-report-")))
         text = render_report(run_dir, plots)
-    with atomic_path(target, suffix=".html") as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    try:
+        with atomic_path(target, suffix=".html") as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BGSError(f"{target}: cannot write the report ({exc.strerror or exc}). Fix: write "
+                       "it elsewhere with --out FILE") from None
     return target
