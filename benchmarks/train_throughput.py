@@ -199,6 +199,8 @@ def child(args) -> dict:
     from bgs.train.trainer import Trainer, build_model
 
     quiet_transformers()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     work = Path(args.work)
     os.chdir(work)
     cfg = TrainConfig.from_toml(work / "train.toml")
@@ -348,7 +350,8 @@ def run_child(which: str, work: Path, args) -> dict:
     out = work / f"{which}.json"
     cmd = [sys.executable, __file__, "--child", which, "--work", str(work), "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--rsa-steps", str(args.rsa_steps),
-           "--rsa-every", str(args.rsa_every or 0), "--child-out", str(out)]
+           "--rsa-every", str(args.rsa_every or 0), "--threads", str(args.threads or 0),
+           "--child-out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
@@ -373,6 +376,8 @@ def main(argv=None) -> int:
     p.add_argument("--rsa-steps", type=int, default=3, help="naive: timed steps with the RSA term")
     p.add_argument("--rsa-every", type=int, default=0,
                    help="naive: steps per RSA term (default: steps per epoch / 6)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads in both loops (default: torch's default)")
     p.add_argument("--no-amp", dest="amp", action="store_false", help="CUDA: fp32 instead of bf16")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="write the results here (JSON)")
@@ -408,7 +413,7 @@ def main(argv=None) -> int:
     size = SIZES[args.size]
     result = {
         "device": args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(),
-        "torch_threads": torch.get_num_threads(), "size": args.size, "model": size,
+        "torch_threads": args.threads or torch.get_num_threads(), "size": args.size, "model": size,
         "amp_bf16": args.device.startswith("cuda") and args.amp,
         "clips": args.clips, "video": f"{args.seconds:g} s, {args.width}x{args.height} at {args.fps} fps",
         "batch_triplets": b, "prepare_s": prep_s, **info,
