@@ -10,7 +10,7 @@ EXTRAS ?= test,video,plots,models,text
 # pip takes torch==2.13.0 (a CPU build where one lies on disk); elsewhere the ordinary wheel.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: venv install demo test bench clean
+.PHONY: venv install demo garcia2025 test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,15 @@ install: venv
 			echo "installing $(TORCH_SPEC)"; $(PIP) install --quiet "$(TORCH_SPEC)"; fi;; esac
 	$(PIP) install --quiet -e ".[$(EXTRAS)]"
 
-# Until the synthetic-data demo exists, the main job is the human-data pipeline on the
-# public garcia2025 judgments: fetch (checksum-verified; set BGS_DATASET_MIRROR to use a
-# local copy), then validate, screen and compute reliability and noise ceilings.
+# The main job: the whole study on a freshly generated synthetic dataset (bgs demo).
+# DEMO_FLAGS=--quick runs the 1–2 minute version.
+DEMO_FLAGS ?=
 demo: install
+	$(VENV)/bin/bgs demo $(DEMO_FLAGS)
+
+# The human-data pipeline on the public garcia2025 judgments: fetch (checksum-verified;
+# BGS_DATASET_MIRROR=DIR_OR_URL uses a local copy), validate, screen, reliability, ceilings.
+garcia2025: install
 	$(VENV)/bin/bgs datasets fetch garcia2025 $(DATA)
 	$(VENV)/bin/bgs data stats $(DATA)/all_triplets.csv --format garcia2025 --out $(DATA)/stats.json
 

@@ -5,7 +5,7 @@ Two checks on a small synthetic dataset and a tiny random TimeSformer (8 frames,
 
 * **end to end** — ``bgs train`` for 2 epochs of 3 steps, once as one process and once
   under ``python -m torch.distributed.run --nproc-per-node 2``: every logged number of
-  ``metrics.jsonl``, the held-out evaluation, the test embeddings and the adapter and head
+  ``metrics.jsonl``, the held-out evaluation, the saved embeddings and the adapter and head
   safetensors of ``checkpoints/last`` and ``checkpoints/best`` agree within float tolerance.
   The distributed run builds its own clip store, so both ranks build it concurrently.
 * **one step's gradients** — AdamW is invariant to a constant scale of the gradient, so the
@@ -132,7 +132,9 @@ def free_port() -> int:
 
 def env() -> dict:
     e = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    e.pop("WORLD_SIZE", None)  # never inherit a launcher's settings
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK",
+                "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID"):
+        e.pop(key, None)  # never inherit a launcher's settings
     return e
 
 
@@ -247,12 +249,17 @@ def test_held_out_evaluation_matches(runs):
     one, two = (json.loads((r / "eval.json").read_text()) for r in runs)
     for key in ("ooo_accuracy", "two_way_accuracy_symmetric", "rsa_spearman", "rsa_pearson"):
         close(one[key]["value"], two[key]["value"], f"eval {key}")
-    e1, e2 = (np.load(r / "test_embeddings.npz") for r in runs)
-    for key in e1.files:
-        if e1[key].dtype.kind == "f":
-            close(e1[key], e2[key], f"test embeddings {key}")
-        else:
-            assert np.array_equal(e1[key], e2[key]), key
+    single, ddp = runs
+    saved = sorted(p.name for p in single.glob("*embeddings.npz"))  # the stimuli's embeddings
+    assert saved and saved == sorted(p.name for p in ddp.glob("*embeddings.npz"))
+    for name in saved:
+        e1, e2 = np.load(single / name), np.load(ddp / name)
+        assert sorted(e1.files) == sorted(e2.files)
+        for key in e1.files:
+            if e1[key].dtype.kind == "f":
+                close(e1[key], e2[key], f"{name}: {key}")
+            else:
+                assert np.array_equal(e1[key], e2[key]), f"{name}: {key}"
 
 
 def test_one_step_gradients_match(workspace):

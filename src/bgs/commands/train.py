@@ -51,8 +51,19 @@ def train_command(
     if assignments:
         cfg = cfg.override([a.replace("'", '"') for a in assignments])
     run_dir = run_dir or out_dir or default_run_dir(cfg)
-    init_distributed()
-    summary = Trainer(cfg, run_dir, resume=resume is not None, log=out.print).run()
+    distributed = init_distributed()
+    rank = 0
+    try:
+        trainer = Trainer(cfg, run_dir, resume=resume is not None, log=out.print)
+        rank = trainer.rank
+        summary = trainer.run()
+    finally:
+        if distributed:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+    if rank != 0:
+        return  # rank 0 reports
     test = summary.get("test")
     out.print(f"run {run_dir}: {summary['epochs']} epochs, best epoch {summary['best_epoch']}"
               + (f"; held-out odd-one-out {test['ooo_accuracy']:.3f}, RSA {test['rsa_spearman']:.3f}"

@@ -336,7 +336,7 @@ def _train(config: MAEConfig, train: np.ndarray, val: np.ndarray, report: Progre
         if val_x is None:
             return None
         model.eval()
-        losses = [float(model(val_x[i:i + 16], bool_masked_pos=val_mask[i:i + 16]).loss)
+        losses = [float(_loss(model, val_x[i:i + 16], val_mask[i:i + 16], config))
                   * len(val_x[i:i + 16]) for i in range(0, len(val_x), 16)]
         model.train()
         return sum(losses) / len(val_x)
@@ -360,7 +360,7 @@ def _train(config: MAEConfig, train: np.ndarray, val: np.ndarray, report: Progre
             flips = rng.random(len(idx)) < 0.5
             frames = np.where(flips[:, None, None, None, None], frames[:, :, :, ::-1], frames)
         mask = torch.from_numpy(_tube_masks(rng, config, len(idx)))
-        loss = model(pixels(np.ascontiguousarray(frames)), bool_masked_pos=mask).loss
+        loss = _loss(model, pixels(np.ascontiguousarray(frames)), mask, config)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -377,6 +377,37 @@ def _train(config: MAEConfig, train: np.ndarray, val: np.ndarray, report: Progre
         report("train", step + 1, config.steps)
     model.eval()
     return {"model": model, "curve": curve, "seconds": time.perf_counter() - t0}
+
+
+NORM_EPS = float(os.environ.get("MAE_NORM_EPS", "1e-6"))
+
+
+def _targets(pixels, config: MAEConfig):
+    """Normalised-pixel targets (B, n_tokens, tubelet·patch²·3), as VideoMAE's norm_pix_loss but
+    with the per-patch std floored at NORM_EPS (pixel units in [0, 1])."""
+    import torch
+
+    b, t, c, h, w = pixels.shape
+    ts, p = config.tubelet, config.patch
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1)
+    x = pixels * std + mean
+    x = x.view(b, t // ts, ts, c, h // p, p, w // p, p).permute(0, 1, 4, 6, 2, 5, 7, 3)
+    x = x.reshape(b, -1, ts * p * p, c)
+    x = (x - x.mean(dim=-2, keepdim=True)) / (x.var(dim=-2, unbiased=True, keepdim=True).sqrt() + NORM_EPS)
+    return x.reshape(b, x.shape[1], -1)
+
+
+def _loss(model, pixels, mask, config: MAEConfig):
+    import torch
+
+    out = model(pixels, bool_masked_pos=mask)
+    if NORM_EPS == 1e-6 or not model.config.norm_pix_loss:
+        return out.loss
+    with torch.no_grad():
+        labels = _targets(pixels, config)
+        labels = labels[mask].reshape(pixels.shape[0], -1, labels.shape[-1])
+    return torch.nn.functional.mse_loss(out.logits, labels)
 
 
 def _round(x, nd: int = 5):

@@ -38,6 +38,7 @@ class DemoConfig:
     steps_per_epoch: int = 20
     batch_triplets: int = 16
     lr: float = 1e-3
+    full_finetune: bool = True  # the demo's video model is small: train all of it (LoRA: False)
     objectives: tuple = ("hybrid", "triplet", "rsa")
     n_bootstrap: int = 1000
     n_permutations: int = 200
@@ -209,6 +210,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
             tc.data.train = str(data_dir / "train.csv")
             tc.data.test = str(data_dir / "test.csv")
             tc.model.backbone = backbone_ref
+            tc.model.full_finetune = cfg.full_finetune
             tc.objective.name = objective
             tc.optim.epochs = cfg.epochs
             tc.optim.max_steps_per_epoch = cfg.steps_per_epoch

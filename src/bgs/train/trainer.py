@@ -92,7 +92,7 @@ class Trainer:
         dist = _dist()
         self.rank = dist.get_rank() if dist else 0
         self.world = dist.get_world_size() if dist else 1
-        self.log = log if log is not None else (print if self.rank == 0 else (lambda *_: None))
+        self.log = (log or print) if self.rank == 0 else (lambda *_: None)
         self.device = config.run.device
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError("run.device is cuda but no CUDA device is available; use cpu")
@@ -187,7 +187,11 @@ class Trainer:
         if _dist() is not None:
             from torch.nn.parallel import DistributedDataParallel
 
-            trained = DistributedDataParallel(model)
+            on_cuda = self.device.startswith("cuda")
+            if on_cuda:
+                model.to(torch.device("cuda", torch.cuda.current_device()))
+            trained = DistributedDataParallel(
+                model, device_ids=[torch.cuda.current_device()] if on_cuda else None)
         steps_per_epoch = int(np.ceil(len(data.train) / cfg.optim.batch_triplets))
         if cfg.optim.max_steps_per_epoch:
             steps_per_epoch = min(steps_per_epoch, cfg.optim.max_steps_per_epoch)
@@ -218,7 +222,7 @@ class Trainer:
             tr = self._alignment(model, data.train_ids, data.train)
             record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
                       "train_loss": sums.get("loss", 0.0) / n_steps,
-                      **{f"train_{k}": v / n_steps for k, v in sums.items() if k != "loss"},
+                      **{f"loss_{k}": v / n_steps for k, v in sums.items() if k != "loss"},
                       "train_rsa": tr["rsa"], "train_ooo_accuracy": tr["ooo_accuracy"],
                       "val_rsa": val["rsa"], "val_ooo_accuracy": val["ooo_accuracy"],
                       "seconds": time.perf_counter() - t0, "clips_per_s": n_clips / (time.perf_counter() - t0)}
@@ -238,6 +242,8 @@ class Trainer:
                          "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
                 save_checkpoint(model, last_dir, meta, state)
                 self._write_history()
+        if _dist() is not None:
+            _dist().barrier()
         return self.finish(model, data)
 
     def _write_history(self) -> None:
@@ -257,11 +263,12 @@ class Trainer:
         from bgs.metrics.evaluate import evaluate_embeddings
 
         best_dir = self.run_dir / "checkpoints" / "best"
-        summary = {"run": str(self.run_dir), "epochs": len(self.history),
-                   "best_epoch": read_meta(best_dir)["epoch"] if (best_dir / "checkpoint.json").exists() else None,
+        summary = {"run": str(self.run_dir), "epochs": len(self.history), "best_epoch": None,
                    **data.summary()}
         if self.rank != 0:
             return summary
+        if (best_dir / "checkpoint.json").exists():
+            summary["best_epoch"] = read_meta(best_dir)["epoch"]
         if (best_dir / "checkpoint.json").exists():
             load_checkpoint(model, best_dir)
         every = np.concatenate([data.train_ids, data.val_ids, data.test_ids])
@@ -292,5 +299,7 @@ def init_distributed() -> bool:
     import torch.distributed as dist
 
     if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
     return True
