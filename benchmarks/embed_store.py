@@ -30,7 +30,6 @@ Run:  .venv/bin/python benchmarks/embed_store.py [--clips 64] [--json results.js
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from bgs.media import ClipStore, DecodeParams, decode_video, to_float_tensor
+from bgs.io import write_json
 
 MEAN, STD = 0.45, 0.225
 
@@ -86,19 +86,6 @@ def best_pass(fn, order: list, batch: int, repeats: int) -> float:
             fn(ids)
         times.append(time.perf_counter() - t0)
     return min(times)
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def main(argv=None) -> int:
@@ -196,7 +183,7 @@ def main(argv=None) -> int:
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
     if args.json:
-        write_json_atomic(args.json, results)
+        write_json(args.json, results)
     if not equal:
         print("error: the store and per-access decoding gave different tensors", file=sys.stderr)
         return 1

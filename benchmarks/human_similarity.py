@@ -25,40 +25,21 @@ Run:  .venv/bin/python benchmarks/human_similarity.py [--json results.json]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from bgs.data.triplets import TripletSet
 from bgs.human.similarity import human_similarity
+from bgs.io import write_json
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import random_triplets  # noqa: E402
 
 TARGET_SECONDS = 2.0
-
-
-def random_triplets(n_triplets: int, n_stimuli: int, seed: int) -> TripletSet:
-    """Uniform random triplets of three distinct stimuli, with a uniform odd position."""
-    if n_stimuli < 3:
-        raise SystemExit("--n-stimuli must be at least 3")
-    rng = np.random.default_rng(seed)
-    a = rng.integers(0, n_stimuli, n_triplets)
-    b = (a + rng.integers(1, n_stimuli, n_triplets)) % n_stimuli  # b != a
-    # c uniform over the n-2 stimuli other than a and b: draw from n-2 values, skip lo and hi.
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    c = rng.integers(0, n_stimuli - 2, n_triplets)
-    c += c >= lo
-    c += c >= hi
-    triads = np.stack([a, b, c], axis=1).astype(np.int32)
-    odd = rng.integers(0, 3, n_triplets).astype(np.int8)
-    return TripletSet(stimulus_ids=np.arange(n_stimuli), triads=triads, odd=odd,
-                      participant=np.zeros(n_triplets, dtype=np.int32),
-                      participant_ids=np.array([0]), response_time=np.full(n_triplets, np.nan),
-                      rows=np.arange(n_triplets))
 
 
 def loop_counts(triads: np.ndarray, odd: np.ndarray, n_stimuli: int):
@@ -82,19 +63,6 @@ def best_time(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def main(argv=None) -> int:
@@ -157,7 +125,7 @@ def main(argv=None) -> int:
         print(f"{k:<{width}}  {v}")
 
     if args.json:
-        write_json_atomic(args.json, results)
+        write_json(args.json, results)
     if not equal:
         print("error: vectorised counts differ from the loop's on the sample", file=sys.stderr)
         return 1

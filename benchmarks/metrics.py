@@ -42,11 +42,9 @@ Run:  .venv/bin/python benchmarks/metrics.py [--json results.json]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -54,32 +52,15 @@ import numpy as np
 import scipy
 from scipy.stats import pearsonr, spearmanr
 
-from bgs.data.triplets import TripletSet
 from bgs.human.similarity import human_similarity
 from bgs.metrics.alignment import observed_pairs, ooo_accuracy, ooo_scores, rsa
 from bgs.metrics.distance import dissimilarity_matrix, similarity_matrix
+from bgs.io import write_json
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import random_triplets  # noqa: E402
 
 CORRELATION_TOLERANCE = 1e-9
-
-
-def random_triplets(n_triplets: int, n_stimuli: int, seed: int) -> TripletSet:
-    """Uniform random triplets of three distinct stimuli, with a uniform odd position."""
-    if n_stimuli < 3:
-        raise SystemExit("--n-stimuli must be at least 3")
-    rng = np.random.default_rng(seed)
-    a = rng.integers(0, n_stimuli, n_triplets)
-    b = (a + rng.integers(1, n_stimuli, n_triplets)) % n_stimuli  # b != a
-    # c uniform over the n-2 stimuli other than a and b: draw from n-2 values, skip lo and hi.
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    c = rng.integers(0, n_stimuli - 2, n_triplets)
-    c += c >= lo
-    c += c >= hi
-    triads = np.stack([a, b, c], axis=1).astype(np.int32)
-    odd = rng.integers(0, 3, n_triplets).astype(np.int8)
-    return TripletSet(stimulus_ids=np.arange(n_stimuli), triads=triads, odd=odd,
-                      participant=np.zeros(n_triplets, dtype=np.int32),
-                      participant_ids=np.array([0]), response_time=np.full(n_triplets, np.nan),
-                      rows=np.arange(n_triplets))
 
 
 def random_embeddings(n_stimuli: int, dim: int, seed: int) -> np.ndarray:
@@ -142,19 +123,6 @@ def timed(fn):
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _n_pairs(n: int) -> int:
@@ -338,7 +306,7 @@ def main(argv=None) -> int:
         print(f"{k:<{width}}  {v}")
 
     if args.json:
-        write_json_atomic(args.json, results)
+        write_json(args.json, results)
     if not ok:
         print("error: a vectorised result differs from its baseline (see the checks above)",
               file=sys.stderr)
