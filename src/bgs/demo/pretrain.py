@@ -45,6 +45,8 @@ PRETRAIN_VERSION = 1
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
+MASKINGS = ("tube", "random")
+
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``; stages ``clips``, ``decode``, ``train``."""
 
@@ -84,6 +86,8 @@ class MAEConfig:
     n_clips: int = 96
     n_val: int = 16
     flip: bool = True
+    masking: str = "tube"
+    norm_pix: bool = True
     log_every: int = 10
     seed: int = 0
 
@@ -121,6 +125,9 @@ class MAEConfig:
                               f"one visible")
         if not float(self.lr) > 0 or float(self.weight_decay) < 0:
             raise ConfigError("MAEConfig: lr must be > 0 and weight_decay >= 0")
+        if self.masking not in MASKINGS:
+            raise ConfigError(f"MAEConfig.masking must be one of {', '.join(MASKINGS)}, got "
+                              f"{self.masking!r}")
         if self.n_clips < 6:
             raise ConfigError(f"MAEConfig.n_clips must be >= 6 (the synthetic generator's "
                               f"minimum), got {self.n_clips}")
@@ -176,7 +183,7 @@ class MAEConfig:
             use_mean_pooling=False,
             decoder_hidden_size=self.decoder_hidden, decoder_num_hidden_layers=self.decoder_layers,
             decoder_num_attention_heads=self.decoder_heads,
-            decoder_intermediate_size=self.decoder_intermediate, norm_pix_loss=True)
+            decoder_intermediate_size=self.decoder_intermediate, norm_pix_loss=self.norm_pix)
 
 
 # ---------------------------------------------------------------------------- data
@@ -209,6 +216,16 @@ def _tube_masks(rng: np.random.Generator, config: MAEConfig, batch: int) -> np.n
     return np.tile(spatial, (1, config.frames // config.tubelet))
 
 
+def _masks(rng: np.random.Generator, config: MAEConfig, batch: int) -> np.ndarray:
+    if config.masking == "tube":
+        return _tube_masks(rng, config, batch)
+    n_mask = int(round(float(config.mask_ratio) * config.n_tokens))
+    out = np.zeros((batch, config.n_tokens), dtype=bool)
+    for b in range(batch):
+        out[b, rng.permutation(config.n_tokens)[:n_mask]] = True
+    return out
+
+
 def _lr_factor(step: int, config: MAEConfig) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay to zero at ``steps``."""
     if step < config.warmup:
@@ -220,12 +237,18 @@ def _lr_factor(step: int, config: MAEConfig) -> float:
 # ---------------------------------------------------------------------------- training
 def pretrain_videomae(out_dir: str | os.PathLike, config: MAEConfig | None = None,
                       progress: Progress | None = None,
-                      log: Callable[[str], None] | None = print) -> Path:
+                      log: Callable[[str], None] | None = print, threads: int | None = 1) -> Path:
     """Pre-train a small VideoMAE on unlabelled synthetic clips; save its encoder to ``out_dir``.
 
     ``out_dir`` must not exist or be empty; it appears complete or not at all (written under a
     temporary name beside it, then renamed). Returns ``out_dir``. See the module docstring
     for what the folder holds.
+
+    ``threads``: torch CPU threads while training (restored afterwards); ``None`` leaves
+    torch's setting. One thread is the default: the model is so small that a second thread
+    gains little (about 1.6× on an idle machine), while on a busy machine OpenMP threads
+    waiting on each other can make each step ten times slower; and one thread gives the same
+    weights on any number of cores.
     """
     import torch
     import transformers
@@ -240,20 +263,22 @@ def pretrain_videomae(out_dir: str | os.PathLike, config: MAEConfig | None = Non
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         say(f"pre-training a small VideoMAE ({config.layers}×{config.hidden}, {config.frames} "
             f"frames at {config.size}², {config.steps} steps on {config.n_clips} unlabelled "
             f"synthetic clips); once per machine, cached in {out_dir}")
         clips = _unlabelled_clips(tmp / "work", config, report)
         t_data = time.perf_counter() - t0
         train, val = clips[:config.n_clips], clips[config.n_clips:]
-        result = _train(config, train, val, report)
+        with _torch_threads(threads):
+            result = _train(config, train, val, report)
         encoder = transformers.VideoMAEModel(result["model"].config)
         missing = encoder.load_state_dict(result["model"].videomae.state_dict(), strict=True)
         assert not missing.missing_keys and not missing.unexpected_keys
         encoder.config.architectures = ["VideoMAEModel"]
         shutil.rmtree(tmp / "work")
-        encoder.save_pretrained(tmp)
+        with _quiet_progress_bars():
+            encoder.save_pretrained(tmp)
         write_json(tmp / "preprocessor_config.json", {
             "image_processor_type": "VideoMAEImageProcessor", "do_normalize": True,
             "image_mean": list(IMAGENET_MEAN), "image_std": list(IMAGENET_STD),
@@ -272,11 +297,13 @@ def pretrain_videomae(out_dir: str | os.PathLike, config: MAEConfig | None = Non
                              "total": int(sum(p.numel() for p in result["model"].parameters()))},
             "loss_start": curve[0]["train_loss"], "loss_end": curve[-1]["train_loss"],
             "val_loss_start": curve[0].get("val_loss"), "val_loss_end": curve[-1].get("val_loss"),
+            "val_loss_trivial": result["val_loss_trivial"],
             "curve": curve,
-            "seconds": round(seconds, 2), "seconds_data": round(t_data, 2),
+            "seconds": round(seconds, 2), "cpu_seconds": round(time.process_time() - c0, 2),
+            "seconds_data": round(t_data, 2),
             "seconds_train": round(result["seconds"], 2),
             "torch": torch.__version__, "transformers": transformers.__version__,
-            "threads": torch.get_num_threads(),
+            "threads": threads or torch.get_num_threads(),
         }
         write_json(tmp / "pretraining.json", doc)
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
@@ -287,12 +314,43 @@ def pretrain_videomae(out_dir: str | os.PathLike, config: MAEConfig | None = Non
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
                 raise
-        say(f"  reconstruction loss {doc['loss_start']:.3f} → {doc['loss_end']:.3f} (held-out "
-            f"{_fmt(doc['val_loss_start'])} → {_fmt(doc['val_loss_end'])}) in {seconds:.0f} s")
+        say(f"  reconstruction loss {doc['loss_start']:.3f} → {doc['loss_end']:.3f}; held-out "
+            f"{_fmt(doc['val_loss_start'])} → {_fmt(doc['val_loss_end'])} (predicting nothing: "
+            f"{_fmt(doc['val_loss_trivial'])}) in {seconds:.0f} s")
         return out_dir
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    import torch
+
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def _quiet_progress_bars():
+    """No "Writing model shards" bar from save_pretrained (restored afterwards)."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
 
 
 def _fmt(x) -> str:
@@ -328,8 +386,9 @@ def _train(config: MAEConfig, train: np.ndarray, val: np.ndarray, report: Progre
         return to_float_tensor(frames, IMAGENET_MEAN, IMAGENET_STD)
 
     val_x = pixels(val) if len(val) else None
-    val_mask = (torch.from_numpy(_tube_masks(np.random.default_rng([config.seed, 8]), config, len(val)))
+    val_mask = (torch.from_numpy(_masks(np.random.default_rng([config.seed, 8]), config, len(val)))
                 if len(val) else None)
+    trivial = _trivial_loss(val_x, val_mask, config) if val_x is not None else None
 
     @torch.no_grad()
     def val_loss() -> float | None:
@@ -359,7 +418,7 @@ def _train(config: MAEConfig, train: np.ndarray, val: np.ndarray, report: Progre
         if config.flip:
             flips = rng.random(len(idx)) < 0.5
             frames = np.where(flips[:, None, None, None, None], frames[:, :, :, ::-1], frames)
-        mask = torch.from_numpy(_tube_masks(rng, config, len(idx)))
+        mask = torch.from_numpy(_masks(rng, config, len(idx)))
         loss = _loss(model, pixels(np.ascontiguousarray(frames)), mask, config)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -376,38 +435,45 @@ def _train(config: MAEConfig, train: np.ndarray, val: np.ndarray, report: Progre
             window = []
         report("train", step + 1, config.steps)
     model.eval()
-    return {"model": model, "curve": curve, "seconds": time.perf_counter() - t0}
+    return {"model": model, "curve": curve, "seconds": time.perf_counter() - t0,
+            "val_loss_trivial": _round(trivial)}
 
 
-NORM_EPS = float(os.environ.get("MAE_NORM_EPS", "1e-6"))
-
-
-def _targets(pixels, config: MAEConfig):
-    """Normalised-pixel targets (B, n_tokens, tubelet·patch²·3), as VideoMAE's norm_pix_loss but
-    with the per-patch std floored at NORM_EPS (pixel units in [0, 1])."""
-    import torch
-
+def _targets(pixels, config: MAEConfig, eps: float = 1e-6):
+    """The reconstruction targets of every token (B, n_tokens, tubelet·patch²·3), as
+    ``VideoMAEForPreTraining`` computes them: each tubelet's pixels (in [0, 1]), with
+    ``norm_pix`` normalised per channel to mean 0 and (unbiased) sd 1 (``eps`` added to the sd)."""
     b, t, c, h, w = pixels.shape
     ts, p = config.tubelet, config.patch
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1)
+    mean = pixels.new_tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1)
+    std = pixels.new_tensor(IMAGENET_STD).view(1, 1, 3, 1, 1)
     x = pixels * std + mean
     x = x.view(b, t // ts, ts, c, h // p, p, w // p, p).permute(0, 1, 4, 6, 2, 5, 7, 3)
     x = x.reshape(b, -1, ts * p * p, c)
-    x = (x - x.mean(dim=-2, keepdim=True)) / (x.var(dim=-2, unbiased=True, keepdim=True).sqrt() + NORM_EPS)
+    if config.norm_pix:
+        x = (x - x.mean(dim=-2, keepdim=True)) / (x.var(dim=-2, unbiased=True, keepdim=True).sqrt() + eps)
     return x.reshape(b, x.shape[1], -1)
 
 
-def _loss(model, pixels, mask, config: MAEConfig):
+def _trivial_loss(pixels, mask, config: MAEConfig) -> float:
+    """The loss of a predictor that knows nothing of where things are: with ``norm_pix``, zeros
+    (the mean of every normalised tubelet); without, the mean colour of the clip's visible
+    tubelets everywhere. A model has learned about the clips' content only below this."""
     import torch
 
-    out = model(pixels, bool_masked_pos=mask)
-    if NORM_EPS == 1e-6 or not model.config.norm_pix_loss:
-        return out.loss
     with torch.no_grad():
-        labels = _targets(pixels, config)
-        labels = labels[mask].reshape(pixels.shape[0], -1, labels.shape[-1])
-    return torch.nn.functional.mse_loss(out.logits, labels)
+        y = _targets(pixels, config)
+        if config.norm_pix:
+            return float((y[mask] ** 2).mean())
+        b, n, d = y.shape
+        y = y.view(b, n, d // 3, 3)
+        vis = (~mask).to(y.dtype)[:, :, None, None]
+        colour = (y * vis).sum(dim=(1, 2)) / (vis.sum(dim=(1, 2)) * (d // 3))  # (B, 3)
+        return float(((y - colour[:, None, None, :]) ** 2)[mask].mean())
+
+
+def _loss(model, pixels, mask, config: MAEConfig):
+    return model(pixels, bool_masked_pos=mask).loss
 
 
 def _round(x, nd: int = 5):
@@ -427,7 +493,7 @@ def default_cache_dir() -> Path:
 
 def cached_videomae(config: MAEConfig | None = None, cache_dir: str | os.PathLike | None = None,
                     progress: Progress | None = None,
-                    log: Callable[[str], None] | None = print) -> Path:
+                    log: Callable[[str], None] | None = print, threads: int | None = 1) -> Path:
     """The folder of the pre-trained encoder for ``config``: ``<cache_dir>/demo-videomae-<key>``,
     pre-trained (:func:`pretrain_videomae`) only when it is not there yet."""
     config = config or MAEConfig()
@@ -443,4 +509,4 @@ def cached_videomae(config: MAEConfig | None = None, cache_dir: str | os.PathLik
         if folder.exists():
             raise BGSError(f"{folder} exists but is not a complete pre-trained model (no "
                            f"pretraining.json / model.safetensors). Fix: delete the folder")
-    return pretrain_videomae(folder, config, progress=progress, log=log)
+    return pretrain_videomae(folder, config, progress=progress, log=log, threads=threads)
