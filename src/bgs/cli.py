@@ -163,15 +163,10 @@ def datasets_fetch(name: str = typer.Argument(..., help="Dataset name (see `bgs 
 
 
 def _register_commands() -> None:
-    from bgs.commands import evaluate
+    """Every command group; heavy dependencies are imported inside the commands."""
+    from bgs.commands import demo, embed, evaluate, partition, probe, report, synth, train
 
-    for module in (evaluate,):
-        module.register(app)
-    for name in ("partition", "probe", "embed", "synth", "train", "demo", "report"):
-        try:
-            module = __import__(f"bgs.commands.{name}", fromlist=["register"])
-        except ModuleNotFoundError:
-            continue
+    for module in (evaluate, partition, probe, embed, train, synth, demo, report):
         module.register(app)
 
 
