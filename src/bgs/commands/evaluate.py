@@ -70,19 +70,19 @@ def register(app: typer.Typer) -> None:
         if output is not None:
             write_json(output, result)
         if run is not None:
-            from bgs.report.rundir import write_run
+            import pandas as pd
+
+            from bgs.report.rundir import score_row, write_run
 
             name = embeddings.stem
             config = {"command": "bgs evaluate", "embeddings": str(embeddings), "triplets": str(triplets),
                       "format": format, "split": str(split) if split else None, "metric": metric,
                       "layer": layer, "ties": ties, "n_bootstrap": n_bootstrap,
                       "n_permutations": n_permutations, "seed": seed}
-            from bgs.demo.run import _score_row
-
             entry = {"label": name, "family": "model", "stage": "evaluated", "metric": metric,
                      "eval": result}
             write_run(run, "evaluate", f"bgs evaluate: {name}", config, {"models": {name: entry}},
-                      {"results": __import__("pandas").DataFrame([_score_row(name, entry)])})
+                      {"results": pd.DataFrame([score_row(name, entry)])})
         if as_json:
             sys.stdout.write(json.dumps(result, indent=2) + "\n")
             return

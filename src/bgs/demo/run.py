@@ -10,6 +10,8 @@ partitioning (video vs captions) → plots, tables and report.html in one run di
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -22,7 +24,7 @@ import pandas as pd
 from bgs.embeddings import Embeddings
 from bgs.errors import BGSError
 from bgs.io import atomic_path, write_json
-from bgs.report.rundir import write_table
+from bgs.report.rundir import score_row, write_table
 
 
 @dataclass
@@ -50,38 +52,15 @@ class DemoConfig:
                    steps_per_epoch=6, n_bootstrap=300, n_permutations=50, mae={"quick": True})
 
 
-class Step:
-    """Times a named step of the demo and logs it."""
-
-    def __init__(self, timings: dict, log: Callable[[str], None]):
-        self.timings, self.log = timings, log
-
-    def __call__(self, name: str):
-        step = self
-
-        class _Timer:
-            def __enter__(self):
-                self.t0 = time.perf_counter()
-                step.log(f"[bold]{name}[/bold] ...")
-
-            def __exit__(self, *exc):
-                step.timings[name] = round(time.perf_counter() - self.t0, 2)
-                return False
-
-        return _Timer()
-
-
-def _score_row(name: str, entry: dict) -> dict:
-    ev = entry["eval"]
-    row = {"model": name, "label": entry["label"], "family": entry["family"], "stage": entry["stage"],
-           "n_triplets": ev["n_triplets"]}
-    for key in ("ooo_accuracy", "two_way_accuracy_symmetric", "rsa_spearman", "rsa_pearson"):
-        row[key] = ev[key]["value"]
-        ci = ev[key].get("ci")
-        row[f"{key}_ci_low"], row[f"{key}_ci_high"] = (ci if ci else (None, None))
-        row[f"{key}_p"] = ev[key].get("p_value")
-    row["explained_variance_spearman"] = ev["rsa_spearman"]["explained_variance"]
-    return row
+@contextlib.contextmanager
+def _timed(timings: dict, log: Callable[[str], None], name: str):
+    """Log a step of the demo and record its duration in ``timings``."""
+    t0 = time.perf_counter()
+    log(f"[bold]{name}[/bold] ...")
+    try:
+        yield
+    finally:
+        timings[name] = round(time.perf_counter() - t0, 2)
 
 
 def run_demo(out: str | Path, config: DemoConfig | None = None,
@@ -107,7 +86,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
     out.mkdir(parents=True, exist_ok=True)
     (out / "plots").mkdir(exist_ok=True)
     timings: dict = {}
-    step = Step(timings, log)
+    step = functools.partial(_timed, timings, log)
     quiet_transformers()
     write_json(out / "config.json", {"command": "bgs demo", **asdict(cfg)})
     metrics: dict = {"kind": "demo", "title": "bgs demo: behavioral geometric supervision on "
@@ -241,7 +220,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
                                          n_permutations=cfg.n_permutations, seed=cfg.seed)
             metrics["models"][name] = {"label": labels.get(name, name), "family": families[name][0],
                                        "stage": families[name][1], "metric": metric, "eval": result}
-        rows = [_score_row(n, m) for n, m in metrics["models"].items()]
+        rows = [score_row(n, m) for n, m in metrics["models"].items()]
         (out / "tables").mkdir(exist_ok=True)
         write_table(pd.DataFrame(rows), out / "tables" / "results")
         for r in rows:

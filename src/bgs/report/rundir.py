@@ -47,3 +47,17 @@ def write_run(path: str | Path, kind: str, title: str, config: dict, metrics: di
                                        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                        "config": config, **metrics})
     return path
+
+
+def score_row(name: str, entry: dict) -> dict:
+    """One row of a results table: a model's held-out scores with CIs and p-values."""
+    ev = entry["eval"]
+    row = {"model": name, "label": entry["label"], "family": entry["family"], "stage": entry["stage"],
+           "n_triplets": ev["n_triplets"]}
+    for key in ("ooo_accuracy", "two_way_accuracy_symmetric", "rsa_spearman", "rsa_pearson"):
+        row[key] = ev[key]["value"]
+        ci = ev[key].get("ci")
+        row[f"{key}_ci_low"], row[f"{key}_ci_high"] = (ci if ci else (None, None))
+        row[f"{key}_p"] = ev[key].get("p_value")
+    row["explained_variance_spearman"] = ev["rsa_spearman"]["explained_variance"]
+    return row

@@ -130,14 +130,11 @@ class Trainer:
 
     def _step(self, model, objective, data: TrainingData, rows: np.ndarray, epoch: int):
         train = data.train
-        tri = train.triads[rows]
-        unique, inverse = np.unique(tri, return_inverse=True)
-        inverse = inverse.reshape(tri.shape)
-        local = {int(s): k for k, s in enumerate(unique)}
+        unique = np.unique(train.triads[rows])  # sorted: searchsorted gives each row's position
         pair = train.pair[rows]
-        anchor = torch.tensor([local[int(x)] for x in pair[:, 0]], device=self.device)
-        positive = torch.tensor([local[int(x)] for x in pair[:, 1]], device=self.device)
-        negative = torch.tensor([local[int(x)] for x in train.odd_index[rows]], device=self.device)
+        anchor, positive, negative = (
+            torch.as_tensor(np.searchsorted(unique, x), device=self.device)
+            for x in (pair[:, 0], pair[:, 1], train.odd_index[rows]))
         target = torch.tensor(data.target[np.ix_(unique, unique)], dtype=torch.float32,
                               device=self.device)
         amp = self.device.startswith("cuda") and self.config.run.amp
