@@ -51,7 +51,8 @@ class ModelConfig:
     full_finetune: bool = False  # train every backbone weight instead of LoRA (small models)
     head_dim: int = 128
     head_dropout: float = 0.3
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = False  # recompute each block in the backward (non-reentrant)
+    attention: str = "sdpa"  # video/image backbones: "sdpa" (fused kernels) or "eager"
 
 
 @dataclass
@@ -163,8 +164,14 @@ class TrainConfig:
             raise ConfigError(f"target.source must be 'human' or 'language', got {self.target.source!r}")
         if self.target.source == "language" and not self.target.embeddings:
             raise ConfigError("target.source = 'language' needs target.embeddings (caption embeddings)")
-        if self.optim.batch_triplets < 1 or self.optim.epochs < 1:
-            raise ConfigError("optim.batch_triplets and optim.epochs must be at least 1")
+        if self.optim.batch_triplets < 0:
+            raise ConfigError(f"optim.batch_triplets must be at least 1, or 0 for automatic "
+                              f"(from free GPU memory), got {self.optim.batch_triplets}")
+        if self.optim.epochs < 1:
+            raise ConfigError("optim.epochs must be at least 1")
+        if self.model.attention not in ("sdpa", "eager"):
+            raise ConfigError(f"model.attention must be 'sdpa' (fused) or 'eager', got "
+                              f"{self.model.attention!r}")
 
 
 def _build(cls, data: dict, source: str, prefix: str):

@@ -125,9 +125,9 @@ class BGSModel(nn.Module):
                 raise ConfigError(f"LoRA could not be applied to {backbone_ref}: {exc}. Fix: set "
                                   f"model.lora.targets to module names of this model") from None
         if config.gradient_checkpointing:
-            inner = encoder.inner
-            base = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
-            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            from bgs.models.checkpointing import enable_gradient_checkpointing
+
+            enable_gradient_checkpointing(encoder.inner, backbone_ref)
         self.head = ProjectionHead(encoder.hidden_size, config.head_dim, config.head_dropout)
 
     def forward(self, ids: Sequence) -> torch.Tensor:

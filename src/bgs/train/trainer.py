@@ -56,7 +56,8 @@ def build_model(config: TrainConfig, data: TrainingData, device: str,
 
         if not config.data.videos:
             raise ConfigError(f"{spec} trains on videos: set data.videos")
-        backbone = load_vision_backbone(spec, frames=config.model.frames or None, device=device)
+        backbone = load_vision_backbone(spec, frames=config.model.frames or None, device=device,
+                                        attention=config.model.attention)
         store_root = Path(config.data.store or Path(config.data.videos) / ".bgs-clip-store")
         store = ClipStore(store_root, DecodeParams(backbone.frames, backbone.size, config.data.resize))
         ids = np.concatenate([data.train_ids, data.val_ids, data.test_ids])
