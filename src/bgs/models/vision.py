@@ -68,6 +68,12 @@ class VisionBackbone(nn.Module):
                              persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 1, 3, 1, 1),
                              persistent=False)
+        # x·scale + bias in float32, exactly as bgs.media.decode.to_float_tensor computes it
+        from bgs.media.decode import _scale_bias
+
+        scale, bias = _scale_bias(mean, std)
+        self.register_buffer("scale", torch.from_numpy(scale).reshape(1, 1, 3, 1, 1), persistent=False)
+        self.register_buffer("bias", torch.from_numpy(bias).reshape(1, 1, 3, 1, 1), persistent=False)
 
     @property
     def hidden_size(self) -> int:
@@ -99,6 +105,12 @@ class VisionBackbone(nn.Module):
             raise ConfigError(f"{self.kind.name} expects clips of {self.frames} frames at "
                               f"{self.size}×{self.size}, got {tuple(frames.shape[1:4])}; decode with "
                               f"frames={self.frames}, size={self.size}")
+        if torch.is_tensor(frames) and frames.device.type != "cpu" and frames.device == self.device:
+            # on the accelerator: normalise there with the buffers (no host round trip)
+            if frames.dtype != torch.uint8:
+                raise ConfigError(f"preprocess expects uint8 frames, got {frames.dtype}")
+            x = frames.permute(0, 1, 4, 2, 3).to(torch.float32)
+            return (x * self.scale + self.bias).contiguous()
         return to_float_tensor(frames, self.mean.flatten().tolist(), self.std.flatten().tolist(),
                                device=self.device)
 

@@ -68,7 +68,7 @@ class TargetConfig:
 class OptimConfig:
     lr: float = 1e-4
     weight_decay: float = 0.01
-    batch_triplets: int = 16
+    batch_triplets: int = 0  # 0: automatic (CUDA: the largest that fits free memory; CPU: 16)
     epochs: int = 50
     max_steps_per_epoch: int = 0  # 0: one pass over the training triplets
     plateau_patience: int = 3
@@ -82,6 +82,7 @@ class RunConfig:
     seed: int = 0
     device: str = "cpu"
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    compile: bool = False  # torch.compile each transformer block (pays off on long GPU runs)
     eval_bootstrap: int = 1000
     eval_permutations: int = 200
 

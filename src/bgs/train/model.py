@@ -34,6 +34,7 @@ class VideoEncoder(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.store = store
+        self._staging = None  # pinned host buffers, made on the first CUDA forward
 
     @property
     def inner(self) -> nn.Module:
@@ -47,11 +48,22 @@ class VideoEncoder(nn.Module):
     def hidden_size(self) -> int:
         return self.backbone.hidden_size
 
+    def frames(self, ids: Sequence):
+        """uint8 frames of ``ids``: on the CPU a numpy array; on CUDA a device tensor, gathered
+        into pinned memory and copied asynchronously (see :mod:`bgs.train.staging`)."""
+        ids = list(ids)
+        device = self.backbone.device
+        if device.type != "cuda":
+            return self.store.get_batch(ids)
+        if self._staging is None or self._staging.device != device:
+            from bgs.train.staging import PinnedStaging
+
+            self._staging = PinnedStaging(device)
+        return self._staging.to_device((len(ids), *self.store.shape),
+                                       lambda out: self.store.get_batch(ids, out=out))
+
     def forward(self, ids: Sequence) -> torch.Tensor:
-        frames = torch.from_numpy(np.ascontiguousarray(self.store.get_batch(list(ids))))
-        if self.backbone.device.type == "cuda":
-            frames = frames.pin_memory()
-        return self.backbone(self.backbone.preprocess(frames))["embeddings"]
+        return self.backbone(self.backbone.preprocess(self.frames(ids)))["embeddings"]
 
 
 class TextEncoder(nn.Module):
