@@ -227,7 +227,7 @@ def test_training_step_never_reads_back_from_the_device(workspace):
     assert probe.seen == []
     assert n_unique > 3 and torch.is_tensor(parts["loss"]) and float(parts["loss"]) == float(loss.detach())
     with Record() as control:  # the probe does see a read-back
-        float(loss)
+        float(loss.detach())
     assert control.seen == ["_local_scalar_dense.default"]
 
 
