@@ -265,3 +265,66 @@ def test_compiled_blocks_give_the_same_step(workspace):
     assert loss_c == pytest.approx(loss, rel=1e-6)
     for name, g in grads.items():
         assert torch.allclose(grads_c[name], g, rtol=1e-5, atol=1e-8), name
+
+
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@cuda_only
+def test_cuda_step_has_no_synchronising_call(workspace):
+    """On a GPU: a whole step (pinned frame copy, forward, losses, backward, AdamW) runs
+    with CUDA's sync debug mode set to raise on any host synchronisation."""
+    from bgs.objectives import Objective
+
+    cfg = config(workspace, 'run.device="cuda"')
+    data = load_training_data(cfg)
+    model = build_model(cfg, data, "cuda", log=lambda *_: None).train()
+    trainer = Trainer(cfg, "unused", log=lambda *_: None)
+    objective = Objective(cfg.objective)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-3)
+    trainer._target_on_device(data)  # moved once per run, before the steps
+
+    def step(rows):
+        loss, parts, _ = trainer._step(model, objective, data, rows, 0)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        return parts
+
+    step(np.arange(16))  # warm-up: allocations, lazy initialisation
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for k in range(3):
+            parts = step(np.arange(16 * (k + 1), 16 * (k + 2)))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert np.isfinite(float(parts["loss"]))
+
+
+@cuda_only
+def test_cuda_frames_are_staged_and_normalised_on_the_device(workspace):
+    cfg = config(workspace, 'run.device="cuda"')
+    data = load_training_data(cfg)
+    model = build_model(cfg, data, "cuda", log=lambda *_: None)
+    encoder = model.encoder
+    ids = list(data.train_ids[:5])
+    for _ in range(3):  # cycles through both pinned buffers
+        frames = encoder.frames(ids)
+        assert frames.is_cuda and frames.dtype == torch.uint8
+    on_device = encoder.backbone.preprocess(frames)
+    on_host = encoder.backbone.preprocess(encoder.store.get_batch(ids))  # numpy path
+    assert torch.equal(on_device.cpu(), on_host.cpu())
+
+
+@cuda_only
+def test_cuda_automatic_batch_fits(workspace):
+    from bgs.train.autobatch import MAX_AUTO_TRIPLETS, auto_batch_triplets
+
+    cfg = config(workspace, 'run.device="cuda"')
+    data = load_training_data(cfg)
+    model = build_model(cfg, data, "cuda", log=lambda *_: None)
+    b = auto_batch_triplets(model, data.train_ids, "cuda", amp=True, log=lambda *_: None)
+    assert 1 <= b <= MAX_AUTO_TRIPLETS
