@@ -182,7 +182,8 @@ def _preprocessor_stats(folder: Path) -> tuple[tuple | None, tuple | None]:
 
 
 def load_vision_backbone(spec: ModelSpec, frames: int | None = None, device: str = "cpu",
-                         attention: str = DEFAULT_ATTENTION) -> VisionBackbone:
+                         attention: str = DEFAULT_ATTENTION,
+                         attn_implementation: str | None = None) -> VisionBackbone:
     """Load a registered video/image backbone from a local folder or hub id.
 
     ``frames``: clip length; models whose position embeddings fix it (VideoMAE, X-CLIP) must
@@ -190,10 +191,14 @@ def load_vision_backbone(spec: ModelSpec, frames: int | None = None, device: str
     ``attention``: ``"sdpa"`` (fused kernels; the library's where transformers has one,
     bgs's for TimeSformer) or ``"eager"`` (needed for attention weights); see
     :mod:`bgs.models.attention`. The weights are the same either way.
+    ``attn_implementation`` (transformers' name, kept for callers that use it) overrides
+    ``attention`` when given.
     """
     import transformers
     from bgs.errors import BGSError
 
+    if attn_implementation is not None:
+        attention = attn_implementation
     check_attention(attention)
     kind = spec.kind
     cls = getattr(transformers, kind.model_class)

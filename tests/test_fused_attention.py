@@ -173,6 +173,13 @@ def test_other_kinds_use_the_library_sdpa_and_switch(saved):
     assert b.model.config._attn_implementation == "sdpa" and b.attention == "sdpa"
 
 
+def test_transformers_keyword_still_selects_the_implementation(saved):
+    b = load_vision_backbone(parse_model(f"timesformer:{saved / 'timesformer'}"), attn_implementation="eager")
+    assert b.attention == "eager"
+    b = load_vision_backbone(parse_model(f"clip:{saved / 'clip'}"), attn_implementation="sdpa")
+    assert b.attention == "sdpa"
+
+
 def test_bad_attention_is_a_config_error(saved):
     with pytest.raises(ConfigError, match="attention must be one of"):
         load_vision_backbone(parse_model(f"clip:{saved / 'clip'}"), attention="flash")
