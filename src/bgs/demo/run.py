@@ -10,7 +10,6 @@ partitioning (video vs captions) → plots, tables and report.html in one run di
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import time
@@ -24,7 +23,7 @@ import pandas as pd
 from bgs.embeddings import Embeddings
 from bgs.errors import BGSError
 from bgs.io import atomic_path, write_json
-from bgs.report.rundir import score_row, write_table
+from bgs.report.rundir import score_row, timed_step, write_table
 
 
 @dataclass
@@ -52,23 +51,12 @@ class DemoConfig:
                    steps_per_epoch=6, n_bootstrap=300, n_permutations=50, mae={"quick": True})
 
 
-@contextlib.contextmanager
-def _timed(timings: dict, log: Callable[[str], None], name: str):
-    """Log a step of the demo and record its duration in ``timings``."""
-    t0 = time.perf_counter()
-    log(f"[bold]{name}[/bold] ...")
-    try:
-        yield
-    finally:
-        timings[name] = round(time.perf_counter() - t0, 2)
-
-
 def run_demo(out: str | Path, config: DemoConfig | None = None,
              log: Callable[[str], None] = print) -> dict:
     """Run the study into ``out`` (a new folder) and return its ``metrics.json`` content."""
     from bgs.data.triplets import read_triplets
     from bgs.demo.pretrain import MAEConfig, cached_videomae
-    from bgs.human.summary import triplet_stats
+    from bgs.human.summary import ceiling_summary, triplet_stats
     from bgs.media.decode import DecodeParams
     from bgs.media.store import ClipStore
     from bgs.metrics.evaluate import evaluate_embeddings
@@ -86,7 +74,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
     out.mkdir(parents=True, exist_ok=True)
     (out / "plots").mkdir(exist_ok=True)
     timings: dict = {}
-    step = functools.partial(_timed, timings, log)
+    step = functools.partial(timed_step, timings, log)
     quiet_transformers()
     write_json(out / "config.json", {"command": "bgs demo", **asdict(cfg)})
     metrics: dict = {"kind": "demo", "title": "bgs demo: behavioral geometric supervision on "
@@ -117,13 +105,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
                            "n_clips": cfg.clips, "true_ceiling": truth.ceiling,
                            "inattentive_found": len(excluded & truth.inattentive),
                            "inattentive_planted": len(truth.inattentive)}
-        metrics["ceilings"] = {
-            name: {"ooo_lower": s["ooo_ceiling"]["lower"], "ooo_upper": s["ooo_ceiling"]["upper"],
-                   "ooo_lower_ci": s["ooo_ceiling"]["lower_ci"], "ooo_upper_ci": s["ooo_ceiling"]["upper_ci"],
-                   "split_half_spearman_brown": s["split_half_spearman_brown"],
-                   "split_half_spearman_brown_ci": s["split_half_spearman_brown_ci"],
-                   "n_triplets": s["n_valid"]}
-            for name, s in (("all", stats), ("test", test_stats))}
+        metrics["ceilings"] = {"all": ceiling_summary(stats), "test": ceiling_summary(test_stats)}
         log(f"  {stats['n_valid']:,} valid triplets from {stats['n_participants']} participants; "
             f"{len(excluded)} excluded ({metrics['data']['inattentive_found']} of "
             f"{len(truth.inattentive)} planted inattentive); odd-one-out ceiling "
@@ -246,7 +228,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
 
     # ---- variance partitioning on the held-out triplets
     with step("variance partitioning (video vs captions)"):
-        from bgs.commands.partition import partition_report
+        from bgs.metrics.partition import partition_report
 
         pair = {"video": embeddings[f"video_{cfg.objectives[0]}"]}
         pair["captions" if "captions" in embeddings else "ratings"] = embeddings.get("captions", embeddings["ratings"])
