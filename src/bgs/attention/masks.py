@@ -89,8 +89,11 @@ def mask_shares(relevance: np.ndarray, fractions: np.ndarray) -> dict[str, float
     if relevance.shape != fractions.shape:
         raise ValueError(f"relevance {relevance.shape} and mask fractions {fractions.shape} differ")
     total = float(relevance.sum())
-    r = relevance / total if total > 0 else relevance
-    agent = float((r * fractions).sum())
     area = float(fractions.mean())
+    if not total > 0:  # an empty map (e.g. all gradients zero): no share to speak of
+        return {"agent_share": float("nan"), "background_share": float("nan"), "area_share": area,
+                "agent_ratio": float("nan")}
+    r = relevance / total
+    agent = float((r * fractions).sum())
     return {"agent_share": agent, "background_share": 1.0 - agent, "area_share": area,
             "agent_ratio": agent / area if area > 0 else float("nan")}

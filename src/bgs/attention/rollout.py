@@ -8,7 +8,10 @@ read the row of the token the embedding is taken from (or a weighted mix of rows
   stands for the residual connection, and each row still sums to one;
 * **gradient-weighted rollout** (Chefer et al. 2021): ``M_l = I + mean_heads (∂s/∂A_l ⊙
   A_l)⁺`` for a scalar ``s`` of the embedding (see :mod:`bgs.attention.maps`), i.e. the
-  update ``R ← R + Ā_l R``.
+  update ``R ← R + Ā_l R``; the result is ``R − I``, the relevance that reached each token
+  *through attention*. For a CLS model this changes only the CLS entry (dropped anyway); for
+  a mean-pooled model (no CLS) it removes the uniform 1/N that each token's own residual path
+  would add, which otherwise swamps the small gradient terms.
 
 Only one row (or one mix of rows) of ``R`` is needed, so the product is never formed:
 a row vector ``v`` is pushed down from the last layer, ``v ← v M_l`` — O(N²) per layer
@@ -60,11 +63,12 @@ def joint_rollout(attn: Sequence[torch.Tensor], start: torch.Tensor, method: str
     embedding's weights on the last layer's tokens (one-hot on CLS, uniform for mean pooling).
     """
     _check(method, grads)
-    v = start.expand(attn[0].shape[0], -1).to(attn[0].dtype)
+    v0 = start.expand(attn[0].shape[0], -1).to(attn[0].dtype)
+    v = v0
     for layer in reversed(range(len(attn))):
         a = head_mean(attn[layer], grads[layer] if grads is not None else None)
         v = _step(v, a, method)
-    return v
+    return v - v0 if method == "grad_rollout" else v
 
 
 def divided_rollout(spatial: Sequence[torch.Tensor], temporal: Sequence[torch.Tensor],
@@ -80,7 +84,8 @@ def divided_rollout(spatial: Sequence[torch.Tensor], temporal: Sequence[torch.Te
     t = n_frames
     bt, _, n1, _ = spatial[0].shape
     b, p = bt // t, n1 - 1
-    v = start.expand(b, -1).to(spatial[0].dtype)
+    v0 = start.expand(b, -1).to(spatial[0].dtype)
+    v = v0
     for layer in reversed(range(len(spatial))):
         s = head_mean(spatial[layer], spatial_grads[layer] if spatial_grads is not None else None)
         tm = head_mean(temporal[layer], temporal_grads[layer] if temporal_grads is not None else None)
@@ -101,7 +106,7 @@ def divided_rollout(spatial: Sequence[torch.Tensor], temporal: Sequence[torch.Te
             v = 0.5 * (torch.cat([cls, vt[:, 1:]], dim=1) + v)  # CLS: ½(cls + cls) = cls
         else:
             v = v + vt
-    return v
+    return v - v0 if method == "grad_rollout" else v
 
 
 def _check(method: str, grads) -> None:
