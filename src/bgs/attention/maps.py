@@ -159,17 +159,19 @@ def attention_maps(backbone, frames: np.ndarray | torch.Tensor, methods=METHODS,
                 g = torch.autograd.grad(s, attn + temporal, allow_unused=True)
                 g = [torch.zeros_like(a) if gi is None else gi for a, gi in zip(attn + temporal, g)]
                 grads, tgrads = g[:len(attn)], g[len(attn):]
-            start = _start(lay, attn[-1], probe_rec)
+            n_tokens = 1 + (attn[-1].shape[-1] - 1) * t if lay.kind == "divided" else attn[-1].shape[-1]
+            start = _start(lay, n_tokens, probe_rec)
             result = {}
             for method in methods:
                 gr, tg = (grads, tgrads) if method == "grad_rollout" else (None, None)
-                with torch.no_grad():
+                with torch.no_grad():  # float64: the gradient method subtracts nearly equal terms
+                    f64 = lambda xs: None if xs is None else [x.detach().double() for x in xs]  # noqa: E731
                     if lay.kind == "divided":
-                        v = divided_rollout([a.detach() for a in attn], [a.detach() for a in temporal],
-                                            t, start, method, gr, tg)
+                        v = divided_rollout(f64(attn), f64(temporal), t, start.double(), method,
+                                            f64(gr), f64(tg))
                     else:
-                        v = joint_rollout([a.detach() for a in attn], start, method, gr)
-                result[method] = _to_grid(v.float(), lay, b, t)
+                        v = joint_rollout(f64(attn), start.double(), method, f64(gr))
+                result[method] = _to_grid(v, lay, b, t)
     finally:
         rec.close()
         if probe_rec is not None:
@@ -188,21 +190,21 @@ def _pooled(backbone, out, b: int, t: int, lay: Layout) -> torch.Tensor:
     return pooled.reshape(b, t, -1).mean(dim=1) if lay.per_frame else pooled
 
 
-def _start(lay: Layout, last: torch.Tensor, probe_rec: _Recorder | None) -> torch.Tensor:
-    n = last.shape[-1]
+def _start(lay: Layout, n: int, probe_rec: _Recorder | None) -> torch.Tensor:
+    """The embedding's weights on the last layer's ``n`` tokens."""
     if lay.start == "cls":
-        v = torch.zeros(n, dtype=last.dtype)
+        v = torch.zeros(n, dtype=torch.float64)
         v[0] = 1.0
         return v
     if lay.start == "mean":
-        return torch.full((n,), 1.0 / n, dtype=last.dtype)
+        return torch.full((n,), 1.0 / n, dtype=torch.float64)
     weights = probe_rec.outputs[-1] if probe_rec and probe_rec.outputs else None
     if weights is None:  # no pooling head recorded: fall back to the mean of the tokens
-        return torch.full((n,), 1.0 / n, dtype=last.dtype)
+        return torch.full((n,), 1.0 / n, dtype=torch.float64)
     w = weights.detach()
     while w.dim() > 2:  # (B, [heads,] 1, N) -> (B, N)
         w = w.mean(dim=1)
-    return w.to(last.dtype)
+    return w.double()
 
 
 def _to_grid(v: torch.Tensor, lay: Layout, b: int, t: int) -> np.ndarray:
@@ -216,7 +218,7 @@ def _to_grid(v: torch.Tensor, lay: Layout, b: int, t: int) -> np.ndarray:
     else:
         tokens = v.reshape(b, lay.t_tokens, g, g)
         patches = tokens.repeat_interleave(lay.tubelet, dim=1) / lay.tubelet
-    patches = patches.clamp(min=0)
+    patches = patches.double().clamp(min=0)
     total = patches.sum(dim=(1, 2, 3), keepdim=True)
     patches = patches / torch.where(total > 0, total, torch.ones_like(total))
     return patches.cpu().numpy().astype(np.float64)
