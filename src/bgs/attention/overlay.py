@@ -45,7 +45,7 @@ def overlay_frames(frames: np.ndarray, relevance: np.ndarray | None,
                    mask: np.ndarray | None = None) -> np.ndarray:
     """uint8 (T, H, W, 3) frames blended with the relevance (T, g, g), stretched from the
     clip's smallest to its largest value (``None``: the frames with outlines only)."""
-    t, h, w, _ = frames.shape
+    t, h = frames.shape[:2]
     if relevance is not None:
         lo, hi = float(relevance.min()), float(relevance.max())
         span = hi - lo if hi > lo else 1.0

@@ -53,7 +53,9 @@ def summarise(table: pd.DataFrame, n_bootstrap: int = 1000, seed: int = 0) -> di
     if table.empty or "agent_share" not in table or table["agent_share"].isna().all():
         return out
     for (model, method), g in table.groupby(["model", "method"], sort=False):
-        entry = {"n_clips": int(g["agent_share"].notna().sum())}
+        # a gradient-weighted map can be empty (every grad ⊙ attention ≤ 0): no share, counted
+        entry = {"n_clips": int(g["agent_share"].notna().sum()),
+                 "n_empty_maps": int((g["agent_share"].isna() & g["area_share"].notna()).sum())}
         for col in ("agent_share", "area_share", "agent_ratio"):
             v = g[col].to_numpy(dtype=float)
             entry[col] = float(np.nanmean(v))
