@@ -160,7 +160,7 @@ def attention_maps(backbone, frames: np.ndarray | torch.Tensor, methods=METHODS,
                 g = [torch.zeros_like(a) if gi is None else gi for a, gi in zip(attn + temporal, g)]
                 grads, tgrads = g[:len(attn)], g[len(attn):]
             n_tokens = 1 + (attn[-1].shape[-1] - 1) * t if lay.kind == "divided" else attn[-1].shape[-1]
-            start = _start(lay, n_tokens, probe_rec)
+            start = _start(lay, n_tokens, probe_rec).to(attn[-1].device)
             result = {}
             for method in methods:
                 gr, tg = (grads, tgrads) if method == "grad_rollout" else (None, None)
