@@ -44,11 +44,66 @@ class DemoConfig:
     n_bootstrap: int = 1000
     n_permutations: int = 200
     mae: dict = field(default_factory=dict)  # MAEConfig overrides
+    attention: bool = True  # attention maps of the held-out clips, base vs fine-tuned
+    attention_overlays: int = 3  # clips drawn as PNG/GIF overlays
 
     @classmethod
     def quick(cls, seed: int = 0) -> "DemoConfig":
         return cls(seed=seed, clips=60, participants=40, frames=8, size=32, epochs=3,
                    steps_per_epoch=6, n_bootstrap=300, n_permutations=50, mae={"quick": True})
+
+
+def _attention_step(out: Path, data_dir: Path, backbone_ref: str, cfg: DemoConfig, test_ids,
+                    mapping: pd.DataFrame, store, log: Callable[[str], None]) -> dict:
+    """``bgs attention`` on the held-out clips for the base and the first objective's model;
+    returns the report's ``attention`` entry (numbers, description, figures)."""
+    from bgs.attention.figures import plot_agent_ratio
+    from bgs.attention.study import attention_study, load_models
+
+    objective = cfg.objectives[0]
+    models = load_models(backbone_ref, out / "train" / objective)
+    files = mapping.set_index("index").loc[list(test_ids), "video_name"].tolist()
+    summary = attention_study(out / "attention", list(test_ids), files, store, masks=data_dir / "masks",
+                              n_bootstrap=cfg.n_bootstrap, seed=cfg.seed,
+                              max_overlays=cfg.attention_overlays, backbones=models,
+                              checkpoint=out / "train" / objective)
+    plots = []
+    try:
+        plot_agent_ratio(summary, out / "plots" / "attention_agent_ratio.png")
+        plots.append("plots/attention_agent_ratio.png")
+    except ImportError:
+        pass
+    plots += [p for p in summary["overlays"]]
+    plots = [p if p.startswith("plots/") else f"attention/{p}" for p in plots]
+
+    def fmt(e, key):
+        ci = e.get(f"{key}_ci")
+        return f"{e[key]:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+    ratios = {f"{label}, {meth}": fmt(e, "agent_ratio")
+              for label, per in summary["models"].items() for meth, e in per.items()}
+    shares = {f"{label}, {meth}": fmt(e, "agent_share")
+              for label, per in summary["models"].items() for meth, e in per.items()}
+    shift = {meth: f"{e['agent_ratio_change']:+.4f}" + (
+        f" [{e['agent_ratio_change_ci'][0]:+.4f}, {e['agent_ratio_change_ci'][1]:+.4f}]"
+        if e.get("agent_ratio_change_ci") else "") + f"; higher in {e['agent_ratio_clips_up']} of {e['n_clips']} clips"
+             for meth, e in summary["shift"].items()}
+    area = next(iter(next(iter(summary["models"].values())).values()))["area_share"]
+    for k, v in shift.items():
+        log(f"  agent ratio change (BGS {objective} - base), {k}: {v}")
+    return {
+        "description": (f"Attention rollout (Abnar & Zuidema) and gradient-weighted rollout (Chefer et "
+                        f"al.) from the embedding (VideoMAE: the mean of the tokens) to the patch grid, "
+                        f"for the {summary['n_clips']} held-out clips, base model vs BGS ({objective}). "
+                        f"Agent ratio = share of attention on the agents' pixels (synthetic masks) / "
+                        f"the agents' share of the pixels ({area:.3f}); 1 = chance. Means over clips "
+                        f"with bootstrap 95% CIs; the change is paired over clips. Overlays: colour "
+                        f"stretched per map (min to max); agent outlines in cyan."),
+        "agent ratio (chance 1)": ratios, "agent share of attention": shares,
+        "change with fine-tuning (agent ratio)": shift,
+        "files": "attention/clips.csv (per clip), attention/summary.json, attention/maps.npz, "
+                 "attention/overlays/*.gif",
+        "plots": plots}
 
 
 def run_demo(out: str | Path, config: DemoConfig | None = None,
@@ -209,6 +264,12 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
             log(f"  {r['label']:<38} odd-one-out {r['ooo_accuracy']:.3f} "
                 f"[{r['ooo_accuracy_ci_low']:.3f}, {r['ooo_accuracy_ci_high']:.3f}]  "
                 f"RSA {r['rsa_spearman']:+.3f}")
+
+    # ---- where the models look: attention rollout, base vs fine-tuned
+    if cfg.attention:
+        with step("attention maps of the held-out clips (base vs BGS)"):
+            metrics["attention"] = _attention_step(out, data_dir, backbone_ref, cfg, test_ids,
+                                                   mapping, store, log)
 
     # ---- probes of the planted social attributes
     with step("linear probes of the latent social attributes"):
