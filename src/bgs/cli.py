@@ -164,9 +164,10 @@ def datasets_fetch(name: str = typer.Argument(..., help="Dataset name (see `bgs 
 
 def _register_commands() -> None:
     """Every command group; heavy dependencies are imported inside the commands."""
-    from bgs.commands import demo, embed, evaluate, partition, probe, report, synth, train
+    from bgs.commands import (attention, demo, embed, evaluate, partition, probe, report, study,
+                              synth, train)
 
-    for module in (evaluate, partition, probe, embed, train, synth, demo, report):
+    for module in (evaluate, partition, probe, embed, train, synth, demo, study, report, attention):
         module.register(app)
 
 

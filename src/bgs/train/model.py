@@ -88,7 +88,8 @@ class TextEncoder(nn.Module):
 
     @property
     def hidden_size(self) -> int:
-        return int(self.st.get_sentence_embedding_dimension())
+        size = getattr(self.st, "get_embedding_dimension", None) or self.st.get_sentence_embedding_dimension
+        return int(size())
 
     def forward(self, ids: Sequence) -> torch.Tensor:
         lists = [self.captions[i] if self.pool == "mean" else self.captions[i][:1] for i in ids]
