@@ -39,7 +39,9 @@ def load(saved, kind, attention="sdpa", lora=True, checkpointing=None):
     from bgs.models.embed import quiet_transformers
 
     quiet_transformers()
-    b = load_vision_backbone(parse_model(f"{kind}:{saved / kind}"), attention=attention)
+    # TimeSformer: clips of config.num_frames (transformers' TimesformerLayer reshapes by it)
+    b = load_vision_backbone(parse_model(f"{kind}:{saved / kind}"), attention=attention,
+                             frames=4 if kind == "timesformer" else None)
     if checkpointing == "before":
         enable_gradient_checkpointing(b.model)
     if lora:
@@ -211,3 +213,19 @@ def test_stock_input_grad_hook_fails_on_timesformer_but_ours_does_not(saved):
     ours = load(saved, "timesformer", checkpointing="before")
     out, grads = forward_backward(ours, x)
     assert np.isfinite(out.numpy()).all() and all(float(g.abs().sum()) > 0 for g in grads.values())
+
+
+@pytest.mark.parametrize("kind", ["timesformer", "videomae", "clip"])
+def test_attention_maps_of_a_fused_backbone_equal_the_eager_ones(kind, saved):
+    """bgs.attention switches a fused backbone to eager for the maps and back afterwards."""
+    from bgs.attention import attention_maps
+
+    eager, fused = load(saved, kind, "eager"), load(saved, kind, "sdpa")
+    g = np.random.default_rng(0)
+    frames = g.integers(0, 256, (1, eager.frames, eager.size, eager.size, 3), dtype=np.uint8)
+    want = attention_maps(eager, frames, ("rollout", "grad_rollout"))
+    got = attention_maps(fused, frames, ("rollout", "grad_rollout"))
+    assert fused.attention == "sdpa"
+    for method in want:
+        assert want[method].shape == got[method].shape and want[method].sum() > 0
+        assert np.allclose(want[method], got[method], rtol=1e-5, atol=1e-8), method

@@ -121,6 +121,11 @@ def attention_maps(backbone, frames: np.ndarray | torch.Tensor, methods=METHODS,
         if m not in METHODS:
             raise ConfigError(f"unknown attention method {m!r}; choose from {', '.join(METHODS)}")
     lay = layout_for(backbone)
+    # attention probabilities exist only on the eager path: switch a fused (sdpa) backbone
+    # for this call and back afterwards (weights and adapters are untouched)
+    previous = getattr(backbone, "attention", "eager")
+    if previous != "eager":
+        backbone.set_attention("eager")
     model = backbone.model
     want_grad = "grad_rollout" in methods
     clips = backbone.preprocess(torch.as_tensor(np.ascontiguousarray(frames)))
@@ -177,6 +182,8 @@ def attention_maps(backbone, frames: np.ndarray | torch.Tensor, methods=METHODS,
         if probe_rec is not None:
             probe_rec.close()
         backbone.train(was_training)
+        if previous != "eager":
+            backbone.set_attention(previous)
     return result
 
 
