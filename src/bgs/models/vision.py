@@ -220,6 +220,12 @@ def load_vision_backbone(spec: ModelSpec, frames: int | None = None, device: str
         raise ConfigError(f"{spec} takes exactly {fixed} frames (its config.num_frames), "
                           f"not {frames}; leave --frames unset")
     frames = int(fixed or frames or kind.default_frames)
+    if kind.name == "timesformer" and getattr(config, "num_frames", frames) != frames:
+        # TimesformerLayer splits the token sequence into frames by config.num_frames, not by
+        # the clip it is given (its time embeddings are interpolated to the clip): a 16-frame
+        # clip through an 8-frame config (e.g. timesformer-base-finetuned-k400) would attend
+        # over wrongly grouped tokens, silently. The layers share this config object.
+        config.num_frames = frames
     folder = Path(spec.source)
     mean, std = _preprocessor_stats(folder) if folder.is_dir() else (None, None)
     backbone = VisionBackbone(kind, model, frames, size, mean or kind.mean, std or kind.std,
