@@ -45,8 +45,8 @@ class StudyConfig:
     finetune_model: str = "minilm"  # the sentence encoder fine-tuned with BGS
     objectives: tuple = ("hybrid", "triplet", "rsa")
     caption_pool: str = "first"  # fine-tuning input: first caption, or mean of all captions
-    epochs: int = 8
-    steps_per_epoch: int = 25
+    epochs: int = 6
+    steps_per_epoch: int = 20
     batch_triplets: int = 32
     lr: float = 3e-4
     lora_r: int = 8
