@@ -47,10 +47,19 @@ class VideoEncoder(nn.Module):
     def hidden_size(self) -> int:
         return self.backbone.hidden_size
 
-    def forward(self, ids: Sequence) -> torch.Tensor:
+    @property
+    def temporal_positions(self) -> int:
+        return self.backbone.temporal_positions
+
+    def forward(self, ids: Sequence, temporal: bool = False):
+        """Pooled embeddings (B, h); with ``temporal``, also temporal tokens (B, T', h) from
+        the same forward pass."""
         frames = torch.from_numpy(np.ascontiguousarray(self.store.get_batch(list(ids))))
         if self.backbone.device.type == "cuda":
             frames = frames.pin_memory()
+        if temporal:
+            out = self.backbone(self.backbone.preprocess(frames), layers=("embeddings", "temporal"))
+            return out["embeddings"], out["temporal"]
         return self.backbone(self.backbone.preprocess(frames))["embeddings"]
 
 
@@ -130,7 +139,12 @@ class BGSModel(nn.Module):
             base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.head = ProjectionHead(encoder.hidden_size, config.head_dim, config.head_dropout)
 
-    def forward(self, ids: Sequence) -> torch.Tensor:
+    def forward(self, ids: Sequence, temporal: bool = False):
+        """Unit-norm embeddings (B, d); with ``temporal`` (video backbones), the pair
+        (embeddings, temporal tokens (B, T', h)) from one backbone pass."""
+        if temporal:
+            pooled, tokens = self.encoder(ids, temporal=True)
+            return self.head(pooled), tokens
         return self.head(self.encoder(ids))
 
     @torch.no_grad()
