@@ -164,9 +164,9 @@ def datasets_fetch(name: str = typer.Argument(..., help="Dataset name (see `bgs 
 
 def _register_commands() -> None:
     """Every command group; heavy dependencies are imported inside the commands."""
-    from bgs.commands import demo, embed, evaluate, partition, probe, report, synth, train
+    from bgs.commands import behavior, demo, embed, evaluate, partition, probe, report, synth, train
 
-    for module in (evaluate, partition, probe, embed, train, synth, demo, report):
+    for module in (evaluate, partition, probe, embed, train, synth, behavior, demo, report):
         module.register(app)
 
 
