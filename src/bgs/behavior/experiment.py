@@ -17,7 +17,8 @@ clips: 3-way odd-one-out accuracy and RSA (Spearman) against the judgments among
 training clips' embeddings, scored on the test clips; bootstrap CIs over test clips).
 No condition uses the validation judgments: every run keeps its last epoch at a constant
 learning rate (``optim.select = "last"``), so the behavior-only model never sees a human
-judgment. Training seeds differ in initialisation of the head and batch order; the table
+judgment. As a manipulation check the like log-ratio of the held-out clips is probed the same
+way: does behavior training make the behavior itself decodable from new clips? Training seeds differ in initialisation of the head and batch order; the table
 reports each seed and the mean over seeds.
 """
 
@@ -147,13 +148,37 @@ def measure(embeddings, test, latents: pd.DataFrame, train_ids, test_ids, n_boot
     }
 
 
+def _dataset(data_dir: Path):
+    """Stimuli, held-out triplets, latents and the split of a ``bgs synth make`` folder."""
+    from bgs.data.stimuli import read_stimuli
+    from bgs.data.triplets import read_triplets
+    from bgs.synthetic import read_truth
+    from bgs.synthetic.scenes import LATENT_NAMES
+
+    truth = read_truth(data_dir)
+    stimuli = read_stimuli(data_dir / "video_mapping.csv")
+    triplets = read_triplets(data_dir / "all_triplets.csv", format="garcia2025", stimulus_ids=stimuli.ids)
+    split = {name: stimuli.to_ids(pd.read_csv(data_dir / f"{name}.csv").iloc[:, 0])
+             for name in ("train", "test")}
+    latents = pd.DataFrame(truth.latent, index=pd.Index(truth.ids, name="id"), columns=list(LATENT_NAMES))
+    return stimuli, triplets.restrict(split["test"]), latents, split
+
+
+def like_rate_column(data_dir: Path, stimuli) -> pd.Series:
+    """The like log-ratio per stimulus (not standardised: a probe target, not a loss target)."""
+    from bgs.behavior import like_log_ratio, read_behavior
+
+    table = read_behavior(data_dir / "behavior.jsonl")
+    ids = stimuli.to_ids(pd.Series(table.keys, dtype=object), str(data_dir / "behavior.jsonl"), "id", 1)
+    return pd.Series(like_log_ratio(table.likes, table.views), index=pd.Index(ids, name="id"),
+                     name="like_log_ratio")
+
+
 def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
                    data: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
     """Run every condition into ``out`` (a new folder); returns ``results.json``'s content."""
     import torch
 
-    from bgs.data.stimuli import read_stimuli
-    from bgs.data.triplets import read_triplets
     from bgs.demo.pretrain import MAEConfig, cached_videomae
     from bgs.embeddings import Embeddings
     from bgs.media.decode import DecodeParams
@@ -161,8 +186,7 @@ def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
     from bgs.models.embed import embed_clips, quiet_transformers
     from bgs.models.registry import parse_model
     from bgs.models.vision import load_vision_backbone
-    from bgs.synthetic import SynthConfig, make_dataset, read_truth
-    from bgs.synthetic.scenes import LATENT_NAMES
+    from bgs.synthetic import SynthConfig, make_dataset
     from bgs.train.trainer import Trainer
 
     cfg = config or ExperimentConfig()
@@ -187,13 +211,7 @@ def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
                                            test_share=cfg.test_share))
     else:
         data_dir = Path(data)
-    truth = read_truth(data_dir)
-    stimuli = read_stimuli(data_dir / "video_mapping.csv")
-    triplets = read_triplets(data_dir / "all_triplets.csv", format="garcia2025", stimulus_ids=stimuli.ids)
-    split = {name: stimuli.to_ids(pd.read_csv(data_dir / f"{name}.csv").iloc[:, 0])
-             for name in ("train", "test")}
-    test = triplets.restrict(split["test"])
-    latents = pd.DataFrame(truth.latent, index=pd.Index(truth.ids, name="id"), columns=list(LATENT_NAMES))
+    stimuli = _dataset(data_dir)[0]
     backbone_dir = cached_videomae(MAEConfig.quick(), log=log)
     backbone_ref = f"videomae:{backbone_dir}"
     timings["data_and_backbone"] = time.perf_counter() - t0
@@ -204,7 +222,7 @@ def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
     backbone = load_vision_backbone(parse_model(backbone_ref))
     store = ClipStore(store_root, DecodeParams(backbone.frames, backbone.size, "crop"))
     store.build(list(stimuli.ids), [data_dir / "videos" / f for f in stimuli.files], on_error="fail")
-    models = {("untrained", None): embed_clips(backbone, store, list(stimuli.ids), batch_size=16)}
+    embed_clips(backbone, store, list(stimuli.ids), batch_size=16).save(out / "untrained.npz")
     timings["baseline"] = time.perf_counter() - t0
 
     # ---- training
@@ -215,21 +233,47 @@ def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
             log(f"training {name} ...")
             tc = train_config(data_dir, store_root, backbone_ref, condition, seed, cfg)
             Trainer(tc, out / "runs" / name, log=lambda m: log(f"  {m}")).run()
-            models[(condition, seed)] = Embeddings.load(out / "runs" / name / "embeddings.npz")
             timings[f"train:{name}"] = time.perf_counter() - t0
+    timings["train_total"] = time.perf_counter() - t_start
+    write_json(out / "timings.json", {k: round(v, 1) for k, v in timings.items()})
+    return measure_experiment(out, log=log)
 
-    # ---- measurement
+
+def measure_experiment(out: str | Path, log: Callable[[str], None] = print) -> dict:
+    """Measure every model of a finished experiment folder and write results.json, results.md
+    and receiver-behavior.png (``bgs behavior experiment OUT --measure-only`` re-runs this)."""
+    from bgs.embeddings import Embeddings
+
+    out = Path(out)
+    if not (out / "config.json").exists() or not (out / "untrained.npz").exists():
+        raise BGSError(f"{out} holds no finished experiment (config.json, untrained.npz). Fix: run "
+                       f"`bgs behavior experiment {out}` first")
+    raw = json.loads((out / "config.json").read_text())
+    cfg = ExperimentConfig(**{k: (tuple(v) if k == "seeds" else v) for k, v in raw.items()
+                              if k in ExperimentConfig.__dataclass_fields__})
+    data_dir = Path(raw["data"]) if raw.get("data") else out / "data"
+    stimuli, test, latents, split = _dataset(data_dir)
+    targets = latents.join(like_rate_column(data_dir, stimuli))
+    timings = json.loads((out / "timings.json").read_text()) if (out / "timings.json").exists() else {}
     t0 = time.perf_counter()
+    models = {("untrained", None): Embeddings.load(out / "untrained.npz")}
+    for condition in CONDITIONS:
+        for seed in cfg.seeds:
+            path = out / "runs" / f"{condition}-s{seed}" / "embeddings.npz"
+            if path.exists():
+                models[(condition, seed)] = Embeddings.load(path)
     rows = []
     for (condition, seed), emb in models.items():
-        m = measure(emb, test, latents, split["train"], split["test"], cfg.n_bootstrap, cfg.seed)
+        m = measure(emb, test, targets, split["train"], split["test"], cfg.n_bootstrap, cfg.seed)
         rows.append({"condition": condition, "seed": seed, **m})
         log(f"  {condition:<10} seed {seed}: odd-one-out {m['ooo_accuracy']:.3f}, RSA "
-            f"{m['rsa_spearman']:+.3f}, social probe R² {m['probe_mean_r2_social']:+.3f}")
-    timings["measurement"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - t_start
-    results = {"config": asdict(cfg), "data": str(data_dir), "backbone": backbone_ref,
-               "chance_ooo": 1 / 3, "rows": rows, "timings": {k: round(v, 1) for k, v in timings.items()}}
+            f"{m['rsa_spearman']:+.3f}, social probe R² {m['probe_mean_r2_social']:+.3f}, "
+            f"like-rate probe R² {m['probe']['like_log_ratio']['r2']:+.3f}")
+    timings["measurement"] = round(time.perf_counter() - t0, 1)
+    if "train_total" in timings:
+        timings["total"] = round(timings["train_total"] + timings["measurement"], 1)
+    results = {"config": asdict(cfg), "data": str(data_dir), "chance_ooo": 1 / 3, "rows": rows,
+               "timings": timings}
     write_json(out / "results.json", results)
     table = results_table(rows)
     with atomic_path(out / "results.md") as tmp:
@@ -280,6 +324,8 @@ def table_markdown(table: pd.DataFrame) -> str:
 
 
 def probe_markdown(rows: list[dict]) -> str:
+    """Held-out probe R² per attribute (mean over seeds); like_log_ratio is the manipulation
+    check (is the behavior the model was trained on decodable from held-out clips?)."""
     names = list(rows[0]["probe"])
     lines = ["| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for condition in ("untrained",) + CONDITIONS:
@@ -291,7 +337,7 @@ def probe_markdown(rows: list[dict]) -> str:
 
 
 def plot_results(rows: list[dict], path: str | Path) -> Path:
-    """Three panels (odd-one-out, RSA, probe R²): one dot per run with its 95 % CI, the mean
+    """Four panels (odd-one-out, RSA, social probe R², like-rate probe R²): one dot per run with its 95 % CI, the mean
     over seeds as a bar."""
     import matplotlib
 
@@ -301,8 +347,11 @@ def plot_results(rows: list[dict], path: str | Path) -> Path:
     conds = [c for c in ("untrained",) + CONDITIONS if any(r["condition"] == c for r in rows)]
     panels = [("ooo_accuracy", "held-out odd-one-out accuracy", 1 / 3),
               ("rsa_spearman", "held-out RSA (Spearman)", 0.0),
-              ("probe_mean_r2_social", "social-attribute probe R² (held-out)", 0.0)]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+              ("probe_mean_r2_social", "social-attribute probe R² (held-out)", 0.0),
+              ("probe_like_r2", "like-rate probe R² (held-out; manipulation check)", 0.0)]
+    rows = [{**r, "probe_like_r2": r["probe"]["like_log_ratio"]["r2"],
+             "probe_like_r2_ci": r["probe"]["like_log_ratio"]["r2_ci"]} for r in rows]
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4))
     for ax, (key, title, ref) in zip(axes, panels):
         for x, c in enumerate(conds):
             rs = [r for r in rows if r["condition"] == c]

@@ -61,6 +61,8 @@ def experiment(
     clips: Optional[int] = typer.Option(None, "--clips", help="Clips to generate."),
     quick: bool = typer.Option(False, "--quick", help="A tiny version (one seed, a minute)."),
     threads: int = typer.Option(2, "--threads", help="torch CPU threads."),
+    measure_only: bool = typer.Option(False, "--measure-only",
+                                      help="Only re-measure the models of a finished OUT."),
 ):
     """Train on receiver behavior, on BGS and on both; compare held-out content understanding.
 
@@ -68,8 +70,12 @@ def experiment(
     """
     from dataclasses import replace
 
-    from bgs.behavior.experiment import ExperimentConfig, run_experiment
+    from bgs.behavior.experiment import ExperimentConfig, measure_experiment, run_experiment
 
+    if measure_only:
+        measure_experiment(out_dir, log=out.print)
+        out.print((out_dir / "results.md").read_text())
+        return
     cfg = ExperimentConfig.quick() if quick else ExperimentConfig()
     try:
         seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
@@ -86,7 +92,7 @@ def experiment(
     cfg = replace(cfg, **changes)
     results = run_experiment(out_dir, cfg, data=data, log=out.print)
     out.print((out_dir / "results.md").read_text())
-    out.print(f"done in {results['timings']['total']:.0f} s: {out_dir / 'results.md'}, "
+    out.print(f"done in {results['timings'].get('total', 0):.0f} s: {out_dir / 'results.md'}, "
               f"{out_dir / 'receiver-behavior.png'}")
 
 
