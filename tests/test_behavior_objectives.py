@@ -118,6 +118,9 @@ def test_behavior_objective_is_the_weighted_sum_of_its_losses():
     # engagement by hand: rows 13 and 10 have targets, 12 has none
     p = obj.heads.predict_engagement(z).detach()
     assert parts["engagement"] == pytest.approx(((p[0] - 1.5) ** 2 + (p[1] - 0.5) ** 2).item() / 2, rel=1e-5)
+    _, lazy = obj(z, tokens, batch, sync=False)  # the trainer's step: 0-d tensors, no read-back
+    assert all(torch.is_tensor(v) and v.dim() == 0 for v in lazy.values())
+    assert {k: float(v) for k, v in lazy.items()} == pytest.approx(parts)
     loss, merged = obj.add_to(torch.tensor(1.0), {"loss": 1.0, "triplet": 0.3}, z, tokens, batch)
     assert merged["loss"] == pytest.approx(1.0 + total.item()) and merged["triplet"] == 0.3
     with pytest.raises(ConfigError, match="temporal tokens"):

@@ -59,10 +59,14 @@ class BehaviorObjective(nn.Module):
         pos = self.index.get_indexer(list(ids))
         if (pos < 0).any():
             raise ConfigError(f"stimuli without a behavior slot: {list(np.asarray(ids)[pos < 0])[:5]}")
-        return torch.as_tensor(pos, device=self.engagement_target.device)
+        rows = torch.from_numpy(pos.astype(np.int64))
+        device = self.engagement_target.device
+        return rows.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else rows
 
-    def forward(self, z: torch.Tensor, tokens: torch.Tensor | None, ids) -> tuple[torch.Tensor, dict]:
-        """(weighted sum, parts): each term's raw and weighted value, as floats."""
+    def forward(self, z: torch.Tensor, tokens: torch.Tensor | None, ids,
+                sync: bool = True) -> tuple[torch.Tensor, dict]:
+        """(weighted sum, parts): each term's raw and weighted value, as floats, or with
+        ``sync=False`` (the trainer's step) as detached 0-d tensors (no read-back)."""
         rows = self.positions(ids)
         cfg = self.config
         terms = []
@@ -78,20 +82,22 @@ class BehaviorObjective(nn.Module):
             terms.append(("comments", cfg.comments,
                           comment_infonce(self.heads.project_comments(z), self.comment_target[rows],
                                           cfg.temperature, self.has_comments[rows])))
+        scalar = float if sync else (lambda v: v.detach().float())
         total = None
         parts = {}
         for key, weight, raw in terms:
             weighted = weight * raw
             total = weighted if total is None else total + weighted
-            parts[key] = float(raw.detach())
-            parts[f"{key}_weighted"] = float(weighted.detach())
+            parts[key] = scalar(raw.detach())
+            parts[f"{key}_weighted"] = scalar(weighted.detach())
         return total, parts
 
-    def add_to(self, loss: torch.Tensor, parts: dict, z, tokens, ids) -> tuple[torch.Tensor, dict]:
+    def add_to(self, loss: torch.Tensor, parts: dict, z, tokens, ids,
+               sync: bool = True) -> tuple[torch.Tensor, dict]:
         """The BGS objective's ``(loss, parts)`` with the behavior terms added."""
-        extra, more = self(z, tokens, ids)
+        extra, more = self(z, tokens, ids, sync=sync)
         loss = loss + extra
-        return loss, {**parts, **more, "loss": float(loss.detach())}
+        return loss, {**parts, **more, "loss": float(loss.detach()) if sync else loss.detach().float()}
 
 
 def comment_embeddings(comments: list[list[str]], text_model: str) -> np.ndarray:

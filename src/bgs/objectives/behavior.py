@@ -2,7 +2,9 @@
 
 Each loss takes the model's outputs for the batch's unique stimuli and targets in the same
 row order; rows whose target is missing (NaN, no comments) are left out, and a batch with no
-usable row gives a zero still connected to the graph (so ``backward`` works unchanged).
+usable row gives a zero still connected to the graph (so ``backward`` works unchanged). The
+losses are masked sums rather than boolean indexing, so nothing is read back to the host
+(a training step on a GPU never waits).
 
 * :func:`engagement_loss` — mean squared error between the predicted and the standardised
   like log-ratio (:mod:`bgs.behavior.normalise`), the prediction coming from a small head on
@@ -21,19 +23,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bgs.objectives.triplet import zero_loss
 
 __all__ = ["BehaviorHeads", "comment_infonce", "engagement_loss", "replay_loss"]
 
 
+def _masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean of ``(pred − target)²`` over the finite targets; 0 (connected) when there are none."""
+    target = target.to(device=pred.device, dtype=pred.dtype)
+    ok = torch.isfinite(target)
+    sq = (pred - torch.where(ok, target, pred.detach())) ** 2  # 0 where unobserved, finite grads
+    return (sq * ok).sum() / ok.sum().clamp(min=1)
+
+
 def engagement_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean of ``(pred − target)²`` over the rows with a finite target. (B,) and (B,)."""
-    pred = pred.reshape(-1)
-    target = target.to(device=pred.device, dtype=pred.dtype).reshape(-1)
-    ok = torch.isfinite(target)
-    if not bool(ok.any()):
-        return zero_loss(pred)
-    return ((pred[ok] - target[ok]) ** 2).mean()
+    return _masked_mse(pred.reshape(-1), target.reshape(-1))
 
 
 def replay_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -41,35 +45,32 @@ def replay_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if pred.shape != target.shape:
         raise ValueError(f"replay prediction {tuple(pred.shape)} and target {tuple(target.shape)} "
                          f"differ; resample the replay graphs to the model's temporal tokens")
-    target = target.to(device=pred.device, dtype=pred.dtype)
-    ok = torch.isfinite(target)
-    if not bool(ok.any()):
-        return zero_loss(pred)
-    return ((pred[ok] - target[ok]) ** 2).mean()
+    return _masked_mse(pred, target)
 
 
 def comment_infonce(video: torch.Tensor, text: torch.Tensor, temperature: float = 0.07,
                     mask: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric InfoNCE between row-matched ``video`` (B, D) and ``text`` (B, D).
 
-    Both are L2-normalised here. ``mask`` (B,) keeps the rows that have comments; fewer
-    than two kept rows give a connected zero (no negatives, nothing to contrast).
+    Both are L2-normalised here. ``mask`` (B,) keeps the rows that have comments: the loss
+    is the InfoNCE of the kept rows among themselves. Fewer than two kept rows give a
+    connected zero (no negatives, nothing to contrast). Computed with masked log-sum-exps
+    instead of indexing, so the number of kept rows is never read back to the host.
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    if mask is not None:
-        keep = mask.to(device=video.device, dtype=torch.bool)
-        if int(keep.sum()) < 2:
-            return zero_loss(video)
-        video, text = video[keep], text[keep]
-    elif video.shape[0] < 2:
-        return zero_loss(video)
     a = nn.functional.normalize(video, dim=-1)
     b = nn.functional.normalize(text.to(device=video.device, dtype=video.dtype), dim=-1)
     logits = a @ b.T / temperature
-    labels = torch.arange(len(a), device=a.device)
-    return 0.5 * (nn.functional.cross_entropy(logits, labels)
-                  + nn.functional.cross_entropy(logits.T, labels))
+    keep = (torch.ones(len(a), dtype=torch.bool, device=a.device) if mask is None
+            else mask.to(device=a.device, dtype=torch.bool))
+    pairs = keep[:, None] & keep[None, :]
+    masked = logits.masked_fill(~pairs, torch.finfo(logits.dtype).min / 4)  # finite: 0·x stays 0
+    diag = logits.diagonal()
+    w = keep.to(logits.dtype)
+    rows = (torch.logsumexp(masked, dim=1) - diag) * w
+    cols = (torch.logsumexp(masked, dim=0) - diag) * w
+    return 0.5 * (rows.sum() + cols.sum()) / w.sum().clamp(min=1)
 
 
 class BehaviorHeads(nn.Module):
