@@ -40,6 +40,8 @@ from bgs.io import atomic_path, write_json
 CONDITIONS = ("behavior", "bgs", "both")
 LABELS = {"untrained": "untrained backbone", "behavior": "receiver behavior only",
           "bgs": "BGS only (hybrid)", "both": "BGS + receiver behavior"}
+SHORT = {"untrained": "untrained\nbackbone", "behavior": "behavior\nonly", "bgs": "BGS\nonly",
+         "both": "BGS +\nbehavior"}
 
 
 @dataclass
@@ -364,9 +366,7 @@ def plot_results(rows: list[dict], path: str | Path) -> Path:
                                 fmt="o", color="#1f4e79", ms=4, capsize=2, lw=1)
         ax.axhline(ref, color="grey", lw=0.8, ls="--")
         ax.set_xticks(range(len(conds)))
-        ax.set_xticklabels([LABELS[c].replace(" (hybrid)", "").replace(" + ", " +\n")
-                            .replace("receiver behavior only", "behavior only") for c in conds],
-                           fontsize=8)
+        ax.set_xticklabels([SHORT[c] for c in conds], fontsize=8)
         ax.set_title(title, fontsize=10)
     fig.suptitle("Held-out content understanding after training on receiver behavior, BGS or both "
                  "(dots: runs with 95% bootstrap CIs; bars: mean over seeds)", fontsize=10)
