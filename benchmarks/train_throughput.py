@@ -1,53 +1,62 @@
-"""Benchmark: training throughput and peak memory of the bgs trainer's step against a naive
-loop in the design of the released reference code.
+"""Benchmark: training throughput, achieved TFLOP/s and peak memory of four ways to train
+the same model, in one run.
 
-Both train the same model (a randomly initialised TimeSformer saved with
+All four train the same model — a randomly initialised TimeSformer saved with
 ``save_pretrained`` and loaded through ``bgs.models``, LoRA r 8 on the registry's targets,
-the projection head, AdamW) on the same synthetic judgments (``bgs.synthetic.make_dataset``)
-and the same mp4 files (3-second clips written with PyAV, 320×240 at 30 fps by default),
-taking the same batches of triplets in the same order:
+the projection head, AdamW — on the same synthetic judgments (``bgs.synthetic.make_dataset``)
+and mp4 files (3-second clips written with PyAV, 320×240 at 30 fps by default):
 
-* **ours** — ``Trainer._step`` and the update of ``Trainer.run``: frames come from the clip
-  store (built once, timed separately), the batch's unique stimuli are embedded once in one
-  forward, and both terms of the hybrid objective (triplet + RSA) come from those
-  embeddings; one backward, gradient clipping, AdamW.
-* **naive** — the reference design: for each of the batch's triplets, each of its three
-  clips is decoded from its video file with ``decode_video`` and embedded by a forward of
-  its own; a triplet loss per triplet (cosine distance, margin 0.2; anchor and positive
-  the two clips not chosen), averaged over the batch and weighted by α = 0.7. The RSA term
-  runs 6 times per epoch on 24 random training clips embedded one at a time (decoded from
-  file), of which 6 carry gradients and 18 are embedded under ``no_grad``. Its cost is timed
-  on separate RSA steps and amortised: naive seconds per step = triplet step + (RSA step −
-  triplet step) / rsa_every, with rsa_every = steps per epoch / 6 on this data (``--rsa-every``
-  overrides).
+* **stock** — the model alone, eager attention (what ``transformers`` ships for
+  TimeSformer): forward + backward + AdamW on ``--model-clips`` random clips already on the
+  device. The ceiling of a loop that uses the stock model.
+* **fused** — the same with bgs's fused attention (``attention = "sdpa"``,
+  :mod:`bgs.models.attention`), plus ``torch.compile`` of the blocks with ``--compile``.
+* **ours** — the full ``Trainer._step`` and update: frames from the clip store (built once,
+  timed separately) in pinned memory, copied asynchronously and normalised on the device,
+  the batch's unique stimuli embedded once, triplet + RSA loss from those embeddings
+  without a host sync, one backward, gradient clipping, AdamW. Batch: ``--ours-batch``
+  triplets (0: ``optim.batch_triplets = 0``, i.e. from free GPU memory on CUDA, 16 on CPU).
+* **naive** — the reference design: for each of the batch's ``--batch-triplets`` triplets,
+  each of its three clips is decoded from its video file with ``decode_video`` and embedded
+  by a forward of its own with the stock (eager) model; a triplet loss per triplet,
+  averaged, weighted by α = 0.7; on CUDA fp16 autocast with a ``GradScaler`` and
+  ``torch.cuda.empty_cache()`` after every step, as in the reference code. The RSA term
+  runs 6 times per epoch on 24 random training clips embedded one at a time (6 with
+  gradients); its cost is timed on separate steps and amortised over ``rsa_every`` = steps
+  per epoch / 6. Decoding runs in the training process (the reference used 8 loader
+  workers; on a machine with many cores that hides part of the decoding).
 
-Step times are medians over the timed steps (robust to other work on a shared machine; the
-means are in the JSON). Throughput is reported as triplets/s and clips/s (three clips per triplet, the unit both
-loops consume; ours embeds fewer, unique clips, reported too), and the ratio ours / naive.
+Units. *clips/s*: clips embedded with gradients per second — what the GPU trains on (for
+ours the batch's unique clips; for naive three per triplet). *triplets/s*: judgments
+consumed per second. Step times are medians over the timed steps (the means are in the
+JSON).
 
-Peak memory. Each loop runs in a fresh child process. On CUDA it is
+FLOPs: model FLOPs, the convention of "model FLOPs utilisation": the forward + backward
+FLOPs of one clip through the backbone + head, counted once with
+``torch.utils.flop_counter.FlopCounterMode`` on the eager model (so the fused kernels,
+which the counter does not see on CPU, are credited with the same work), times clips/s.
+Recomputation under gradient checkpointing is not counted. Fraction of peak: achieved
+TFLOP/s over ``--peak-tflops`` (default: the dense bf16 peak of the detected GPU from a
+small table — H100 SXM 989, H100 PCIe 756, H200 989, A100 312 — none on CPU).
+
+Peak memory: each loop runs in a fresh child process. On CUDA it is
 ``torch.cuda.max_memory_allocated`` (reset before the timed steps; also reported above the
-memory allocated when they start). On CPU no allocator counts for us, and ``ru_maxrss`` only
-ever grows, so the child resets the kernel's peak-RSS counter by writing ``5`` to
-``/proc/self/clear_refs`` (Linux ≥ 4.0) right before the first training step and reads
-``VmHWM`` (the peak resident set) afterwards; the figure reported is that peak minus the
-resident set at the same start point, i.e. what training steps added on top of the loaded
-model. Where ``clear_refs`` cannot be written the child falls back to ``ru_maxrss`` at the end
-minus the resident set at the start, which overstates the figure when set-up peaked higher
-(reported as ``peak_method``).
+memory allocated when they start). On CPU the child resets the kernel's peak-RSS counter by
+writing ``5`` to ``/proc/self/clear_refs`` right before the first training step and reads
+``VmHWM`` afterwards; the figure is that peak minus the resident set at the start (where
+``clear_refs`` cannot be written: ``ru_maxrss``, an upper bound; see ``peak_method``).
 
-FLOPs: the first warm-up step of each loop runs under ``torch.utils.flop_counter.FlopCounterMode``
-(forward + backward; matmuls, convolutions and attention). Ours embeds a varying number of
-unique clips per step, so its FLOPs per step are the counted step's FLOPs per clip times the
-mean clips per timed step; achieved TFLOP/s is FLOPs per step over the median step time (for
-the naive loop, over its steps without the RSA term).
+Paper-sized epoch: 12,239 triplets (``--epoch-triplets``); ours and naive each take
+``ceil(12239 / batch)`` steps of their median step time. For ours the unique clips per step
+depend on the number of training stimuli: the default data on CUDA (250 clips → 160
+training stimuli after the test and validation splits) matches the paper's 160.
 
 ``--size tiny`` (default on CPU): TimeSformer 2 layers, 64 wide, 8 frames at 64²;
 ``--size base`` (default with ``--device cuda``): TimeSformer-base (12 layers, 768 wide,
-12 heads) at 16 frames 224², under bf16 autocast for both loops (``--no-amp`` for fp32).
-Timings are reported, never asserted.
+12 heads) at 16 frames 224², under bf16 autocast (``--no-amp`` for fp32). Timings are
+reported, never asserted.
 
-Run:  .venv/bin/python benchmarks/train_throughput.py [--device cpu|cuda] [--json out.json]
+Run:  python benchmarks/train_throughput.py [--device cpu|cuda] [--json out.json]
 """
 
 from __future__ import annotations
@@ -182,19 +191,69 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def count_flops(fn) -> tuple[float, int]:
-    """(FLOPs of ``fn()``, its return value: the clips it embedded)."""
+PEAK_BF16_TFLOPS = [("H100 PCIe", 756.0), ("H100", 989.0), ("H200", 989.0), ("GH200", 989.0),
+                    ("A100", 312.0), ("L40S", 362.0)]  # dense bf16 tensor-core peaks, by name
+
+
+def peak_tflops(device_name: str) -> float | None:
+    for key, value in PEAK_BF16_TFLOPS:
+        if key.lower() in device_name.lower():
+            return value
+    return None
+
+
+def count_flops(fn) -> float:
+    """FLOPs of ``fn()`` (forward + backward as it runs)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter:
-        clips = fn()
-    return float(counter.get_total_flops()), clips
+        fn()
+    return float(counter.get_total_flops())
+
+
+def load_config(work: Path, overrides: list[str]):
+    from bgs.train.config import TrainConfig
+
+    return TrainConfig.from_toml(work / "train.toml").override(overrides)
+
+
+class ClipsEncoder(torch.nn.Module):
+    """A backbone fed preprocessed clips directly (the stock and fused rows)."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
+
+    @property
+    def inner(self):
+        return self.backbone.model
+
+    @inner.setter
+    def inner(self, module):
+        self.backbone.model = module
+
+    @property
+    def hidden_size(self):
+        return self.backbone.hidden_size
+
+    def forward(self, clips):
+        return self.backbone(clips)["embeddings"]
+
+
+def model_only(cfg, attention: str, device: str):
+    from bgs.models.registry import parse_model
+    from bgs.models.vision import load_vision_backbone
+    from bgs.train.model import BGSModel
+
+    spec = parse_model(cfg.model.backbone)
+    backbone = load_vision_backbone(spec, frames=cfg.model.frames or None, device=device,
+                                    attention=attention)
+    return BGSModel(ClipsEncoder(backbone), spec.kind, cfg.model, str(spec)).to(device)
 
 
 def child(args) -> dict:
     from bgs.models.embed import quiet_transformers
     from bgs.objectives import Objective
-    from bgs.train.config import TrainConfig
     from bgs.train.data import load_training_data
     from bgs.train.trainer import Trainer, build_model
 
@@ -203,26 +262,44 @@ def child(args) -> dict:
         torch.set_num_threads(args.threads)
     work = Path(args.work)
     os.chdir(work)
-    cfg = TrainConfig.from_toml(work / "train.toml")
+    overrides = []
+    if args.child in ("fused", "ours"):
+        overrides += [f"run.compile={'true' if args.compile else 'false'}",
+                      f"model.gradient_checkpointing={'true' if args.checkpointing else 'false'}"]
+    if args.child == "ours":
+        overrides.append(f"optim.batch_triplets={args.ours_batch}")
+    cfg = load_config(work, overrides)
     device = cfg.run.device
-    amp = device.startswith("cuda") and cfg.run.amp
+    cuda = device.startswith("cuda")
+    amp = cuda and cfg.run.amp
     data = load_training_data(cfg)
     torch.manual_seed(cfg.run.seed)  # as Trainer.run does before building the model
     t0 = time.perf_counter()
     if args.child == "ours":
         model = build_model(cfg, data, device, log=lambda *a: None)  # builds the clip store
-    else:
+    elif args.child == "naive":
         model = naive_model(cfg, data, device)
+    else:
+        model = model_only(cfg, "eager" if args.child == "stock" else "sdpa", device)
     setup_s = time.perf_counter() - t0
+    trainer = Trainer(cfg, work / "unused-run-dir", log=lambda *a: None)
+    if args.child == "ours" and cfg.optim.batch_triplets == 0:
+        from bgs.train.autobatch import auto_batch_triplets
+
+        cfg.optim.batch_triplets = auto_batch_triplets(model, data.train_ids, device, amp)
+    if cfg.run.compile:
+        from bgs.train.compile import compile_blocks
+
+        compile_blocks(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     objective = Objective(cfg.objective)
-    trainer = Trainer(cfg, work / "unused-run-dir", log=lambda *a: None)
     model.train()
+    b = cfg.optim.batch_triplets if args.child == "ours" else args.batch_triplets
     order = np.random.default_rng([cfg.run.seed, 0]).permutation(len(data.train))
-    b = cfg.optim.batch_triplets
-    n_batches = len(order) // b
+    n_batches = max(1, len(order) // b)
     steps_per_epoch = math.ceil(len(data.train) / b)
+    scaler = torch.amp.GradScaler("cuda") if cuda and args.child == "naive" else None
 
     def rows_of(step: int) -> np.ndarray:
         k = step % n_batches
@@ -230,10 +307,32 @@ def child(args) -> dict:
 
     def update(loss) -> None:
         optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:  # the reference: fp16 with a grad scaler
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            torch.cuda.empty_cache()  # the reference empties the cache every step
+            return
         loss.backward()
         if cfg.optim.grad_clip:
             torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
         optimizer.step()
+
+    clips = None
+    if args.child in ("stock", "fused"):
+        bb = model.encoder.backbone
+        g = torch.Generator().manual_seed(cfg.run.seed)
+        frames = torch.randint(0, 256, (args.model_clips, bb.frames, bb.size, bb.size, 3),
+                               dtype=torch.uint8, generator=g)
+        clips = bb.preprocess(frames.to(device))
+
+    def model_step(step: int) -> int:
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            z = model(clips)
+        update(z.float().sum(dim=0).square().sum())  # a loss over the whole batch
+        return len(clips)
 
     def ours_step(step: int) -> int:
         loss, _, n_unique = trainer._step(model, objective, data, rows_of(step), 0)
@@ -241,21 +340,32 @@ def child(args) -> dict:
         return n_unique
 
     rsa_rng = np.random.default_rng([cfg.run.seed, 1])
+    naive_dtype = torch.float16 if cuda else torch.bfloat16
 
     def naive_step(step: int, with_rsa: bool = False) -> int:
-        loss = naive_triplet_loss(model, data, rows_of(step), cfg, amp)
+        loss = naive_triplet_loss(model, data, rows_of(step), cfg, amp, naive_dtype)
         embedded = 3 * len(rows_of(step))
         if with_rsa:
-            loss = loss + cfg.objective.beta(0) * naive_rsa_loss(model, data, rsa_rng, device, amp)
-            embedded += RSA_CLIPS
+            loss = loss + cfg.objective.beta(0) * naive_rsa_loss(model, data, rsa_rng, device, amp,
+                                                                 naive_dtype)
+            embedded += RSA_WITH_GRAD
         update(loss)
         return embedded
 
-    step_fn = ours_step if args.child == "ours" else naive_step
+    step_fn = {"ours": ours_step, "naive": naive_step}.get(args.child, model_step)
+    result = {}
+    if args.child == "stock":  # model FLOPs of one clip, forward + backward, eager attention
+        one = clips[:1]
+
+        def fwd_bwd():
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+                z = model(one)
+            z.float().sum().backward()
+        result["flops_per_clip"] = count_flops(fwd_bwd)
+        optimizer.zero_grad(set_to_none=True)
     meter = MemoryMeter(device)
     meter.start()
-    flops, flops_clips = count_flops(lambda: step_fn(0))  # first warm-up step, counted
-    for s in range(1, args.warmup):
+    for s in range(args.warmup):
         step_fn(s)
     sync(device)
     times, embedded = [], 0
@@ -264,14 +374,14 @@ def child(args) -> dict:
         embedded += step_fn(s)
         sync(device)
         times.append(time.perf_counter() - t)
-    result = {"setup_s": setup_s, "step_s": float(np.median(times)),
-              "step_s_mean": float(np.mean(times)), "steps": len(times),
-              "triplets_per_step": b, "embedded_per_step": embedded / len(times),
-              "flops_counted_step": flops, "clips_in_counted_step": flops_clips,
-              # ours embeds a varying number of unique clips per step: scale by the mean
-              "flops_per_step": flops / flops_clips * embedded / len(times),
-              "steps_per_epoch": steps_per_epoch,
-              "n_train_triplets": len(data.train), "n_train_stimuli": len(data.train_ids)}
+    result.update({"setup_s": setup_s, "step_s": float(np.median(times)),
+                   "step_s_mean": float(np.mean(times)), "steps": len(times),
+                   "clips_per_step": embedded / len(times),
+                   "steps_per_epoch": steps_per_epoch, "attention": current_attention(model),
+                   "compiled": bool(cfg.run.compile), "n_train_triplets": len(data.train),
+                   "n_train_stimuli": len(data.train_ids)})
+    if args.child in ("ours", "naive"):
+        result["triplets_per_step"] = b
     if args.child == "naive":
         rsa_every = args.rsa_every or max(1, round(steps_per_epoch / RSA_PER_EPOCH))
         rsa_times = []
@@ -281,18 +391,23 @@ def child(args) -> dict:
             sync(device)
             rsa_times.append(time.perf_counter() - t)
         rsa_step = float(np.median(rsa_times))
-        result.update(rsa_step_s=rsa_step, rsa_every=rsa_every,
-                      triplet_step_s=result["step_s"],
+        result.update(rsa_step_s=rsa_step, rsa_every=rsa_every, triplet_step_s=result["step_s"],
                       step_s=result["step_s"] + max(0.0, rsa_step - result["step_s"]) / rsa_every)
-    else:
+    if args.child == "ours":
         result["store_clips"] = len(model.encoder.store)
     result.update(meter.stop())
     return result
 
 
+def current_attention(model) -> str:
+    from bgs.models.attention import current_attention as attention_of
+
+    return attention_of(model.encoder.inner)
+
+
 def naive_model(cfg, data, device):
-    """The same backbone, LoRA and head as ``build_model``, but every forward decodes its
-    clips from their video files (no clip store)."""
+    """The same backbone (stock: eager attention), LoRA and head as ``build_model``, but every
+    forward decodes its clips from their video files (no clip store)."""
     from bgs.media.decode import DecodeParams, decode_video
     from bgs.models.registry import parse_model
     from bgs.models.vision import load_vision_backbone
@@ -300,7 +415,8 @@ def naive_model(cfg, data, device):
     from bgs.train.model import BGSModel, VideoEncoder
 
     spec = parse_model(cfg.model.backbone)
-    backbone = load_vision_backbone(spec, frames=cfg.model.frames or None, device=device)
+    backbone = load_vision_backbone(spec, frames=cfg.model.frames or None, device=device,
+                                    attention="eager")
     params = DecodeParams(backbone.frames, backbone.size, cfg.data.resize)
     ids = np.concatenate([data.train_ids, data.val_ids, data.test_ids])
     files = dict(zip(ids.tolist(), (Path(cfg.data.videos) / f
@@ -314,7 +430,7 @@ def naive_model(cfg, data, device):
     return BGSModel(DecodingEncoder(backbone, None), spec.kind, cfg.model, str(spec)).to(device)
 
 
-def naive_triplet_loss(model, data, rows, cfg, amp: bool) -> torch.Tensor:
+def naive_triplet_loss(model, data, rows, cfg, amp: bool, dtype) -> torch.Tensor:
     """Per triplet: decode and embed anchor, positive and negative one by one; the triplet
     loss of that triplet (cosine distance, margin); the mean over the batch, times α."""
     ids = data.train_ids
@@ -322,7 +438,7 @@ def naive_triplet_loss(model, data, rows, cfg, amp: bool) -> torch.Tensor:
     for r in rows:
         a, p = data.train.pair[r]
         n = data.train.odd_index[r]
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast("cuda", dtype=dtype, enabled=amp):
             za, zp, zn = (model([ids[k].item()]).float() for k in (a, p, n))
         d_ap = 1 - (za * zp).sum()
         d_an = 1 - (za * zn).sum()
@@ -330,7 +446,7 @@ def naive_triplet_loss(model, data, rows, cfg, amp: bool) -> torch.Tensor:
     return cfg.objective.alpha * torch.stack(losses).mean()
 
 
-def naive_rsa_loss(model, data, rng, device: str, amp: bool) -> torch.Tensor:
+def naive_rsa_loss(model, data, rng, device: str, amp: bool, dtype) -> torch.Tensor:
     """The reference's RSA term: 24 random training clips decoded and embedded one at a time,
     the first 6 with gradients; 1 − Pearson against the human dissimilarity."""
     from bgs.objectives import rsa_loss
@@ -338,20 +454,24 @@ def naive_rsa_loss(model, data, rng, device: str, amp: bool) -> torch.Tensor:
     pick = rng.choice(len(data.train_ids), size=min(RSA_CLIPS, len(data.train_ids)), replace=False)
     zs = []
     for k, pos in enumerate(pick):
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp), \
-                torch.set_grad_enabled(k < RSA_WITH_GRAD):
+        with torch.autocast("cuda", dtype=dtype, enabled=amp), torch.set_grad_enabled(k < RSA_WITH_GRAD):
             zs.append(model([data.train_ids[pos].item()]).float())
     target = torch.tensor(data.target[np.ix_(pick, pick)], dtype=torch.float32, device=device)
     return rsa_loss(torch.cat(zs), target)
 
 
 # ---------------------------------------------------------------------- driver
+CHILDREN = ("stock", "fused", "ours", "naive")
+
+
 def run_child(which: str, work: Path, args) -> dict:
     out = work / f"{which}.json"
     cmd = [sys.executable, __file__, "--child", which, "--work", str(work), "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--rsa-steps", str(args.rsa_steps),
            "--rsa-every", str(args.rsa_every or 0), "--threads", str(args.threads or 0),
-           "--child-out", str(out)]
+           "--batch-triplets", str(args.batch_triplets), "--ours-batch", str(args.ours_batch),
+           "--model-clips", str(args.model_clips), "--child-out", str(out)]
+    cmd += ["--compile"] * args.compile + ["--checkpointing"] * args.checkpointing
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
@@ -359,29 +479,61 @@ def run_child(which: str, work: Path, args) -> dict:
     return json.loads(out.read_text())
 
 
+def summarise(rows: dict, args, flops_per_clip: float, peak: float | None) -> None:
+    """Rates, TFLOP/s, fraction of peak and the paper-sized epoch, in place."""
+    for name, r in rows.items():
+        # the naive loop's TFLOP/s over its steps without the (rarely run) RSA term
+        step = r.get("triplet_step_s", r["step_s"])
+        r["clips_per_s"] = r["clips_per_step"] / r["step_s"]
+        r["tflops_per_s"] = flops_per_clip * r["clips_per_step"] / step / 1e12
+        r["fraction_of_peak"] = r["tflops_per_s"] / peak if peak else None
+        if "triplets_per_step" in r:
+            r["triplets_per_s"] = r["triplets_per_step"] / r["step_s"]
+            r["epoch_steps"] = math.ceil(args.epoch_triplets / r["triplets_per_step"])
+            r["epoch_s"] = r["epoch_steps"] * r["step_s"]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--size", choices=list(SIZES), default=None,
                    help="model size (default: tiny on CPU, base on CUDA)")
-    p.add_argument("--clips", type=int, default=40, help="synthetic stimuli (default 40)")
+    p.add_argument("--clips", type=int, default=0,
+                   help="synthetic stimuli (default: 40 on CPU; 250 on CUDA, i.e. the paper's 160 "
+                        "training stimuli)")
     p.add_argument("--participants", type=int, default=30)
     p.add_argument("--seconds", type=float, default=3.0, help="clip length (default 3 s)")
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--height", type=int, default=240)
-    p.add_argument("--batch-triplets", type=int, default=4, help="triplets per step (reference: 4)")
+    p.add_argument("--batch-triplets", type=int, default=4,
+                   help="naive: triplets per step (reference: 4)")
+    p.add_argument("--ours-batch", type=int, default=0,
+                   help="ours: triplets per step (default 0: automatic — from free memory on CUDA, "
+                        "16 on CPU)")
+    p.add_argument("--model-clips", type=int, default=0,
+                   help="stock/fused: clips per step (default: 4 on CPU, 32 on CUDA)")
+    p.add_argument("--compile", action="store_true", help="fused and ours: torch.compile the blocks")
+    p.add_argument("--checkpointing", action="store_true",
+                   help="fused and ours: gradient checkpointing")
     p.add_argument("--steps", type=int, default=16, help="timed steps per loop")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (the first counts FLOPs)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--rsa-steps", type=int, default=3, help="naive: timed steps with the RSA term")
     p.add_argument("--rsa-every", type=int, default=0,
                    help="naive: steps per RSA term (default: steps per epoch / 6)")
+    p.add_argument("--epoch-triplets", type=int, default=12239,
+                   help="triplets of the paper-sized epoch (default 12,239)")
+    p.add_argument("--peak-tflops", type=float, default=0.0,
+                   help="peak TFLOP/s for the fraction of peak (default: the detected GPU's dense "
+                        "bf16 peak; none on CPU)")
+    p.add_argument("--only", default=",".join(CHILDREN),
+                   help=f"comma-separated subset of {','.join(CHILDREN)} (default: all)")
     p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads in both loops (default: torch's default)")
+                   help="torch CPU threads in every loop (default: torch's default)")
     p.add_argument("--no-amp", dest="amp", action="store_false", help="CUDA: fp32 instead of bf16")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="write the results here (JSON)")
-    p.add_argument("--child", choices=("ours", "naive"), help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=CHILDREN, help=argparse.SUPPRESS)
     p.add_argument("--work", help=argparse.SUPPRESS)
     p.add_argument("--child-out", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -390,59 +542,73 @@ def main(argv=None) -> int:
     if args.child:
         write_json(args.child_out, child(args))
         return 0
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
+    cuda = args.device.startswith("cuda")
+    if cuda and not torch.cuda.is_available():
         p.error("--device cuda but torch sees no CUDA device")
-    args.size = args.size or ("base" if args.device.startswith("cuda") else "tiny")
-    args.warmup = max(1, args.warmup)
+    args.size = args.size or ("base" if cuda else "tiny")
+    args.clips = args.clips or (250 if cuda else 40)
+    args.model_clips = args.model_clips or (32 if cuda else 4)
+    only = [c.strip() for c in args.only.split(",") if c.strip()]
+    unknown = set(only) - set(CHILDREN)
+    if unknown or "stock" not in only:
+        p.error(f"--only takes a subset of {','.join(CHILDREN)} that includes stock (it counts "
+                f"the FLOPs); got {args.only!r}")
+    device_name = torch.cuda.get_device_name() if cuda else "cpu"
+    peak = args.peak_tflops or (peak_tflops(device_name) if cuda and args.amp else None)
     with tempfile.TemporaryDirectory(prefix="bgs-train-bench-") as tmp:
         work = Path(tmp)
         t0 = time.perf_counter()
         info = prepare(work, args)
         prep_s = time.perf_counter() - t0
-        ours = run_child("ours", work, args)
-        naive = run_child("naive", work, args)
-
-    b = args.batch_triplets
-    for r in (ours, naive):
-        r["triplets_per_s"] = b / r["step_s"]
-        r["clips_per_s"] = 3 * b / r["step_s"]
-    # achieved TFLOP/s over steps without the (rarely run) naive RSA term
-    ours["tflops_per_s"] = ours["flops_per_step"] / ours["step_s"] / 1e12
-    naive["tflops_per_s"] = naive["flops_per_step"] / naive["triplet_step_s"] / 1e12
-    ours["unique_clips_per_s"] = ours["embedded_per_step"] / ours["step_s"]
+        rows = {name: run_child(name, work, args) for name in CHILDREN if name in only}
+    flops_per_clip = rows["stock"]["flops_per_clip"]
+    summarise(rows, args, flops_per_clip, peak)
     size = SIZES[args.size]
-    result = {
-        "device": args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(),
-        "torch_threads": args.threads or torch.get_num_threads(), "size": args.size, "model": size,
-        "amp_bf16": args.device.startswith("cuda") and args.amp,
-        "clips": args.clips, "video": f"{args.seconds:g} s, {args.width}x{args.height} at {args.fps} fps",
-        "batch_triplets": b, "prepare_s": prep_s, **info,
-        "ours": ours, "naive": naive,
-        "speedup": ours["triplets_per_s"] / naive["triplets_per_s"],
-        "peak_memory_ratio_naive_over_ours": (naive["peak_above_start_mb"]
-                                              / max(ours["peak_above_start_mb"], 1e-9)),
-    }
+    result = {"device": device_name, "torch": torch.__version__,
+              "torch_threads": args.threads or torch.get_num_threads(), "size": args.size,
+              "model": size, "amp_bf16": cuda and args.amp, "compile": args.compile,
+              "checkpointing": args.checkpointing, "clips": args.clips,
+              "video": f"{args.seconds:g} s, {args.width}x{args.height} at {args.fps} fps",
+              "prepare_s": prep_s, **info, "flops_per_clip": flops_per_clip,
+              "peak_tflops": peak, "epoch_triplets": args.epoch_triplets, **rows}
+    if "ours" in rows and "naive" in rows:
+        result["speedup_clips_per_s"] = rows["ours"]["clips_per_s"] / rows["naive"]["clips_per_s"]
+        result["speedup_triplets_per_s"] = rows["ours"]["triplets_per_s"] / rows["naive"]["triplets_per_s"]
+    any_row = next(iter(rows.values()))
     print(f"{args.size} TimeSformer ({size['num_hidden_layers']} layers, {size['hidden_size']} wide, "
-          f"{size['num_frames']}x{size['image_size']}²) on {result['device']}, "
-          f"{result['torch_threads']} threads; {args.clips} clips ({result['video']}), "
-          f"{ours['n_train_triplets']} training triplets among {ours['n_train_stimuli']} stimuli, "
-          f"{b} triplets per step")
-    print(f"{'':8}{'s/step':>9}{'triplets/s':>12}{'clips/s':>10}{'peak MB':>10}{'+MB':>9}"
-          f"{'GFLOP/step':>12}{'TFLOP/s':>9}")
-    for name, r in (("ours", ours), ("naive", naive)):
-        print(f"{name:8}{r['step_s']:9.4f}{r['triplets_per_s']:12.2f}{r['clips_per_s']:10.2f}"
-              f"{r['peak_mb']:10.1f}{r['peak_above_start_mb']:9.1f}{r['flops_per_step'] / 1e9:12.3f}"
-              f"{r['tflops_per_s']:9.4f}")
-    print(f"speed-up (ours / naive triplets/s): {result['speedup']:.1f}x; peak memory added by "
-          f"training, naive / ours: {result['peak_memory_ratio_naive_over_ours']:.2f}x "
-          f"({ours['peak_method']})")
-    print(f"ours: {ours['embedded_per_step']:.1f} unique clips embedded per step "
-          f"({ours['unique_clips_per_s']:.1f}/s); clip store of {ours['store_clips']} clips built "
-          f"in {ours['setup_s']:.2f} s (model load included, once per run: the time of "
-          f"{ours['setup_s'] / naive['step_s']:.1f} naive steps)")
-    print(f"naive: triplet step {naive['triplet_step_s']:.4f} s, step with the RSA term "
-          f"{naive['rsa_step_s']:.4f} s, amortised over 1 in {naive['rsa_every']} steps "
-          f"({naive['steps_per_epoch']} steps per epoch, RSA {RSA_PER_EPOCH} times per epoch)")
+          f"{size['num_frames']}x{size['image_size']}²) on {device_name}, "
+          f"{'bf16 autocast' if result['amp_bf16'] else 'fp32'}, {result['torch_threads']} threads; "
+          f"{args.clips} clips, {any_row['n_train_triplets']} training triplets among "
+          f"{any_row['n_train_stimuli']} stimuli; {flops_per_clip / 1e9:.3f} GFLOP per clip "
+          f"(forward + backward)")
+    print(f"{'':7}{'attn':>6}{'batch':>8}{'s/step':>9}{'clips/s':>10}{'trip/s':>9}{'TFLOP/s':>10}"
+          f"{'of peak':>9}{'peak MB':>10}{'+MB':>9}{'epoch s':>10}")
+    for name, r in rows.items():
+        batch = f"{r['triplets_per_step']}t" if "triplets_per_step" in r else f"{r['clips_per_step']:.0f}c"
+        frac = f"{100 * r['fraction_of_peak']:.1f}%" if r["fraction_of_peak"] is not None else "—"
+        trip = f"{r['triplets_per_s']:.2f}" if "triplets_per_s" in r else "—"
+        epoch = f"{r['epoch_s']:.1f}" if "epoch_s" in r else "—"
+        print(f"{name:7}{r['attention']:>6}{batch:>8}{r['step_s']:9.4f}{r['clips_per_s']:10.2f}{trip:>9}"
+              f"{r['tflops_per_s']:10.4f}{frac:>9}{r['peak_mb']:10.1f}{r['peak_above_start_mb']:9.1f}"
+              f"{epoch:>10}")
+    if "speedup_clips_per_s" in result:
+        print(f"ours / naive: {result['speedup_clips_per_s']:.1f}x clips/s, "
+              f"{result['speedup_triplets_per_s']:.1f}x triplets/s; paper-sized epoch "
+              f"({args.epoch_triplets:,} triplets): ours {rows['ours']['epoch_s']:.1f} s, naive "
+              f"{rows['naive']['epoch_s']:.1f} s")
+    if "fused" in rows:
+        print(f"fused / stock: {rows['fused']['clips_per_s'] / rows['stock']['clips_per_s']:.2f}x clips/s")
+    if "ours" in rows:
+        print(f"ours: {rows['ours']['clips_per_step']:.1f} unique clips per step of "
+              f"{rows['ours']['triplets_per_step']} triplets; clip store of "
+              f"{rows['ours']['store_clips']} clips built in {rows['ours']['setup_s']:.2f} s "
+              f"(model load included, once per run)")
+    if "naive" in rows:
+        n = rows["naive"]
+        print(f"naive: triplet step {n['triplet_step_s']:.4f} s, step with the RSA term "
+              f"{n['rsa_step_s']:.4f} s, amortised over 1 in {n['rsa_every']} steps")
+    print(f"peak memory: {any_row['peak_method']}; 'epoch s': ceil({args.epoch_triplets} / batch) "
+          f"steps of the median step")
     if args.json:
         write_json(args.json, result)
         print(f"wrote {args.json}")

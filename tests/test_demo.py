@@ -59,3 +59,17 @@ def test_planted_structure_is_recovered(demo_run):
 def test_demo_never_overwrites(demo_run, capsys):
     assert main(["demo", "--quick", "--out", str(demo_run)]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_demo_reports_where_the_models_look(demo_run):
+    metrics = json.loads((demo_run / "metrics.json").read_text())
+    att = metrics["attention"]
+    assert set(att["agent ratio (chance 1)"]) == {"base, rollout", "base, grad_rollout",
+                                                  "fine-tuned, rollout", "fine-tuned, grad_rollout"}
+    for rel in att["plots"]:
+        assert (demo_run / rel).is_file(), rel
+    clips = pd.read_csv(demo_run / "attention" / "clips.csv")
+    n_test = len(pd.read_csv(demo_run / "data" / "test.csv"))
+    assert len(clips) == n_test * 4 and clips["agent_share"].between(0, 1).all()
+    html = (demo_run / "report.html").read_text()
+    assert 'id="attention"' in html and "agent ratio" in html

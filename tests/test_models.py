@@ -153,3 +153,25 @@ def test_precomputed_rekeys_to_the_stimulus_table(tmp_path, capsys):
                  "--out", str(tmp_path / "e.safetensors")]) == 0
     e = Embeddings.load(tmp_path / "e.safetensors")
     assert e.ids.tolist() == [1, 2, 3] and e.matrix.tolist() == [[0, 1, 0], [0, 0, 1], [1, 0, 0]]
+
+
+def test_timesformer_groups_tokens_by_the_clip_length_not_the_config(tmp_path):
+    """A 4-frame TimeSformer given 8-frame clips must equal an 8-frame TimeSformer with the
+    same weights and its time embeddings interpolated as transformers does (nearest)."""
+    small = tiny_model("timesformer").eval()
+    small.save_pretrained(tmp_path / "tsf")
+    backbone = load_vision_backbone(parse_model(f"timesformer:{tmp_path / 'tsf'}"), frames=8,
+                                    attention="eager")
+    assert backbone.frames == 8
+    cfg = transformers.TimesformerConfig(**TINY, image_size=32, patch_size=8, num_frames=8)
+    reference = transformers.TimesformerModel(cfg).eval()
+    state = dict(small.state_dict())
+    state["embeddings.time_embeddings"] = state["embeddings.time_embeddings"].repeat_interleave(2, dim=1)
+    reference.load_state_dict(state)
+    x = torch.randn(2, 8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        got = backbone.model(pixel_values=x).last_hidden_state
+        want = reference(pixel_values=x).last_hidden_state
+        stale = small(pixel_values=x).last_hidden_state  # the library's grouping with config 4
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert (stale - want).abs().max() > 1e-3

@@ -21,6 +21,8 @@ from bgs.objectives import (
     mined_triplet_loss,
     observed_pair_count,
     rsa_loss,
+    rsa_loss_from_distances,
+    rsa_loss_masked,
     triplet_loss,
 )
 
@@ -245,6 +247,58 @@ def test_rsa_degenerate_is_connected_zero(case):
     assert loss.item() == 0 and loss.requires_grad
     loss.backward()
     assert torch.equal(z.grad, torch.zeros_like(z))
+
+
+@given(u=st.integers(3, 8), d=st.integers(2, 5), seed=st.integers(0, 2**31 - 1),
+       p_nan=st.sampled_from([0.0, 0.3, 0.7, 0.95]), discrete=st.booleans())
+@settings(max_examples=50, deadline=None)
+def test_sync_free_rsa_equals_the_indexed_one(u, d, seed, p_nan, discrete):
+    rng = np.random.default_rng(seed)
+    x = torch.tensor(rng.normal(size=(u, d)))
+    t = random_target(u, seed=seed, p_nan=p_nan, values=[0.0, 0.5, 1.0] if discrete else None)
+    grads = []
+    for fn in (lambda dist: rsa_loss_from_distances(dist, t), lambda dist: rsa_loss_masked(dist, t)[0]):
+        z = (x / x.norm(dim=1, keepdim=True)).requires_grad_()
+        loss = fn(cosine_distances(z))
+        loss.backward()
+        grads.append((float(loss.detach()), z.grad))
+    assert grads[1][0] == pytest.approx(grads[0][0], abs=1e-10)
+    assert torch.allclose(grads[1][1], grads[0][1], atol=1e-10)
+    assert int(rsa_loss_masked(cosine_distances(x / x.norm(dim=1, keepdim=True)), t)[1]) == observed_pair_count(t)
+
+
+@pytest.mark.parametrize("case", ["few_pairs", "no_pairs", "constant_target", "constant_model"])
+def test_sync_free_rsa_degenerate_is_connected_zero(case):
+    z = unit(*ANGLES, grad=True)
+    t = hand_target()
+    if case == "few_pairs":
+        t[0, 2] = t[2, 0] = t[1, 3] = t[3, 1] = NAN
+    elif case == "no_pairs":
+        t = torch.full((4, 4), NAN, dtype=torch.float64)
+    elif case == "constant_target":
+        t = torch.full((4, 4), 0.4, dtype=torch.float64)
+    else:
+        z = unit(30, 30, 30, 30, grad=True)
+    loss, n = rsa_loss_masked(cosine_distances(z), t)
+    assert loss.item() == 0 and loss.requires_grad and int(n) == observed_pair_count(t)
+    loss.backward()
+    assert torch.equal(z.grad, torch.zeros_like(z))
+
+
+@pytest.mark.parametrize("name", ["hybrid", "triplet", "rsa"])
+def test_objective_without_sync_gives_the_same_numbers_as_tensors(name):
+    z = unit(0, 40, 90, 170, 250)
+    t = random_target(5, seed=4, p_nan=0.2)
+    a, p, n = idx(0, 1, 2), idx(1, 2, 3), idx(4, 0, 1)
+    obj = Objective(ObjectiveConfig(name=name))
+    loss_sync, parts_sync = obj(z, a, p, n, t, epoch=1)
+    loss_free, parts_free = obj(z, a, p, n, t, epoch=1, sync=False)
+    assert float(loss_free) == pytest.approx(float(loss_sync), abs=1e-12)
+    assert parts_sync.keys() == parts_free.keys()
+    assert parts_sync["n_pairs"] > 0
+    for key, value in parts_sync.items():
+        assert float(parts_free[key]) == pytest.approx(value, abs=1e-6), key
+    assert all(torch.is_tensor(parts_free[k]) for k in ("loss", "n_pairs"))
 
 
 def test_rsa_shape_errors():

@@ -162,3 +162,169 @@ def test_dropout_is_back_on_after_embedding(workspace):
     model.train()
     model.embed([0, 1])
     assert model.training and model.head.net[3].training
+
+
+# ---------------------------------------------------------------------- performance options
+def _one_step(cfg, data, seed=0, prepare=None):
+    """Gradients of one training step through build_model and Trainer._step."""
+    from bgs.objectives import Objective
+
+    torch.manual_seed(seed)
+    model = build_model(cfg, data, "cpu", log=lambda *_: None)
+    if prepare is not None:
+        prepare(model)
+    model.train()
+    trainer = Trainer(cfg, "unused", log=lambda *_: None)
+    torch.manual_seed(seed + 1)
+    loss, parts, _ = trainer._step(model, Objective(cfg.objective), data, np.arange(16), 0)
+    loss.backward()
+    return float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters()
+                                  if p.requires_grad and p.grad is not None}
+
+
+def test_gradient_checkpointing_step_gives_the_same_gradients(workspace):
+    cfg = config(workspace)
+    data = load_training_data(cfg)
+    loss, grads = _one_step(cfg, data)
+    loss_ckpt, grads_ckpt = _one_step(config(workspace, "model.gradient_checkpointing=true"), data)
+    assert loss_ckpt == loss and len(grads) == len(grads_ckpt) > 10
+    for name, g in grads.items():
+        assert torch.allclose(grads_ckpt[name], g, rtol=1e-6, atol=1e-9), name
+    # and the eager attention path trains to the same gradients within float32 rounding
+    loss_eager, grads_eager = _one_step(config(workspace, 'model.attention="eager"'), data)
+    assert loss_eager == pytest.approx(loss, rel=1e-5)
+    top = max(float(g.abs().max()) for g in grads.values())
+    assert all(float((grads_eager[n] - g).abs().max()) < 1e-4 * top for n, g in grads.items())
+
+
+def test_training_step_never_reads_back_from_the_device(workspace):
+    """No op in a step (forward, losses, backward) copies a value to the host: on a GPU
+    each of these would stall the host until the device caught up."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from bgs.objectives import Objective
+
+    syncing = {"_local_scalar_dense", "nonzero", "masked_select", "item", "is_nonzero", "equal"}
+
+    class Record(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.__name__.split(".")[0] in syncing:
+                self.seen.append(func.__name__)
+            return func(*args, **(kwargs or {}))
+
+    cfg = config(workspace)
+    data = load_training_data(cfg)
+    model = build_model(cfg, data, "cpu", log=lambda *_: None).train()
+    trainer = Trainer(cfg, "unused", log=lambda *_: None)
+    objective = Objective(cfg.objective)
+    with Record() as probe:
+        loss, parts, n_unique = trainer._step(model, objective, data, np.arange(16), 0)
+        loss.backward()
+    assert probe.seen == []
+    assert n_unique > 3 and torch.is_tensor(parts["loss"]) and float(parts["loss"]) == float(loss.detach())
+    with Record() as control:  # the probe does see a read-back
+        float(loss.detach())
+    assert control.seen == ["_local_scalar_dense.default"]
+
+
+def test_automatic_batch_on_cpu_is_recorded(workspace, tmp_path):
+    cfg = config(workspace, "optim.batch_triplets=0", "optim.epochs=1", "optim.max_steps_per_epoch=1")
+    Trainer(cfg, tmp_path / "run", log=lambda *_: None).run()
+    saved = TrainConfig.from_toml(tmp_path / "run" / "config.toml")
+    assert saved.optim.batch_triplets == 16
+
+
+def test_batch_for_memory():
+    from bgs.train.autobatch import batch_for_memory
+
+    gib = 2**30
+    # 80 GiB free, 10 GiB fixed, 1 GiB per clip: 0.85·80 − 10 = 58 clips → 19 triplets
+    assert batch_for_memory(80 * gib, 10 * gib, gib, n_stimuli=160) == 19
+    # few stimuli: every batch has at most 30 unique clips, so the cap applies
+    assert batch_for_memory(80 * gib, 10 * gib, gib, n_stimuli=30) == 64
+    # two processes share the clips: 58 clips each → 116 clips → 38 triplets
+    assert batch_for_memory(80 * gib, 10 * gib, gib, n_stimuli=160, world=2) == 38
+    assert batch_for_memory(gib, 10 * gib, gib, n_stimuli=160) == 1  # nothing fits: 1
+
+
+@pytest.mark.slow
+def test_compiled_blocks_give_the_same_step(workspace):
+    from bgs.train.compile import compile_blocks
+
+    cfg = config(workspace)
+    data = load_training_data(cfg)
+    loss, grads = _one_step(cfg, data)
+    counted = []
+    loss_c, grads_c = _one_step(cfg, data, prepare=lambda m: counted.append(
+        compile_blocks(m, backend="aot_eager")))
+    assert counted == [2]
+    assert loss_c == pytest.approx(loss, rel=1e-6)
+    for name, g in grads.items():
+        assert torch.allclose(grads_c[name], g, rtol=1e-5, atol=1e-8), name
+
+
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@cuda_only
+def test_cuda_step_has_no_synchronising_call(workspace):
+    """On a GPU: a whole step (pinned frame copy, forward, losses, backward, AdamW) runs
+    with CUDA's sync debug mode set to raise on any host synchronisation."""
+    from bgs.objectives import Objective
+
+    cfg = config(workspace, 'run.device="cuda"')
+    data = load_training_data(cfg)
+    model = build_model(cfg, data, "cuda", log=lambda *_: None).train()
+    trainer = Trainer(cfg, "unused", log=lambda *_: None)
+    objective = Objective(cfg.objective)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-3)
+    trainer._target_on_device(data)  # moved once per run, before the steps
+
+    def step(rows):
+        loss, parts, _ = trainer._step(model, objective, data, rows, 0)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        return parts
+
+    step(np.arange(16))  # warm-up: allocations, lazy initialisation
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for k in range(3):
+            parts = step(np.arange(16 * (k + 1), 16 * (k + 2)))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert np.isfinite(float(parts["loss"]))
+
+
+@cuda_only
+def test_cuda_frames_are_staged_and_normalised_on_the_device(workspace):
+    cfg = config(workspace, 'run.device="cuda"')
+    data = load_training_data(cfg)
+    model = build_model(cfg, data, "cuda", log=lambda *_: None)
+    encoder = model.encoder
+    ids = list(data.train_ids[:5])
+    for _ in range(3):  # cycles through both pinned buffers
+        frames = encoder.frames(ids)
+        assert frames.is_cuda and frames.dtype == torch.uint8
+    on_device = encoder.backbone.preprocess(frames)
+    on_host = encoder.backbone.preprocess(encoder.store.get_batch(ids))  # numpy path
+    assert torch.equal(on_device.cpu(), on_host.cpu())
+
+
+@cuda_only
+def test_cuda_automatic_batch_fits(workspace):
+    from bgs.train.autobatch import MAX_AUTO_TRIPLETS, auto_batch_triplets
+
+    cfg = config(workspace, 'run.device="cuda"')
+    data = load_training_data(cfg)
+    model = build_model(cfg, data, "cuda", log=lambda *_: None)
+    b = auto_batch_triplets(model, data.train_ids, "cuda", amp=True, log=lambda *_: None)
+    assert 1 <= b <= MAX_AUTO_TRIPLETS

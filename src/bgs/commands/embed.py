@@ -58,6 +58,10 @@ def embed_command(
                                            help="An unreadable video: skip it (listed in the output) or fail."),
     batch_size: int = typer.Option(8, "--batch-size", help="Clips (or captions) per forward pass."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c",
+                                              help="A fine-tuned video/image run (bgs train --out RUN): "
+                                                   "embed with its adapter and head (the unit-norm "
+                                                   "head output; --layers is not used)."),
 ):
     """Embed stimuli with a video, image or text model (or re-key a precomputed file)."""
     from bgs.data.stimuli import read_stimuli
@@ -96,7 +100,17 @@ def embed_command(
         from bgs.models.vision import layer_names, load_vision_backbone
 
         quiet_transformers()
-        backbone = load_vision_backbone(spec, frames=frames, device=device)
+        finetuned = None
+        if checkpoint is not None:
+            from bgs.train.restore import load_finetuned_vision
+
+            finetuned, backbone, ck_meta = load_finetuned_vision(checkpoint, device)
+            if ck_meta.get("backbone") != str(spec):
+                raise ConfigError(f"--checkpoint {checkpoint} was trained on {ck_meta.get('backbone')}, "
+                                  f"not --model {spec}. Fix: give --model {ck_meta.get('backbone')}")
+            meta["checkpoint"] = str(checkpoint)
+        else:
+            backbone = load_vision_backbone(spec, frames=frames, device=device)
         names = layer_names(layers, backbone.n_layers)
         params = DecodeParams(frames=backbone.frames, size=backbone.size, resize=resize.value)
         clip_store = ClipStore(store or videos / ".bgs-clip-store", params)
@@ -110,8 +124,13 @@ def embed_command(
             raise ConfigError(f"no video of {stimuli} could be decoded; see the errors above")
         with _progress() as bar:
             task = bar.add_task(f"embedding with {spec.kind.name}", total=len(ids))
-            emb = embed_clips(backbone, clip_store, ids, names, batch_size,
-                              progress=lambda n: bar.advance(task, n))
+            if finetuned is not None:
+                emb = _embed_finetuned(finetuned, clip_store, ids, batch_size,
+                                       lambda n: bar.advance(task, n))
+                names = emb.layer_names
+            else:
+                emb = embed_clips(backbone, clip_store, ids, names, batch_size,
+                                  progress=lambda n: bar.advance(task, n))
         meta.update(frames=params.frames, size=params.size, resize=params.resize, layers=names,
                     decoded=len(report.decoded), reused=len(report.reused))
     emb.save(out_path)
@@ -121,6 +140,25 @@ def embed_command(
         err.print(f"[yellow]skipped[/yellow] {stim}: {why}")
     out.print(f"wrote {out_path}: {len(emb):,} stimuli × {emb.matrix.shape[1]} "
               f"({', '.join(emb.layer_names)}); {len(meta['skipped'])} skipped")
+
+
+def _embed_finetuned(model, store, ids, batch_size: int, progress):
+    """Embeddings of a fine-tuned model (backbone + adapter + head, eval mode) for ``ids``."""
+    import numpy as np
+    import torch
+
+    from bgs.embeddings import Embeddings
+
+    backbone = model.encoder.backbone
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, len(ids), batch_size):
+            batch = ids[start:start + batch_size]
+            clips = backbone.preprocess(torch.from_numpy(np.ascontiguousarray(store.get_batch(batch))))
+            chunks.append(model.head(backbone(clips)["embeddings"]).float().cpu().numpy())
+            progress(len(batch))
+    arr = np.asarray(ids) if not isinstance(ids[0], str) else np.asarray(ids, dtype=object)
+    return Embeddings.from_array(arr, np.concatenate(chunks), source=str(model.backbone_ref))
 
 
 @models_app.command("list")

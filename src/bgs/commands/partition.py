@@ -56,40 +56,6 @@ def model_names(paths: list[Path], names: str | None) -> list[str]:
     return out
 
 
-def partition_report(triplets, embeddings: dict, *, metric: str = "cosine",
-                     layer: str | None = None, cv_folds: int = 5, seed: int = 0,
-                     weighted: bool = False, split: Path | None = None,
-                     stimuli: Path | None = None, paths: dict | None = None) -> dict:
-    """The JSON object of ``bgs partition``: in-sample and cross-validated partitions of human
-    D (from ``triplets``, optionally restricted to the stimuli of ``split``) among
-    ``embeddings`` (name → :class:`~bgs.embeddings.Embeddings`)."""
-    from bgs.human.similarity import human_similarity
-    from bgs.metrics.partition import model_dissimilarities, variance_partition
-
-    if not 2 <= len(embeddings) <= 3:
-        raise ConfigError(f"give 2 or 3 --embeddings files, got {len(embeddings)}")
-    n_triplets_read = len(triplets)
-    if split is not None:
-        triplets = triplets.restrict(split_ids(split, triplets, stimuli))
-    human = human_similarity(triplets)
-    keep = human.observed.any(axis=1)  # stimuli in no observed pair carry no information
-    human = human.subset(human.stimulus_ids[keep])
-    models = model_dissimilarities(embeddings, human.stimulus_ids, metric=metric, layer=layer)
-    in_sample = variance_partition(human, models, weighted=weighted)
-    cv = (variance_partition(human, models, cv_folds=cv_folds, seed=seed, weighted=weighted)
-          if cv_folds else None)
-    return {
-        "models": list(embeddings),
-        "embeddings": {k: str(v) for k, v in (paths or {}).items()},
-        "metric": metric, "layer": layer, "weighted": weighted,
-        "triplets": {"source": str(triplets.source), "n_valid": n_triplets_read,
-                     "n_used": len(triplets), "split": None if split is None else str(split),
-                     "n_stimuli": int(human.n_stimuli)},
-        "in_sample": in_sample.to_dict(),
-        "cross_validated": None if cv is None else cv.to_dict(),
-    }
-
-
 def _fmt(v) -> str:
     return "—" if v is None else f"{v:.4f}"
 
@@ -173,9 +139,14 @@ def register(app: typer.Typer) -> None:
         embs = {name: Embeddings.load(p) for name, p in zip(labels, embeddings)}
         ts = cli.load_triplets(triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
                        min_rt, max_rt, min_median_rt)
+        from bgs.metrics.partition import partition_report
+
+        n_read = len(ts)
+        if split is not None:
+            ts = ts.restrict(split_ids(split, ts, stimuli))
         report = partition_report(ts, embs, metric=metric, layer=layer, cv_folds=cv_folds,
-                                  seed=seed, weighted=weighted, split=split, stimuli=stimuli,
-                                  paths=dict(zip(labels, embeddings)))
+                                  seed=seed, weighted=weighted, paths=dict(zip(labels, embeddings)))
+        report["triplets"].update(n_valid=n_read, split=None if split is None else str(split))
         if output is not None:
             write_json(output, report)
         if run is not None:

@@ -24,6 +24,9 @@ def make(
     size: int = typer.Option(64, "--size", help="Frame width and height in pixels (even)."),
     fps: float = typer.Option(8.0, "--fps", help="Frames per second of the mp4 files."),
     seed: int = typer.Option(0, "--seed", help="Seed: equal seeds give byte-identical folders."),
+    style: str = typer.Option("default", "--style",
+                              help="Rendering style: default, or abstract (other shapes and colours, "
+                                   "flat background, jerky motion; same scripts and latents for a seed)."),
     videos: bool = typer.Option(True, "--videos/--no-videos",
                                 help="Render videos and masks (--no-videos: tables and truth only)."),
     contact: Optional[Path] = typer.Option(None, "--contact-sheet",
@@ -42,7 +45,7 @@ def make(
     from bgs.synthetic import SynthConfig, contact_sheet, make_dataset
 
     config = SynthConfig(seed=seed, n_clips=clips, n_participants=participants, frames=frames,
-                         size=size, fps=fps, render=videos)
+                         size=size, fps=fps, render=videos, style=style)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True,
                   disable=not err.is_terminal) as progress:

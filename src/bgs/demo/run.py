@@ -10,7 +10,6 @@ partitioning (video vs captions) → plots, tables and report.html in one run di
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import time
@@ -24,7 +23,7 @@ import pandas as pd
 from bgs.embeddings import Embeddings
 from bgs.errors import BGSError
 from bgs.io import atomic_path, write_json
-from bgs.report.rundir import score_row, write_table
+from bgs.report.rundir import score_row, timed_step, write_table
 
 
 @dataclass
@@ -45,6 +44,8 @@ class DemoConfig:
     n_bootstrap: int = 1000
     n_permutations: int = 200
     mae: dict = field(default_factory=dict)  # MAEConfig overrides
+    attention: bool = True  # attention maps of the held-out clips, base vs fine-tuned
+    attention_overlays: int = 3  # clips drawn as PNG/GIF overlays
 
     @classmethod
     def quick(cls, seed: int = 0) -> "DemoConfig":
@@ -52,15 +53,57 @@ class DemoConfig:
                    steps_per_epoch=6, n_bootstrap=300, n_permutations=50, mae={"quick": True})
 
 
-@contextlib.contextmanager
-def _timed(timings: dict, log: Callable[[str], None], name: str):
-    """Log a step of the demo and record its duration in ``timings``."""
-    t0 = time.perf_counter()
-    log(f"[bold]{name}[/bold] ...")
+def _attention_step(out: Path, data_dir: Path, backbone_ref: str, cfg: DemoConfig, test_ids,
+                    mapping: pd.DataFrame, store, log: Callable[[str], None]) -> dict:
+    """``bgs attention`` on the held-out clips for the base and the first objective's model;
+    returns the report's ``attention`` entry (numbers, description, figures)."""
+    from bgs.attention.figures import plot_agent_ratio
+    from bgs.attention.study import attention_study, load_models
+
+    objective = cfg.objectives[0]
+    models = load_models(backbone_ref, out / "train" / objective)
+    files = mapping.set_index("index").loc[list(test_ids), "video_name"].tolist()
+    summary = attention_study(out / "attention", list(test_ids), files, store, masks=data_dir / "masks",
+                              n_bootstrap=cfg.n_bootstrap, seed=cfg.seed,
+                              max_overlays=cfg.attention_overlays, backbones=models,
+                              checkpoint=out / "train" / objective)
+    plots = []
     try:
-        yield
-    finally:
-        timings[name] = round(time.perf_counter() - t0, 2)
+        plot_agent_ratio(summary, out / "plots" / "attention_agent_ratio.png")
+        plots.append("plots/attention_agent_ratio.png")
+    except ImportError:
+        pass
+    plots += [p for p in summary["overlays"]]
+    plots = [p if p.startswith("plots/") else f"attention/{p}" for p in plots]
+
+    def fmt(e, key):
+        ci = e.get(f"{key}_ci")
+        return f"{e[key]:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+    ratios = {f"{label}, {meth}": fmt(e, "agent_ratio")
+              for label, per in summary["models"].items() for meth, e in per.items()}
+    shares = {f"{label}, {meth}": fmt(e, "agent_share")
+              for label, per in summary["models"].items() for meth, e in per.items()}
+    shift = {meth: f"{e['agent_ratio_change']:+.4f}" + (
+        f" [{e['agent_ratio_change_ci'][0]:+.4f}, {e['agent_ratio_change_ci'][1]:+.4f}]"
+        if e.get("agent_ratio_change_ci") else "") + f"; higher in {e['agent_ratio_clips_up']} of {e['n_clips']} clips"
+             for meth, e in summary["shift"].items()}
+    area = next(iter(next(iter(summary["models"].values())).values()))["area_share"]
+    for k, v in shift.items():
+        log(f"  agent ratio change (BGS {objective} - base), {k}: {v}")
+    return {
+        "description": (f"Attention rollout (Abnar & Zuidema) and gradient-weighted rollout (Chefer et "
+                        f"al.) from the embedding (VideoMAE: the mean of the tokens) to the patch grid, "
+                        f"for the {summary['n_clips']} held-out clips, base model vs BGS ({objective}). "
+                        f"Agent ratio = share of attention on the agents' pixels (synthetic masks) / "
+                        f"the agents' share of the pixels ({area:.3f}); 1 = chance. Means over clips "
+                        f"with bootstrap 95% CIs; the change is paired over clips. Overlays: colour "
+                        f"stretched per map (min to max); agent outlines in cyan."),
+        "agent ratio (chance 1)": ratios, "agent share of attention": shares,
+        "change with fine-tuning (agent ratio)": shift,
+        "files": "attention/clips.csv (per clip), attention/summary.json, attention/maps.npz, "
+                 "attention/overlays/*.gif",
+        "plots": plots}
 
 
 def run_demo(out: str | Path, config: DemoConfig | None = None,
@@ -68,7 +111,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
     """Run the study into ``out`` (a new folder) and return its ``metrics.json`` content."""
     from bgs.data.triplets import read_triplets
     from bgs.demo.pretrain import MAEConfig, cached_videomae
-    from bgs.human.summary import triplet_stats
+    from bgs.human.summary import ceiling_summary, triplet_stats
     from bgs.media.decode import DecodeParams
     from bgs.media.store import ClipStore
     from bgs.metrics.evaluate import evaluate_embeddings
@@ -86,7 +129,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
     out.mkdir(parents=True, exist_ok=True)
     (out / "plots").mkdir(exist_ok=True)
     timings: dict = {}
-    step = functools.partial(_timed, timings, log)
+    step = functools.partial(timed_step, timings, log)
     quiet_transformers()
     write_json(out / "config.json", {"command": "bgs demo", **asdict(cfg)})
     metrics: dict = {"kind": "demo", "title": "bgs demo: behavioral geometric supervision on "
@@ -117,13 +160,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
                            "n_clips": cfg.clips, "true_ceiling": truth.ceiling,
                            "inattentive_found": len(excluded & truth.inattentive),
                            "inattentive_planted": len(truth.inattentive)}
-        metrics["ceilings"] = {
-            name: {"ooo_lower": s["ooo_ceiling"]["lower"], "ooo_upper": s["ooo_ceiling"]["upper"],
-                   "ooo_lower_ci": s["ooo_ceiling"]["lower_ci"], "ooo_upper_ci": s["ooo_ceiling"]["upper_ci"],
-                   "split_half_spearman_brown": s["split_half_spearman_brown"],
-                   "split_half_spearman_brown_ci": s["split_half_spearman_brown_ci"],
-                   "n_triplets": s["n_valid"]}
-            for name, s in (("all", stats), ("test", test_stats))}
+        metrics["ceilings"] = {"all": ceiling_summary(stats), "test": ceiling_summary(test_stats)}
         log(f"  {stats['n_valid']:,} valid triplets from {stats['n_participants']} participants; "
             f"{len(excluded)} excluded ({metrics['data']['inattentive_found']} of "
             f"{len(truth.inattentive)} planted inattentive); odd-one-out ceiling "
@@ -228,6 +265,12 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
                 f"[{r['ooo_accuracy_ci_low']:.3f}, {r['ooo_accuracy_ci_high']:.3f}]  "
                 f"RSA {r['rsa_spearman']:+.3f}")
 
+    # ---- where the models look: attention rollout, base vs fine-tuned
+    if cfg.attention:
+        with step("attention maps of the held-out clips (base vs BGS)"):
+            metrics["attention"] = _attention_step(out, data_dir, backbone_ref, cfg, test_ids,
+                                                   mapping, store, log)
+
     # ---- probes of the planted social attributes
     with step("linear probes of the latent social attributes"):
         from bgs.metrics.probes import linear_probe
@@ -246,7 +289,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
 
     # ---- variance partitioning on the held-out triplets
     with step("variance partitioning (video vs captions)"):
-        from bgs.commands.partition import partition_report
+        from bgs.metrics.partition import partition_report
 
         pair = {"video": embeddings[f"video_{cfg.objectives[0]}"]}
         pair["captions" if "captions" in embeddings else "ratings"] = embeddings.get("captions", embeddings["ratings"])

@@ -52,3 +52,13 @@ def triplet_stats(triplets: TripletSet, n_splits: int = 100, n_bootstrap: int = 
         out["screened"] = dict(report.screened)
         out["screening"] = dict(report.screening)
     return out
+
+
+def ceiling_summary(stats: dict) -> dict:
+    """The noise ceilings of a :func:`triplet_stats` result, in the form run directories use."""
+    oc = stats["ooo_ceiling"]
+    return {"ooo_lower": oc["lower"], "ooo_upper": oc["upper"],
+            "ooo_lower_ci": oc["lower_ci"], "ooo_upper_ci": oc["upper_ci"],
+            "split_half_spearman_brown": stats["split_half_spearman_brown"],
+            "split_half_spearman_brown_ci": stats["split_half_spearman_brown_ci"],
+            "n_triplets": stats["n_valid"]}

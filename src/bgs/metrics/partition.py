@@ -287,3 +287,31 @@ def model_dissimilarities(embeddings: Mapping, stimulus_ids, metric: str = "cosi
     return {name: dissimilarity_matrix(e.align(ids, what="the human similarity's stimuli")
                                        .layer(layer), metric)
             for name, e in embeddings.items()}
+
+
+def partition_report(triplets, embeddings: Mapping, *, metric: str = "cosine",
+                     layer: str | None = None, cv_folds: int = 5, seed: int = 0,
+                     weighted: bool = False, paths: Mapping | None = None) -> dict:
+    """The JSON object of ``bgs partition``: in-sample and cross-validated (``cv_folds``
+    stimulus folds; 0: none) partitions of the human dissimilarity of ``triplets`` among
+    ``embeddings`` (name → :class:`~bgs.embeddings.Embeddings`, 2 or 3 models)."""
+    from bgs.human.similarity import human_similarity
+
+    if not 2 <= len(embeddings) <= 3:
+        raise ConfigError(f"give 2 or 3 models to partition, got {len(embeddings)}")
+    human = human_similarity(triplets)
+    keep = human.observed.any(axis=1)  # stimuli in no observed pair carry no information
+    human = human.subset(human.stimulus_ids[keep])
+    models = model_dissimilarities(embeddings, human.stimulus_ids, metric=metric, layer=layer)
+    in_sample = variance_partition(human, models, weighted=weighted)
+    cv = (variance_partition(human, models, cv_folds=cv_folds, seed=seed, weighted=weighted)
+          if cv_folds else None)
+    return {
+        "models": list(embeddings),
+        "embeddings": {k: str(v) for k, v in (paths or {}).items()},
+        "metric": metric, "layer": layer, "weighted": weighted,
+        "triplets": {"source": str(triplets.source), "n_valid": len(triplets),
+                     "n_used": len(triplets), "split": None, "n_stimuli": int(human.n_stimuli)},
+        "in_sample": in_sample.to_dict(),
+        "cross_validated": None if cv is None else cv.to_dict(),
+    }

@@ -107,7 +107,8 @@ class TextBackbone:
 
     @property
     def hidden_size(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        size = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(size())
 
     def encode(self, sentences: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Unit-norm float32 sentence embeddings (deterministic: eval mode, no sampling)."""
@@ -118,24 +119,39 @@ class TextBackbone:
     def embed_captions(self, captions: dict, pool: str = "first", batch_size: int = 64,
                        progress: bool = False) -> Embeddings:
         """Embed each stimulus's captions and pool them (see the module docstring)."""
-        if pool not in POOLS:
-            raise ConfigError(f"--pool must be one of {', '.join(POOLS)}, got {pool!r}")
+        return self.embed_caption_pools(captions, (pool,), batch_size, progress)[pool]
+
+    def embed_caption_pools(self, captions: dict, pools=("first", "mean"), batch_size: int = 64,
+                            progress: bool = False) -> dict[str, Embeddings]:
+        """Several poolings of the same captions, each caption encoded once: pool name →
+        :class:`Embeddings`."""
+        bad = [p for p in pools if p not in POOLS]
+        if bad or not pools:
+            raise ConfigError(f"--pool must be one of {', '.join(POOLS)}, got {bad or pools!r}")
         ids = list(captions)
         if not ids:
             raise ConfigError("no captions to embed")
-        if pool == "first":
+        if set(pools) == {"first"}:  # only the first captions are needed
             texts = [captions[i][0] for i in ids]
-            return Embeddings.from_array(ids, self.encode(texts, batch_size, progress), source=self.source)
+            return {"first": Embeddings.from_array(ids, self.encode(texts, batch_size, progress),
+                                                   source=self.source)}
         flat = [(i, k, c) for i in ids for k, c in enumerate(captions[i])]
         vectors = self.encode([c for _, _, c in flat], batch_size, progress)
-        if pool == "all":
-            return Embeddings.from_array(np.array([f"{i}#{k}" for i, k, _ in flat], dtype=object),
-                                         vectors, source=self.source)
-        owner = np.repeat(np.arange(len(ids)), [len(captions[i]) for i in ids])
-        sums = np.zeros((len(ids), vectors.shape[1]), dtype=np.float64)
-        np.add.at(sums, owner, vectors)
-        sums /= np.linalg.norm(sums, axis=1, keepdims=True)
-        return Embeddings.from_array(ids, sums.astype(np.float32), source=self.source)
+        counts = [len(captions[i]) for i in ids]
+        out = {}
+        if "first" in pools:
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            out["first"] = Embeddings.from_array(ids, vectors[starts], source=self.source)
+        if "all" in pools:
+            out["all"] = Embeddings.from_array(np.array([f"{i}#{k}" for i, k, _ in flat], dtype=object),
+                                               vectors, source=self.source)
+        if "mean" in pools:
+            owner = np.repeat(np.arange(len(ids)), counts)
+            sums = np.zeros((len(ids), vectors.shape[1]), dtype=np.float64)
+            np.add.at(sums, owner, vectors)
+            sums /= np.linalg.norm(sums, axis=1, keepdims=True)
+            out["mean"] = Embeddings.from_array(ids, sums.astype(np.float32), source=self.source)
+        return out
 
 
 def load_text_backbone(source: str, device: str = "cpu") -> TextBackbone:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from bgs.errors import ConfigError
+from bgs.models.attention import DEFAULT_ATTENTION, check_attention, current_attention, set_attention
 from bgs.models.registry import BackboneKind, ModelSpec
 
 DEFAULT_LAYER = "embeddings"
@@ -69,6 +70,12 @@ class VisionBackbone(nn.Module):
                              persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 1, 3, 1, 1),
                              persistent=False)
+        # x·scale + bias in float32, exactly as bgs.media.decode.to_float_tensor computes it
+        from bgs.media.decode import _scale_bias
+
+        scale, bias = _scale_bias(mean, std)
+        self.register_buffer("scale", torch.from_numpy(scale).reshape(1, 1, 3, 1, 1), persistent=False)
+        self.register_buffer("bias", torch.from_numpy(bias).reshape(1, 1, 3, 1, 1), persistent=False)
 
     @property
     def hidden_size(self) -> int:
@@ -82,6 +89,16 @@ class VisionBackbone(nn.Module):
     def device(self) -> torch.device:
         return self.mean.device
 
+    @property
+    def attention(self) -> str:
+        """'sdpa' or 'eager' (see :mod:`bgs.models.attention`)."""
+        return current_attention(self.model)
+
+    def set_attention(self, attention: str) -> None:
+        """Switch the attention implementation in place (e.g. to 'eager' before asking for
+        attention weights); the weights, LoRA adapters included, are untouched."""
+        set_attention(self.model, attention)
+
     def preprocess(self, frames) -> torch.Tensor:
         """uint8 (B, T, H, W, 3) array or tensor → normalised float (B, T, 3, H, W) on device."""
         from bgs.media.decode import to_float_tensor
@@ -90,6 +107,12 @@ class VisionBackbone(nn.Module):
             raise ConfigError(f"{self.kind.name} expects clips of {self.frames} frames at "
                               f"{self.size}×{self.size}, got {tuple(frames.shape[1:4])}; decode with "
                               f"frames={self.frames}, size={self.size}")
+        if torch.is_tensor(frames) and frames.device.type != "cpu" and frames.device == self.device:
+            # on the accelerator: normalise there with the buffers (no host round trip)
+            if frames.dtype != torch.uint8:
+                raise ConfigError(f"preprocess expects uint8 frames, got {frames.dtype}")
+            x = frames.permute(0, 1, 4, 2, 3).to(torch.float32)
+            return (x * self.scale + self.bias).contiguous()
         return to_float_tensor(frames, self.mean.flatten().tolist(), self.std.flatten().tolist(),
                                device=self.device)
 
@@ -152,6 +175,31 @@ class VisionBackbone(nn.Module):
         return result
 
 
+def make_input_grads_tuple_safe(model: nn.Module) -> None:
+    """Give ``model`` an ``enable_input_require_grads`` that works when the input embedding
+    returns a tuple.
+
+    peft calls ``enable_input_require_grads`` when it wraps a model that is already
+    gradient-checkpointing; transformers' version hooks the input embedding with
+    ``output.requires_grad_(True)``, which fails on TimeSformer, whose patch embedding
+    returns ``(embeddings, num_frames, patch_width)``. This hook marks the first tensor of
+    a tuple instead.
+    """
+    import types
+
+    def hook(module, inputs, output):
+        first = output[0] if isinstance(output, (tuple, list)) else output
+        if torch.is_tensor(first) and first.is_floating_point():
+            first.requires_grad_(True)
+
+    def enable_input_require_grads(self):
+        handle = self.get_input_embeddings().register_forward_hook(hook)
+        self._require_grads_hooks = [handle]  # what disable_input_require_grads removes
+        self._require_grads_hook = handle
+
+    model.enable_input_require_grads = types.MethodType(enable_input_require_grads, model)
+
+
 def _preprocessor_stats(folder: Path) -> tuple[tuple | None, tuple | None]:
     """image_mean / image_std from a saved preprocessor_config.json, when there is one."""
     cfg = folder / "preprocessor_config.json"
@@ -163,25 +211,37 @@ def _preprocessor_stats(folder: Path) -> tuple[tuple | None, tuple | None]:
 
 
 def load_vision_backbone(spec: ModelSpec, frames: int | None = None, device: str = "cpu",
+                         attention: str = DEFAULT_ATTENTION,
                          attn_implementation: str | None = None) -> VisionBackbone:
     """Load a registered video/image backbone from a local folder or hub id.
 
     ``frames``: clip length; models whose position embeddings fix it (VideoMAE, X-CLIP) must
     get their ``config.num_frames``. The input size comes from the model config.
+    ``attention``: ``"sdpa"`` (fused kernels; the library's where transformers has one,
+    bgs's for TimeSformer) or ``"eager"`` (needed for attention weights); see
+    :mod:`bgs.models.attention`. The weights are the same either way.
+    ``attn_implementation`` (transformers' name, kept for callers that use it) overrides
+    ``attention`` when given.
     """
     import transformers
     from bgs.errors import BGSError
 
+    if attn_implementation is not None:
+        attention = attn_implementation
+    check_attention(attention)
     kind = spec.kind
     cls = getattr(transformers, kind.model_class)
-    kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    # Load eagerly (the one implementation every class has), then switch: TimeSformer refuses
+    # attn_implementation="sdpa" in from_pretrained.
     try:
-        model = cls.from_pretrained(spec.source, **kwargs)
+        model = cls.from_pretrained(spec.source, attn_implementation="eager")
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BGSError(f"cannot load {spec}: {first}. Fix: give a folder written by "
                        f"save_pretrained (without network access a hub id cannot be "
                        f"downloaded), e.g. {kind.name}:path/to/model") from None
+    set_attention(model, attention)
+    make_input_grads_tuple_safe(model)
     config = model.config
     size = int(getattr(config, "image_size", None) or getattr(config, "crop_size"))
     fixed = getattr(config, "num_frames", None) if kind.frames_from_config else None
@@ -189,6 +249,12 @@ def load_vision_backbone(spec: ModelSpec, frames: int | None = None, device: str
         raise ConfigError(f"{spec} takes exactly {fixed} frames (its config.num_frames), "
                           f"not {frames}; leave --frames unset")
     frames = int(fixed or frames or kind.default_frames)
+    if kind.name == "timesformer" and getattr(config, "num_frames", frames) != frames:
+        # TimesformerLayer splits the token sequence into frames by config.num_frames, not by
+        # the clip it is given (its time embeddings are interpolated to the clip): a 16-frame
+        # clip through an 8-frame config (e.g. timesformer-base-finetuned-k400) would attend
+        # over wrongly grouped tokens, silently. The layers share this config object.
+        config.num_frames = frames
     folder = Path(spec.source)
     mean, std = _preprocessor_stats(folder) if folder.is_dir() else (None, None)
     backbone = VisionBackbone(kind, model, frames, size, mean or kind.mean, std or kind.std,

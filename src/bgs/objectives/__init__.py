@@ -17,6 +17,7 @@ from bgs.objectives.rsa import (
     observed_pair_indices,
     rsa_loss,
     rsa_loss_from_distances,
+    rsa_loss_masked,
 )
 from bgs.objectives.triplet import (
     cosine_distances,
@@ -37,6 +38,7 @@ __all__ = [
     "observed_pair_indices",
     "rsa_loss",
     "rsa_loss_from_distances",
+    "rsa_loss_masked",
     "triplet_loss",
     "triplet_loss_from_distances",
     "zero_loss",

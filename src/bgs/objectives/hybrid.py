@@ -30,7 +30,12 @@ from dataclasses import asdict, dataclass, fields
 import torch
 
 from bgs.errors import ConfigError
-from bgs.objectives.rsa import _check_target, observed_pair_count, rsa_loss_from_distances
+from bgs.objectives.rsa import (
+    _check_target,
+    observed_pair_count,
+    rsa_loss_from_distances,
+    rsa_loss_masked,
+)
 from bgs.objectives.triplet import cosine_distances, triplet_loss_from_distances, zero_loss
 
 __all__ = ["OBJECTIVES", "Objective", "ObjectiveConfig", "mine_hard_negatives",
@@ -186,7 +191,11 @@ class Objective:
 
     def __call__(self, z: torch.Tensor, anchor: torch.Tensor, positive: torch.Tensor,
                  negative: torch.Tensor, target: torch.Tensor | None,
-                 epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
+                 epoch: int, sync: bool = True) -> tuple[torch.Tensor, dict]:
+        """``sync=False`` (the trainer's step): ``parts`` holds detached 0-d tensors instead
+        of floats and the RSA term is computed without reading anything back to the host
+        (:func:`~bgs.objectives.rsa.rsa_loss_masked`), so the step never waits for a GPU.
+        The budget-matched objective still needs its pair budget on the host."""
         cfg = self.config
         beta = cfg.beta(epoch)
         dist = cosine_distances(z)
@@ -197,17 +206,29 @@ class Objective:
         else:
             _check_target(target, dist.shape[0])
             target = target.to(device=dist.device, dtype=dist.dtype)
-            n_pairs = observed_pair_count(target)
-        parts: dict[str, float] = {"alpha": cfg.alpha, "beta": beta,
-                                   "n_triplets": float(len(torch.as_tensor(anchor).reshape(-1))),
-                                   "n_pairs": float(n_pairs), "n_mined": 0.0}
+            n_pairs = None if not sync and cfg.name != "budget_matched" else observed_pair_count(target)
+        rsa_term = None
+        if cfg.name in ("hybrid", "rsa"):
+            if sync:
+                rsa_term = rsa_loss_from_distances(dist, target)
+            else:
+                rsa_term, n_pairs = rsa_loss_masked(dist, target)
+        if n_pairs is None:  # no sync, no RSA term: count the observed pairs on the device
+            u = dist.shape[0]
+            upper = torch.ones(u, u, dtype=torch.bool, device=dist.device).triu(1)
+            n_pairs = (upper & ~torch.isnan(target)).sum()
+        scalar = float if sync else (lambda v: v.detach().float() if torch.is_tensor(v)  # no copy
+                                     else torch.full((), float(v), device=dist.device))  # to device
+        parts: dict = {"alpha": cfg.alpha, "beta": beta,
+                       "n_triplets": float(len(torch.as_tensor(anchor).reshape(-1))),
+                       "n_pairs": scalar(n_pairs), "n_mined": 0.0}
         terms = []
         if cfg.name in ("hybrid", "triplet", "budget_matched"):
             raw = triplet_loss_from_distances(dist, anchor, positive, negative, margin=cfg.margin,
                                               symmetric=cfg.symmetric)
             terms.append(("triplet", cfg.alpha, raw))
-        if cfg.name in ("hybrid", "rsa"):
-            terms.append(("rsa", beta, rsa_loss_from_distances(dist, target)))
+        if rsa_term is not None:
+            terms.append(("rsa", beta, rsa_term))
         if cfg.name == "budget_matched":
             raw, n_mined = mined_triplet_loss(dist, target, margin=cfg.margin, budget=n_pairs)
             parts["n_mined"] = float(n_mined)
@@ -216,7 +237,7 @@ class Objective:
         for key, weight, raw in terms:
             weighted = weight * raw
             loss = weighted if loss is None else loss + weighted
-            parts[key] = float(raw.detach())
-            parts[f"{key}_weighted"] = float(weighted.detach())
-        parts["loss"] = float(loss.detach())
+            parts[key] = scalar(raw.detach())
+            parts[f"{key}_weighted"] = scalar(weighted.detach())
+        parts["loss"] = scalar(loss.detach())
         return loss, parts

@@ -14,7 +14,7 @@ import torch
 from bgs.objectives.triplet import cosine_distances, zero_loss
 
 __all__ = ["MIN_PAIRS", "observed_pair_count", "observed_pair_indices", "rsa_loss",
-           "rsa_loss_from_distances"]
+           "rsa_loss_from_distances", "rsa_loss_masked"]
 
 #: Fewer observed pairs than this and the RSA loss is a (connected) zero: a correlation
 #: over two points is ±1 whatever the geometry, so it carries no signal.
@@ -85,3 +85,33 @@ def rsa_loss(z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     undefined there.
     """
     return rsa_loss_from_distances(cosine_distances(z), target)
+
+
+def rsa_loss_masked(dist: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, n_pairs): :func:`rsa_loss_from_distances` without a device-to-host sync.
+
+    The observed pairs enter through a 0/1 mask over the (U, U) upper triangle instead of
+    being gathered by index (which needs their count on the host), and the degenerate cases
+    are selected with ``torch.where``, so a training step on a GPU never waits for the
+    device. Equal to :func:`rsa_loss_from_distances` up to float rounding (the sums run
+    in another order); ``n_pairs`` is the observed-pair count as a 0-d tensor.
+    """
+    _check_target(target, dist.shape[0])
+    target = target.to(device=dist.device, dtype=dist.dtype)
+    u = target.shape[0]
+    r = torch.arange(u, device=dist.device)
+    mask = (r[:, None] < r[None, :]) & ~torch.isnan(target)
+    w = mask.to(dist.dtype)
+    n = w.sum()
+    n_safe = torch.clamp(n, min=1)
+    x = torch.where(mask, dist, torch.zeros_like(dist))
+    y = torch.where(mask, target, torch.zeros_like(target))
+    xc = (x - x.sum() / n_safe) * w
+    yc = (y - y.sum() / n_safe) * w
+    inf = torch.tensor(float("inf"), device=dist.device, dtype=dist.dtype)
+    spread = lambda v: torch.where(mask, v, -inf).amax() > torch.where(mask, v, inf).amin()  # noqa: E731
+    ok = (n >= MIN_PAIRS) & spread(dist.detach()) & spread(target)
+    denom2 = (xc * xc).sum() * (yc * yc).sum()
+    denom = torch.sqrt(torch.where(ok, denom2, torch.ones_like(denom2)))
+    rho = torch.where(ok, (xc * yc).sum() / denom, torch.zeros_like(denom))
+    return torch.where(ok, 1 - rho, zero_loss(dist)), n

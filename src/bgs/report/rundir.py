@@ -4,7 +4,9 @@ and ``plots/``; ``bgs report DIR`` turns it into report.html. Never overwritten.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -61,3 +63,14 @@ def score_row(name: str, entry: dict) -> dict:
         row[f"{key}_p"] = ev[key].get("p_value")
     row["explained_variance_spearman"] = ev["rsa_spearman"]["explained_variance"]
     return row
+
+
+@contextlib.contextmanager
+def timed_step(timings: dict, log: Callable[[str], None], name: str):
+    """Log a step of a study and record its duration (seconds) in ``timings[name]``."""
+    t0 = time.perf_counter()
+    log(f"[bold]{name}[/bold] ...")
+    try:
+        yield
+    finally:
+        timings[name] = round(time.perf_counter() - t0, 2)

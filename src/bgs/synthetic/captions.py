@@ -21,7 +21,11 @@ from bgs.synthetic.scenes import LATENT_NAMES, SCRIPTS, Scene
 
 SHAPE_WORDS = {"circle": ["circle", "disc", "dot", "ball"],
                "square": ["square", "box", "block"],
-               "triangle": ["triangle", "wedge", "arrowhead"]}
+               "triangle": ["triangle", "wedge", "arrowhead"],
+               # the abstract style's shapes
+               "diamond": ["diamond", "rhombus", "kite"],
+               "cross": ["cross", "plus sign", "star"],
+               "hexagon": ["hexagon", "nut", "tile"]}
 
 # Per script: sentences with {A}, {B} (agent noun phrases), {adv} (manner adverb) slots.
 EVENTS: dict[str, list[str]] = {

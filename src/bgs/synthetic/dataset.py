@@ -45,6 +45,7 @@ from bgs.synthetic.scenes import (
     OBSERVER_NUISANCE,
     PARAM_NAMES,
     SCRIPTS,
+    STYLES,
     Scene,
     observer_nuisance_features,
     sample_scene,
@@ -80,6 +81,7 @@ class SynthConfig:
     latent_noise: float = 0.05  # per-clip idiosyncratic sd of the social latents
     test_share: float = 0.2
     name_prefix: str = "synth"
+    style: str = "default"  # rendering style (scenes.STYLES): same scripts, other look and motion
     # side data
     captions_per_clip: tuple[int, int] = (5, 8)
     raters_per_clip: tuple[int, int] = (8, 12)
@@ -117,6 +119,7 @@ class SynthConfig:
         need(self.trials_per_set >= 2, "trials_per_set must be >= 2 (one is the catch trial)")
         need(self.sets_per_participant >= 1, "sets_per_participant must be >= 1")
         need(self.repeats_per_triad >= 1, "repeats_per_triad must be >= 1")
+        need(self.style in STYLES, f"style must be one of {', '.join(STYLES)}, got {self.style!r}")
         need(len(self.scripts) >= 1 and all(s in SCRIPTS for s in self.scripts),
              f"scripts must be among {', '.join(SCRIPTS)}")
         need(len(self.population_weights) == len(LATENT_NAMES) and min(self.population_weights) >= 0
@@ -250,7 +253,7 @@ def build_scenes(cfg: SynthConfig) -> list[Scene]:
     for i in range(cfg.n_clips):
         script = _scripts_for(cfg, i)
         scenes.append(sample_scene(i, _rng(cfg.seed, "content", i), _rng(cfg.seed, "nuisance", i),
-                                   (script,), cfg.three_agent_share, cfg.latent_noise))
+                                   (script,), cfg.three_agent_share, cfg.latent_noise, cfg.style))
     return scenes
 
 

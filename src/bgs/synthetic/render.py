@@ -75,6 +75,14 @@ def _agent_cover(lx: np.ndarray, ly: np.ndarray, r: float, shape: str) -> tuple[
     elif shape == "triangle":  # isosceles, apex along the heading
         apex, base, half = 1.2 * r, -0.8 * r, 1.0 * r
         body = (lx >= base) & (lx <= apex) & (np.abs(ly) <= half * (apex - lx) / (apex - base))
+    elif shape == "diamond":  # a rhombus, long axis along the heading
+        body = np.abs(lx) / (1.25 * r) + np.abs(ly) / (0.85 * r) <= 1.0
+    elif shape == "cross":  # a plus sign
+        arm, half = 1.1 * r, 0.38 * r
+        body = ((np.abs(lx) <= arm) & (np.abs(ly) <= half)) | ((np.abs(ly) <= arm) & (np.abs(lx) <= half))
+    elif shape == "hexagon":
+        h = np.sqrt(3) / 2 * r
+        body = (np.abs(ly) <= h) & (np.sqrt(3) * np.abs(lx) + np.abs(ly) <= np.sqrt(3) * r)
     else:
         raise ConfigError(f"unknown shape {shape!r}")
     ex, er = EYE_OFFSET * r, EYE_RADIUS * r

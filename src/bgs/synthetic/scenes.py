@@ -32,6 +32,16 @@ LATENT_NAMES = ("valence", "arousal", "dominance", "intimacy", "communication",
 SOCIAL_NAMES = LATENT_NAMES[:6]
 PARAM_NAMES = ("speed", "distance", "intensity")
 SHAPES = ("circle", "square", "triangle")
+#: Rendering styles: the same scripts, motion and latents drawn differently. ``abstract``:
+#: other shapes (:data:`ABSTRACT_SHAPES`), a flat grey background with saturated "neon"
+#: agents, and jerky motion (positions piecewise linear between :data:`ABSTRACT_KNOTS`
+#: knots of script time, headings snapped to 8 directions). Only the appearance and the
+#: rendered path change; the script, its parameters and the latents are identical.
+STYLES = ("default", "abstract")
+ABSTRACT_SHAPES = ("diamond", "cross", "hexagon")
+ABSTRACT_KNOTS = 9
+NEON = ((1.0, 0.2, 0.6), (0.2, 1.0, 0.4), (1.0, 0.85, 0.1), (0.3, 0.6, 1.0), (1.0, 0.5, 0.1),
+        (0.75, 0.35, 1.0))
 TEXTURES = ("plain", "stripes", "checker", "noise", "dots")
 
 GRID = 129  # samples of script time u on which motion and geometry are defined
@@ -92,6 +102,7 @@ class Nuisance:
     rotation: float  # radians, rotation of the scene in the arena
     speed_scale: float  # share of the script shown in the clip (playback rate)
     window_start: float  # script time of the first frame
+    style: str = "default"  # STYLES: how the scene is drawn (not what happens in it)
 
     def vector(self) -> np.ndarray:
         """The fixed-length nuisance vector (:data:`NUISANCE_NAMES`)."""
@@ -115,7 +126,8 @@ class Nuisance:
                 "agent_colors": [list(c) for c in self.agent_colors], "shapes": list(self.shapes),
                 "size": self.size, "size_factors": list(self.size_factors),
                 "offset": list(self.offset), "rotation": self.rotation,
-                "speed_scale": self.speed_scale, "window_start": self.window_start}
+                "speed_scale": self.speed_scale, "window_start": self.window_start,
+                **({"style": self.style} if self.style != "default" else {})}
 
 
 NUISANCE_NAMES = (
@@ -150,8 +162,12 @@ def observer_nuisance_features(nuisance: Nuisance) -> np.ndarray:
     return np.array([*nuisance.background, *cols, 0.0 if nuisance.texture == "plain" else c, s])
 
 
-def sample_nuisance(rng: np.random.Generator, n_agents: int) -> Nuisance:
-    """Draw appearance and camera factors (independent of everything social)."""
+def sample_nuisance(rng: np.random.Generator, n_agents: int, style: str = "default") -> Nuisance:
+    """Draw appearance and camera factors (independent of everything social).
+
+    ``style="abstract"`` makes the same draws first (so camera factors — offset, rotation,
+    playback window — are those of the default style), then redraws the appearance from the
+    same generator (:func:`_abstract_appearance`)."""
     hue = rng.random()
     light = rng.uniform(0.18, 0.85)
     sat = rng.uniform(0.0, 0.35)
@@ -180,9 +196,34 @@ def sample_nuisance(rng: np.random.Generator, n_agents: int) -> Nuisance:
     rotation = rng.uniform(0, 2 * np.pi)
     speed_scale = rng.uniform(0.7, 1.0)
     start = rng.uniform(0, 1.0 - speed_scale)
-    return Nuisance(tuple(float(v) for v in background), texture, float(contrast), float(scale),
-                    float(angle), tuple(colors), shapes, float(size), factors,
-                    (offset[0], offset[1]), float(rotation), float(speed_scale), float(start))
+    nuisance = Nuisance(tuple(float(v) for v in background), texture, float(contrast), float(scale),
+                        float(angle), tuple(colors), shapes, float(size), factors,
+                        (offset[0], offset[1]), float(rotation), float(speed_scale), float(start))
+    if style == "default":
+        return nuisance
+    if style != "abstract":
+        from bgs.errors import ConfigError
+
+        raise ConfigError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+    return _abstract_appearance(rng, nuisance, n_agents)
+
+
+def _abstract_appearance(rng: np.random.Generator, nuisance: Nuisance, n_agents: int) -> Nuisance:
+    """The ``abstract`` style: flat dark or light grey background, neon agents of other shapes."""
+    from dataclasses import replace
+
+    grey = rng.uniform(0.04, 0.16) if rng.random() < 0.5 else rng.uniform(0.84, 0.96)
+    background = (float(grey),) * 3
+    picks = rng.choice(len(NEON), size=n_agents, replace=False)
+    colors = []
+    for k in picks:
+        rgb = np.asarray(NEON[k])
+        if grey > 0.5:  # darken on a light background, keeping the hue
+            rgb = rgb * 0.55
+        colors.append(tuple(float(v) for v in rgb))
+    shapes = tuple(ABSTRACT_SHAPES[i] for i in rng.integers(len(ABSTRACT_SHAPES), size=n_agents))
+    return replace(nuisance, background=background, texture="plain", texture_contrast=0.0,
+                   agent_colors=tuple(colors), shapes=shapes, style="abstract")
 
 
 # ---------------------------------------------------------------------- motion helpers
@@ -544,10 +585,19 @@ class Scene:
     def arena_poses(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Agent centres (A, len(u), 2) in arena units and headings (A, len(u)) at script times u."""
         grid = _u()
-        pos = np.stack([np.stack([np.interp(u, grid, self.positions[a, :, k]) for k in range(2)], -1)
-                        for a in range(self.n_agents)])
         unwrapped = np.unwrap(self.headings, axis=1)
-        head = np.stack([np.interp(u, grid, unwrapped[a]) for a in range(self.n_agents)])
+        if self.nuisance.style == "abstract":  # jerky: straight segments between a few knots
+            knots = np.linspace(0.0, 1.0, ABSTRACT_KNOTS)
+            kpos = np.stack([np.stack([np.interp(knots, grid, self.positions[a, :, k]) for k in range(2)], -1)
+                             for a in range(self.n_agents)])
+            pos = np.stack([np.stack([np.interp(u, knots, kpos[a, :, k]) for k in range(2)], -1)
+                            for a in range(self.n_agents)])
+            head = np.stack([np.interp(u, grid, unwrapped[a]) for a in range(self.n_agents)])
+            head = np.round(head / (np.pi / 4)) * (np.pi / 4)
+        else:
+            pos = np.stack([np.stack([np.interp(u, grid, self.positions[a, :, k]) for k in range(2)], -1)
+                            for a in range(self.n_agents)])
+            head = np.stack([np.interp(u, grid, unwrapped[a]) for a in range(self.n_agents)])
         rot = _rot(self.nuisance.rotation)
         pos = pos @ rot.T + 0.5 + np.asarray(self.nuisance.offset)
         return pos, head + self.nuisance.rotation
@@ -576,12 +626,13 @@ def make_scene(index: int, script: str, params: dict, n_agents: int, motion_rng:
 
 
 def sample_scene(index: int, rng_content: np.random.Generator, rng_nuisance: np.random.Generator,
-                 scripts: tuple[str, ...], three_agent_share: float, latent_noise: float) -> Scene:
+                 scripts: tuple[str, ...], three_agent_share: float, latent_noise: float,
+                 style: str = "default") -> Scene:
     """Draw a script (balanced by index), its parameters, agents and nuisance, and build it."""
     script = scripts[index % len(scripts)]
     params = {k: float(v) for k, v in zip(PARAM_NAMES, rng_content.random(3))}
     n_agents = 3 if rng_content.random() < three_agent_share else 2
     noise = rng_content.normal(0.0, latent_noise, size=len(SOCIAL_NAMES))
     motion_rng = np.random.default_rng(rng_content.integers(2**63))
-    nuisance = sample_nuisance(rng_nuisance, n_agents)
+    nuisance = sample_nuisance(rng_nuisance, n_agents, style)
     return make_scene(index, script, params, n_agents, motion_rng, nuisance, noise)

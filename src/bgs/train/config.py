@@ -52,7 +52,8 @@ class ModelConfig:
     full_finetune: bool = False  # train every backbone weight instead of LoRA (small models)
     head_dim: int = 128
     head_dropout: float = 0.3
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = False  # recompute each block in the backward (non-reentrant)
+    attention: str = "sdpa"  # video/image backbones: "sdpa" (fused kernels) or "eager"
 
 
 @dataclass
@@ -68,7 +69,7 @@ class TargetConfig:
 class OptimConfig:
     lr: float = 1e-4
     weight_decay: float = 0.01
-    batch_triplets: int = 16
+    batch_triplets: int = 0  # 0: automatic (CUDA: the largest that fits free memory; CPU: 16)
     epochs: int = 50
     max_steps_per_epoch: int = 0  # 0: one pass over the training triplets
     plateau_patience: int = 3
@@ -84,6 +85,7 @@ class RunConfig:
     seed: int = 0
     device: str = "cpu"
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    compile: bool = False  # torch.compile each transformer block (pays off on long GPU runs)
     eval_bootstrap: int = 1000
     eval_permutations: int = 200
 
@@ -169,8 +171,14 @@ class TrainConfig:
             raise ConfigError(f"target.source must be 'human' or 'language', got {self.target.source!r}")
         if self.target.source == "language" and not self.target.embeddings:
             raise ConfigError("target.source = 'language' needs target.embeddings (caption embeddings)")
-        if self.optim.batch_triplets < 1 or self.optim.epochs < 1:
-            raise ConfigError("optim.batch_triplets and optim.epochs must be at least 1")
+        if self.optim.batch_triplets < 0:
+            raise ConfigError(f"optim.batch_triplets must be at least 1, or 0 for automatic "
+                              f"(from free GPU memory), got {self.optim.batch_triplets}")
+        if self.optim.epochs < 1:
+            raise ConfigError("optim.epochs must be at least 1")
+        if self.model.attention not in ("sdpa", "eager"):
+            raise ConfigError(f"model.attention must be 'sdpa' (fused) or 'eager', got "
+                              f"{self.model.attention!r}")
         if self.optim.select not in ("val_rsa", "last"):
             raise ConfigError(f"optim.select must be 'val_rsa' or 'last', got {self.optim.select!r}")
         self.behavior.validate()

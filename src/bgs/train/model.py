@@ -34,6 +34,7 @@ class VideoEncoder(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.store = store
+        self._staging = None  # pinned host buffers, made on the first CUDA forward
 
     @property
     def inner(self) -> nn.Module:
@@ -47,6 +48,20 @@ class VideoEncoder(nn.Module):
     def hidden_size(self) -> int:
         return self.backbone.hidden_size
 
+    def frames(self, ids: Sequence):
+        """uint8 frames of ``ids``: on the CPU a numpy array; on CUDA a device tensor, gathered
+        into pinned memory and copied asynchronously (see :mod:`bgs.train.staging`)."""
+        ids = list(ids)
+        device = self.backbone.device
+        if device.type != "cuda":
+            return self.store.get_batch(ids)
+        if self._staging is None or self._staging.device != device:
+            from bgs.train.staging import PinnedStaging
+
+            self._staging = PinnedStaging(device)
+        return self._staging.to_device((len(ids), *self.store.shape),
+                                       lambda out: self.store.get_batch(ids, out=out))
+
     @property
     def temporal_positions(self) -> int:
         return self.backbone.temporal_positions
@@ -54,13 +69,11 @@ class VideoEncoder(nn.Module):
     def forward(self, ids: Sequence, temporal: bool = False):
         """Pooled embeddings (B, h); with ``temporal``, also temporal tokens (B, T', h) from
         the same forward pass."""
-        frames = torch.from_numpy(np.ascontiguousarray(self.store.get_batch(list(ids))))
-        if self.backbone.device.type == "cuda":
-            frames = frames.pin_memory()
+        clips = self.backbone.preprocess(self.frames(ids))
         if temporal:
-            out = self.backbone(self.backbone.preprocess(frames), layers=("embeddings", "temporal"))
+            out = self.backbone(clips, layers=("embeddings", "temporal"))
             return out["embeddings"], out["temporal"]
-        return self.backbone(self.backbone.preprocess(frames))["embeddings"]
+        return self.backbone(clips)["embeddings"]
 
 
 class TextEncoder(nn.Module):
@@ -85,7 +98,8 @@ class TextEncoder(nn.Module):
 
     @property
     def hidden_size(self) -> int:
-        return int(self.st.get_sentence_embedding_dimension())
+        size = getattr(self.st, "get_embedding_dimension", None) or self.st.get_sentence_embedding_dimension
+        return int(size())
 
     def forward(self, ids: Sequence) -> torch.Tensor:
         lists = [self.captions[i] if self.pool == "mean" else self.captions[i][:1] for i in ids]
@@ -134,9 +148,9 @@ class BGSModel(nn.Module):
                 raise ConfigError(f"LoRA could not be applied to {backbone_ref}: {exc}. Fix: set "
                                   f"model.lora.targets to module names of this model") from None
         if config.gradient_checkpointing:
-            inner = encoder.inner
-            base = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
-            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            from bgs.models.checkpointing import enable_gradient_checkpointing
+
+            enable_gradient_checkpointing(encoder.inner, backbone_ref)
         self.head = ProjectionHead(encoder.hidden_size, config.head_dim, config.head_dropout)
 
     def forward(self, ids: Sequence, temporal: bool = False):

@@ -56,7 +56,8 @@ def build_model(config: TrainConfig, data: TrainingData, device: str,
 
         if not config.data.videos:
             raise ConfigError(f"{spec} trains on videos: set data.videos")
-        backbone = load_vision_backbone(spec, frames=config.model.frames or None, device=device)
+        backbone = load_vision_backbone(spec, frames=config.model.frames or None, device=device,
+                                        attention=config.model.attention)
         store_root = Path(config.data.store or Path(config.data.videos) / ".bgs-clip-store")
         store = ClipStore(store_root, DecodeParams(backbone.frames, backbone.size, config.data.resize))
         ids = np.concatenate([data.train_ids, data.val_ids, data.test_ids])
@@ -131,26 +132,41 @@ class Trainer:
                for x in (local if temporal else (local,))]
         return tuple(out) if temporal else out[0]
 
+    def _indices_to_device(self, arrays: list[np.ndarray]) -> list[torch.Tensor]:
+        """Several int arrays to the device in one pinned, asynchronous copy (a plain copy
+        from pageable memory would make the host wait for the GPU)."""
+        flat = torch.from_numpy(np.concatenate(arrays).astype(np.int64))
+        if self.device.startswith("cuda"):
+            flat = flat.pin_memory().to(self.device, non_blocking=True)
+        return list(torch.split(flat, [len(a) for a in arrays]))
+
+    def _target_on_device(self, data: TrainingData) -> torch.Tensor:
+        """The (n_train, n_train) target, moved to the device once per run."""
+        cached = getattr(self, "_target", None)
+        if cached is None or cached[0] is not data:
+            self._target = (data, torch.tensor(data.target, dtype=torch.float32, device=self.device))
+        return self._target[1]
+
     def _step(self, model, objective, data: TrainingData, rows: np.ndarray, epoch: int):
+        """Loss of one batch. Nothing in it reads back from the device: ``parts`` are 0-d
+        tensors, summed on the device and read once per epoch."""
         train = data.train
         unique = np.unique(train.triads[rows])  # sorted: searchsorted gives each row's position
         pair = train.pair[rows]
-        anchor, positive, negative = (
-            torch.as_tensor(np.searchsorted(unique, x), device=self.device)
-            for x in (pair[:, 0], pair[:, 1], train.odd_index[rows]))
-        target = torch.tensor(data.target[np.ix_(unique, unique)], dtype=torch.float32,
-                              device=self.device)
+        where, anchor, positive, negative = self._indices_to_device(
+            [unique] + [np.searchsorted(unique, x) for x in (pair[:, 0], pair[:, 1], train.odd_index[rows])])
+        target = self._target_on_device(data)[where][:, where]
         amp = self.device.startswith("cuda") and self.config.run.amp
         behavior = getattr(self, "behavior", None)
         temporal = behavior is not None and behavior.needs_temporal
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
             z = self._embed_batch(model, data.train_ids[unique], temporal=temporal)
         z, tokens = z if temporal else (z, None)
-        loss, parts = objective(z.float(), anchor, positive, negative, target, epoch)
+        loss, parts = objective(z.float(), anchor, positive, negative, target, epoch, sync=False)
         if behavior is not None:  # receiver-behavior terms (bgs.behavior.training)
             loss, parts = behavior.add_to(loss, parts, z.float(),
                                           tokens.float() if tokens is not None else None,
-                                          data.train_ids[unique])
+                                          data.train_ids[unique], sync=False)
         return loss, parts, len(unique)
 
     # ------------------------------------------------------------------ evaluation
@@ -178,6 +194,20 @@ class Trainer:
         counts = model.parameter_counts()
         self.log(f"{model.backbone_ref}: {counts['trainable']:,} trainable and "
                  f"{counts['frozen']:,} frozen parameters; {data.summary()}")
+        if cfg.optim.batch_triplets == 0:
+            from bgs.train.autobatch import auto_batch_triplets
+
+            cfg.optim.batch_triplets = auto_batch_triplets(model, data.train_ids, self.device,
+                                                           self.device.startswith("cuda") and cfg.run.amp,
+                                                           self.world, self.log)
+            if self.rank == 0:  # the run's config records the batch it used
+                with atomic_path(self.run_dir / "config.toml") as tmp:
+                    tmp.write_text(cfg.to_toml())
+        if cfg.run.compile:
+            from bgs.train.compile import compile_blocks
+
+            n = compile_blocks(model)
+            self.log(f"torch.compile: {n} transformer blocks compiled (first steps are slow)")
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -230,8 +260,9 @@ class Trainer:
                     torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
                 optimizer.step()
                 n_clips += u
-                for k, v in parts.items():
-                    sums[k] = sums.get(k, 0.0) + float(v)
+                for k, v in parts.items():  # on the device: no sync in the step
+                    sums[k] = sums.get(k, 0.0) + (v.to(torch.float64) if torch.is_tensor(v) else v)
+            sums = {k: float(v) for k, v in sums.items()}  # one read-back per epoch
             n_steps = max(1, step + 1)
             val = self._alignment(model, data.val_ids, data.val)
             tr = self._alignment(model, data.train_ids, data.train)

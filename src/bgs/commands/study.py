@@ -1,0 +1,74 @@
+"""``bgs study``: a paper's analyses reproduced end to end on its public human data."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from bgs.commands.options import out
+
+study_app = typer.Typer(help="Reproduce a paper's analyses on its public human data "
+                             "(one run directory with tables, plots and report.html).",
+                        no_args_is_help=True)
+
+
+def _names(value: str, what: str) -> tuple:
+    items = tuple(s.strip() for s in value.split(",") if s.strip())
+    if not items:
+        from bgs.errors import ConfigError
+
+        raise ConfigError(f"{what} is empty; give comma-separated names")
+    return items
+
+
+@study_app.command("garcia2025")
+def garcia2025(
+    data: Path = typer.Option(Path("data/garcia2025"), "--data",
+                              help="The dataset folder; fetched there (checksum-verified; "
+                                   "BGS_DATASET_MIRROR for a local copy) if files are missing."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o",
+                                           help="Run directory (default: runs/garcia2025-<time>); "
+                                                "never overwritten."),
+    text_models: str = typer.Option("mpnet,minilm", "--text-models",
+                                    help="Caption encoders, comma-separated, the primary first: "
+                                         "mpnet (all-mpnet-base-v2), minilm (all-MiniLM-L6-v2)."),
+    finetune: bool = typer.Option(True, "--finetune/--no-finetune",
+                                  help="Fine-tune a sentence encoder with BGS (LoRA)."),
+    finetune_model: str = typer.Option("minilm", "--finetune-model",
+                                       help="The encoder fine-tuned: minilm (fast on CPU) or mpnet."),
+    objectives: str = typer.Option("hybrid,triplet,rsa", "--objectives",
+                                   help="Objectives, comma-separated: hybrid, triplet, rsa, budget_matched."),
+    caption_pool: str = typer.Option("first", "--caption-pool",
+                                     help="Fine-tuning input: first caption or mean of all captions."),
+    epochs: int = typer.Option(6, "--epochs", help="Fine-tuning epochs (best on validation RSA kept)."),
+    steps: int = typer.Option(20, "--steps-per-epoch", help="Optimiser steps per epoch."),
+    batch: int = typer.Option(32, "--batch-triplets", help="Triplets per step."),
+    lr: float = typer.Option(3e-4, "--lr", help="Learning rate of the LoRA weights and the head."),
+    n_bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for every CI."),
+    n_permutations: int = typer.Option(200, "--permutations", help="Permutations for p-values."),
+    seed: int = typer.Option(0, "--seed", help="Seed of every split, resample and training run."),
+):
+    """Garcia & Isik (2025) on its public data: screening, reliability and ceilings; caption
+    models (mpnet, MiniLM; first and mean caption), ratings and random vectors scored on the
+    368 test triplets and on all valid triplets; probes of the 11 ratings from captions;
+    variance partitioning (captions vs ratings); BGS fine-tuning of a sentence encoder on the
+    200 training clips, evaluated on the 50 held-out clips; report.html."""
+    from bgs.study.garcia2025 import StudyConfig, run_study
+
+    cfg = StudyConfig(text_models=_names(text_models, "--text-models"), finetune=finetune,
+                      finetune_model=finetune_model, objectives=_names(objectives, "--objectives"),
+                      caption_pool=caption_pool, epochs=epochs, steps_per_epoch=steps,
+                      batch_triplets=batch, lr=lr, n_bootstrap=n_bootstrap,
+                      n_permutations=n_permutations, seed=seed)
+    run_dir = out_dir or Path("runs") / f"garcia2025-{time.strftime('%Y%m%d-%H%M%S')}"
+    metrics = run_study(run_dir, data, cfg, log=out.print, argv=["bgs", *sys.argv[1:]])
+    out.print(f"[green]done[/green] in {metrics['timings']['total']:.0f} s: {run_dir}/report.html "
+              f"(metrics.json, tables/, plots/, train/)")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(study_app, name="study")

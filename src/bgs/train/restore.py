@@ -1,0 +1,59 @@
+"""Rebuild a trained vision model from its run directory (``bgs train --out RUN``).
+
+``RUN/config.toml`` names the backbone and the LoRA/head settings; ``RUN/checkpoints/best``
+(else ``last``) holds the adapter and the head, loaded strictly (:func:`load_checkpoint`).
+The clip store is not needed: callers feed frames to ``model.encoder.backbone`` directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bgs.errors import BGSError, ConfigError
+
+
+def checkpoint_folder(run: str | Path) -> Path:
+    """``RUN/checkpoints/best`` (or ``last``); a checkpoint folder itself is accepted too."""
+    run = Path(run)
+    if (run / "checkpoint.json").is_file():
+        return run
+    for name in ("best", "last"):
+        folder = run / "checkpoints" / name
+        if (folder / "checkpoint.json").is_file():
+            return folder
+    raise BGSError(f"{run}: no checkpoint (expected {run / 'checkpoints' / 'best'}). Fix: give "
+                   f"the run directory written by `bgs train --out RUN`")
+
+
+def run_config(run: str | Path):
+    from bgs.train.config import TrainConfig
+
+    run = Path(run)
+    folder = checkpoint_folder(run)
+    for cand in (run / "config.toml", folder.parent.parent / "config.toml"):
+        if cand.is_file():
+            return TrainConfig.from_toml(cand)
+    raise BGSError(f"{run}: no config.toml beside the checkpoint. Fix: give the run directory "
+                   f"written by `bgs train --out RUN`")
+
+
+def load_finetuned_vision(run: str | Path, device: str = "cpu", attn_implementation: str | None = None):
+    """(BGSModel in eval mode, its VisionBackbone with the trained weights, checkpoint meta)."""
+    from bgs.models.embed import quiet_transformers
+    from bgs.models.registry import parse_model
+    from bgs.models.vision import load_vision_backbone
+    from bgs.train.checkpoint import load_checkpoint
+    from bgs.train.model import BGSModel, VideoEncoder
+
+    quiet_transformers()
+    config = run_config(run)
+    spec = parse_model(config.model.backbone)
+    if spec.kind.family not in ("video", "image"):
+        raise ConfigError(f"{run}: trained a {spec.kind.family} backbone ({spec}); only video and "
+                          f"image backbones have frames to look at")
+    backbone = load_vision_backbone(spec, frames=config.model.frames or None, device=device,
+                                    attn_implementation=attn_implementation)
+    model = BGSModel(VideoEncoder(backbone, store=None), spec.kind, config.model, str(spec)).to(device)
+    meta = load_checkpoint(model, checkpoint_folder(run))
+    model.eval()
+    return model, model.encoder.backbone, meta
