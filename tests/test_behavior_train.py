@@ -114,3 +114,30 @@ def test_behavior_records_must_name_known_stimuli(workspace, tmp_path):
     with pytest.raises(ConfigError, match="no training stimulus has engagement"):
         Trainer(config(workspace, f'behavior.file="{test_only}"', "behavior.replay=0",
                        "behavior.comments=0"), tmp_path / "r2", log=lambda *_: None).run()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_MINILM, reason="the comment term needs all-MiniLM-L6-v2")
+def test_behavior_experiment_command(workspace, tmp_path, capsys):
+    from bgs.cli import main
+
+    out = tmp_path / "exp"
+    args = ["behavior", "experiment", str(out), "--data", str(workspace / "syn"), "--quick",
+            "--epochs", "1", "--steps", "2", "--threads", "1"]
+    assert main(args) == 0
+    results = json.loads((out / "results.json").read_text())
+    conditions = [(r["condition"], r["seed"]) for r in results["rows"]]
+    assert conditions == [("untrained", None), ("behavior", 0), ("bgs", 0), ("both", 0)]
+    for r in results["rows"]:
+        assert 0 <= r["ooo_accuracy"] <= 1 and r["ooo_accuracy_ci"][0] <= r["ooo_accuracy"] <= r["ooo_accuracy_ci"][1]
+        assert set(r["probe"]) >= {"valence", "arousal", "like_log_ratio"}
+    assert (out / "receiver-behavior.png").stat().st_size > 0
+    assert "BGS + receiver behavior" in (out / "results.md").read_text()
+    run_config = TrainConfig.from_toml(out / "runs" / "behavior-s0" / "config.toml")
+    assert run_config.objective.name == "none" and run_config.optim.select == "last"
+    assert run_config.behavior.engagement == 1.0 and run_config.behavior.file.endswith("behavior.jsonl")
+    first = (out / "results.md").read_text()
+    assert main(["behavior", "experiment", str(out), "--measure-only"]) == 0
+    assert (out / "results.md").read_text() == first  # measurement is deterministic
+    assert main(["behavior", "experiment", str(out)]) == 2  # never overwritten
+    assert "not empty" in capsys.readouterr().err
