@@ -11,7 +11,12 @@ import torch
 from bgs.behavior.config import BehaviorConfig
 from bgs.errors import ConfigError
 from bgs.objectives import Objective
-from bgs.objectives.behavior import BehaviorHeads, comment_infonce, engagement_loss, replay_loss
+from bgs.objectives.behavior import (
+    BehaviorHeads,
+    comment_infonce,
+    engagement_loss,
+    replay_loss,
+)
 
 NAN = float("nan")
 
@@ -121,7 +126,7 @@ def test_behavior_objective_is_the_weighted_sum_of_its_losses():
     _, lazy = obj(z, tokens, batch, sync=False)  # the trainer's step: 0-d tensors, no read-back
     assert all(torch.is_tensor(v) and v.dim() == 0 for v in lazy.values())
     assert {k: float(v) for k, v in lazy.items()} == pytest.approx(parts)
-    loss, merged = obj.add_to(torch.tensor(1.0), {"loss": 1.0, "triplet": 0.3}, z, tokens, batch)
+    _, merged = obj.add_to(torch.tensor(1.0), {"loss": 1.0, "triplet": 0.3}, z, tokens, batch)
     assert merged["loss"] == pytest.approx(1.0 + total.item()) and merged["triplet"] == 0.3
     with pytest.raises(ConfigError, match="temporal tokens"):
         obj(z, None, batch)

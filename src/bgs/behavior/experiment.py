@@ -182,7 +182,6 @@ def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
     import torch
 
     from bgs.demo.pretrain import MAEConfig, cached_videomae
-    from bgs.embeddings import Embeddings
     from bgs.media.decode import DecodeParams
     from bgs.media.store import ClipStore
     from bgs.models.embed import embed_clips, quiet_transformers

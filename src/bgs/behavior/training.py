@@ -19,7 +19,12 @@ from torch import nn
 
 from bgs.behavior.config import WEIGHTS, BehaviorConfig
 from bgs.errors import ConfigError
-from bgs.objectives.behavior import BehaviorHeads, comment_infonce, engagement_loss, replay_loss
+from bgs.objectives.behavior import (
+    BehaviorHeads,
+    comment_infonce,
+    engagement_loss,
+    replay_loss,
+)
 
 
 class BehaviorObjective(nn.Module):

@@ -70,7 +70,11 @@ def experiment(
     """
     from dataclasses import replace
 
-    from bgs.behavior.experiment import ExperimentConfig, measure_experiment, run_experiment
+    from bgs.behavior.experiment import (
+        ExperimentConfig,
+        measure_experiment,
+        run_experiment,
+    )
 
     if measure_only:
         measure_experiment(out_dir, log=out.print)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
 __all__ = ["BehaviorHeads", "comment_infonce", "engagement_loss", "replay_loss"]
 
 
