@@ -323,7 +323,7 @@ def test_config_roundtrip_and_defaults():
     other = ObjectiveConfig(name="budget_matched", alpha=1, symmetric=False)
     assert ObjectiveConfig.from_dict(other.to_dict()) == other
     assert isinstance(other.alpha, float)
-    assert set(OBJECTIVES) == {"hybrid", "triplet", "rsa", "budget_matched"}
+    assert set(OBJECTIVES) == {"hybrid", "triplet", "rsa", "budget_matched", "none"}
 
 
 @pytest.mark.parametrize("kwargs,match", [

@@ -74,6 +74,12 @@ class UnreadableFileError(DataFileError):
     kind = "unreadable file"
 
 
+class InvalidRecordError(DataFileError):
+    """A record (row, JSON line) whose value is of the wrong type or out of range."""
+
+    kind = "invalid record"
+
+
 class ConfigError(BGSError):
     """An invalid option or option combination."""
 

@@ -21,6 +21,8 @@ from bgs.models.attention import DEFAULT_ATTENTION, check_attention, current_att
 from bgs.models.registry import BackboneKind, ModelSpec
 
 DEFAULT_LAYER = "embeddings"
+TEMPORAL = "temporal"  # not a layer: the last hidden state pooled per temporal position
+_SPACE_MAJOR = {"timesformer"}  # tokens ordered (patch, frame); others (frame, patch)
 
 
 def layer_names(spec: str | Sequence[str] | None, n_layers: int) -> list[str]:
@@ -114,13 +116,37 @@ class VisionBackbone(nn.Module):
         return to_float_tensor(frames, self.mean.flatten().tolist(), self.std.flatten().tolist(),
                                device=self.device)
 
+    @property
+    def temporal_positions(self) -> int:
+        """Temporal positions of the last hidden state: frames // tubelet size (or frames)."""
+        if self.kind.input_layout == "frames":
+            return self.frames
+        tubelet = int(getattr(self.model.config, "tubelet_size", 1) or 1)
+        return max(1, self.frames // tubelet)
+
+    def _temporal(self, out, b: int, t: int) -> torch.Tensor:
+        """(B, temporal_positions, D): the last hidden state's tokens averaged per temporal
+        position (per frame for image backbones), prefix tokens (CLS) left out."""
+        if self.kind.input_layout == "frames":
+            per_frame = (out.pooler_output if self.kind.pooling == "pooler"
+                         else self._pool(out.last_hidden_state, self.kind.pooling))
+            return per_frame.reshape(b, t, -1)
+        h = out.last_hidden_state
+        n_t = self.temporal_positions
+        s = h.shape[1] // n_t
+        h = h[:, h.shape[1] - n_t * s:]
+        if self.kind.name in _SPACE_MAJOR:
+            return h.reshape(b, s, n_t, -1).mean(dim=1)
+        return h.reshape(b, n_t, s, -1).mean(dim=2)
+
     def _pool(self, hidden: torch.Tensor, how: str) -> torch.Tensor:
         return hidden[:, 0] if how == "cls" else hidden.mean(dim=1)
 
     def forward(self, clips: torch.Tensor, layers: Sequence[str] = (DEFAULT_LAYER,)) -> dict[str, torch.Tensor]:
-        """Pooled embeddings (B, D) for each named layer of preprocessed clips (B, T, 3, H, W)."""
+        """Pooled embeddings (B, D) for each named layer of preprocessed clips (B, T, 3, H, W);
+        the name ``temporal`` gives temporal tokens (B, T', D) from the same forward pass."""
         b, t = clips.shape[:2]
-        want_hidden = any(name != DEFAULT_LAYER for name in layers)
+        want_hidden = any(name not in (DEFAULT_LAYER, TEMPORAL) for name in layers)
         kwargs = {"output_hidden_states": True} if want_hidden else {}
         if self.kind.input_layout == "frames":
             pixels = clips.reshape(b * t, *clips.shape[2:])
@@ -132,6 +158,9 @@ class VisionBackbone(nn.Module):
         per_frame = self.kind.input_layout == "frames"
         result = {}
         for name in layers:
+            if name == TEMPORAL:
+                result[name] = self._temporal(out, b, t)
+                continue
             if name == DEFAULT_LAYER:
                 if self.kind.pooling == "pooler":
                     pooled = out.pooler_output

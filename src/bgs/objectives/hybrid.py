@@ -36,13 +36,13 @@ from bgs.objectives.rsa import (
     rsa_loss_from_distances,
     rsa_loss_masked,
 )
-from bgs.objectives.triplet import cosine_distances, triplet_loss_from_distances
+from bgs.objectives.triplet import cosine_distances, triplet_loss_from_distances, zero_loss
 
 __all__ = ["OBJECTIVES", "Objective", "ObjectiveConfig", "mine_hard_negatives",
            "mined_triplet_loss"]
 
 #: Names accepted by :attr:`ObjectiveConfig.name`.
-OBJECTIVES = ("hybrid", "triplet", "rsa", "budget_matched")
+OBJECTIVES = ("hybrid", "triplet", "rsa", "budget_matched", "none")
 
 _NUMERIC = ("alpha", "beta_start", "beta_step", "beta_max", "margin")
 
@@ -200,7 +200,7 @@ class Objective:
         beta = cfg.beta(epoch)
         dist = cosine_distances(z)
         if target is None:
-            if cfg.name != "triplet":
+            if cfg.name not in ("triplet", "none"):
                 raise ValueError(f"the {cfg.name!r} objective needs a target dissimilarity")
             n_pairs = 0
         else:
@@ -233,7 +233,7 @@ class Objective:
             raw, n_mined = mined_triplet_loss(dist, target, margin=cfg.margin, budget=n_pairs)
             parts["n_mined"] = float(n_mined)
             terms.append(("mined", beta, raw))
-        loss = None
+        loss = zero_loss(z) if not terms else None
         for key, weight, raw in terms:
             weighted = weight * raw
             loss = weighted if loss is None else loss + weighted

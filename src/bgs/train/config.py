@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bgs.behavior.config import BehaviorConfig
 from bgs.errors import ConfigError
 from bgs.objectives import ObjectiveConfig
 
@@ -75,6 +76,8 @@ class OptimConfig:
     plateau_factor: float = 0.5
     early_stopping: int = 5  # epochs without a better validation RSA
     grad_clip: float = 1.0
+    select: str = "val_rsa"  # "val_rsa": best checkpoint and LR schedule by validation RSA;
+    #                          "last": the last epoch, constant LR (judgments steer nothing)
 
 
 @dataclass
@@ -95,6 +98,7 @@ class TrainConfig:
     target: TargetConfig = field(default_factory=TargetConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    behavior: BehaviorConfig = field(default_factory=BehaviorConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -122,6 +126,8 @@ class TrainConfig:
             value = getattr(self.data, name)
             if value and not Path(value).is_absolute():
                 setattr(self.data, name, str((base / value).resolve()))
+        if self.behavior.file and not Path(self.behavior.file).is_absolute():
+            self.behavior.file = str((base / self.behavior.file).resolve())
         if self.target.embeddings and not Path(self.target.embeddings).is_absolute():
             self.target.embeddings = str((base / self.target.embeddings).resolve())
         kind, _, source = self.model.backbone.partition(":")
@@ -173,6 +179,9 @@ class TrainConfig:
         if self.model.attention not in ("sdpa", "eager"):
             raise ConfigError(f"model.attention must be 'sdpa' (fused) or 'eager', got "
                               f"{self.model.attention!r}")
+        if self.optim.select not in ("val_rsa", "last"):
+            raise ConfigError(f"optim.select must be 'val_rsa' or 'last', got {self.optim.select!r}")
+        self.behavior.validate()
 
 
 def _build(cls, data: dict, source: str, prefix: str):

@@ -62,8 +62,18 @@ class VideoEncoder(nn.Module):
         return self._staging.to_device((len(ids), *self.store.shape),
                                        lambda out: self.store.get_batch(ids, out=out))
 
-    def forward(self, ids: Sequence) -> torch.Tensor:
-        return self.backbone(self.backbone.preprocess(self.frames(ids)))["embeddings"]
+    @property
+    def temporal_positions(self) -> int:
+        return self.backbone.temporal_positions
+
+    def forward(self, ids: Sequence, temporal: bool = False):
+        """Pooled embeddings (B, h); with ``temporal``, also temporal tokens (B, T', h) from
+        the same forward pass."""
+        clips = self.backbone.preprocess(self.frames(ids))
+        if temporal:
+            out = self.backbone(clips, layers=("embeddings", "temporal"))
+            return out["embeddings"], out["temporal"]
+        return self.backbone(clips)["embeddings"]
 
 
 class TextEncoder(nn.Module):
@@ -143,7 +153,12 @@ class BGSModel(nn.Module):
             enable_gradient_checkpointing(encoder.inner, backbone_ref)
         self.head = ProjectionHead(encoder.hidden_size, config.head_dim, config.head_dropout)
 
-    def forward(self, ids: Sequence) -> torch.Tensor:
+    def forward(self, ids: Sequence, temporal: bool = False):
+        """Unit-norm embeddings (B, d); with ``temporal`` (video backbones), the pair
+        (embeddings, temporal tokens (B, T', h)) from one backbone pass."""
+        if temporal:
+            pooled, tokens = self.encoder(ids, temporal=True)
+            return self.head(pooled), tokens
         return self.head(self.encoder(ids))
 
     @torch.no_grad()

@@ -115,19 +115,22 @@ class Trainer:
         return np.random.default_rng([self.config.run.seed, epoch])
 
     # ------------------------------------------------------------------ one step
-    def _embed_batch(self, model, ids: np.ndarray) -> torch.Tensor:
+    def _embed_batch(self, model, ids: np.ndarray, temporal: bool = False):
+        """Embeddings of ``ids``; with ``temporal``, (embeddings, temporal tokens)."""
+        call = (lambda x: model(x, temporal=True)) if temporal else model
         dist = _dist()
         if dist is None:
-            return model(list(ids))
+            return call(list(ids))
         import torch.distributed.nn.functional as dfn
 
         chunks = np.array_split(np.arange(len(ids)), self.world)
         size = max(len(c) for c in chunks)
         mine = chunks[self.rank]
         padded = np.concatenate([mine, np.repeat(mine[-1:] if len(mine) else [0], size - len(mine))])
-        z_local = model(list(ids[padded]))
-        gathered = dfn.all_gather(z_local)
-        return torch.cat([g[: len(c)] for g, c in zip(gathered, chunks)])
+        local = call(list(ids[padded]))
+        out = [torch.cat([g[: len(c)] for g, c in zip(dfn.all_gather(x), chunks)])
+               for x in (local if temporal else (local,))]
+        return tuple(out) if temporal else out[0]
 
     def _indices_to_device(self, arrays: list[np.ndarray]) -> list[torch.Tensor]:
         """Several int arrays to the device in one pinned, asynchronous copy (a plain copy
@@ -154,9 +157,16 @@ class Trainer:
             [unique] + [np.searchsorted(unique, x) for x in (pair[:, 0], pair[:, 1], train.odd_index[rows])])
         target = self._target_on_device(data)[where][:, where]
         amp = self.device.startswith("cuda") and self.config.run.amp
+        behavior = getattr(self, "behavior", None)
+        temporal = behavior is not None and behavior.needs_temporal
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            z = self._embed_batch(model, data.train_ids[unique])
+            z = self._embed_batch(model, data.train_ids[unique], temporal=temporal)
+        z, tokens = z if temporal else (z, None)
         loss, parts = objective(z.float(), anchor, positive, negative, target, epoch, sync=False)
+        if behavior is not None:  # receiver-behavior terms (bgs.behavior.training)
+            loss, parts = behavior.add_to(loss, parts, z.float(),
+                                          tokens.float() if tokens is not None else None,
+                                          data.train_ids[unique], sync=False)
         return loss, parts, len(unique)
 
     # ------------------------------------------------------------------ evaluation
@@ -175,6 +185,12 @@ class Trainer:
         torch.manual_seed(cfg.run.seed)
         data = load_training_data(cfg)
         model = build_model(cfg, data, self.device, self.log)
+        self.behavior = None
+        if cfg.behavior.active:
+            from bgs.behavior.training import build_behavior_objective
+
+            self.behavior = build_behavior_objective(cfg.behavior, data, model, self.log).to(self.device)
+            model.add_module("behavior", self.behavior)  # its heads train (and move) with the model
         counts = model.parameter_counts()
         self.log(f"{model.backbone_ref}: {counts['trainable']:,} trainable and "
                  f"{counts['frozen']:,} frozen parameters; {data.summary()}")
@@ -208,6 +224,8 @@ class Trainer:
                 optimizer.load_state_dict(state["optimizer"])
                 scheduler.load_state_dict(state["scheduler"])
                 start_epoch, best, stale = state["epoch"] + 1, state["best"], state["stale"]
+                if self.behavior is not None:
+                    self.behavior.load_state_dict(state["behavior"])
                 self.history = state["history"]
                 self.log(f"resuming {self.run_dir} after epoch {state['epoch']}")
         trained = model
@@ -256,8 +274,9 @@ class Trainer:
                       "seconds": time.perf_counter() - t0, "clips_per_s": n_clips / (time.perf_counter() - t0)}
             self.history.append(record)
             score = val["rsa"] if val["rsa"] is not None and np.isfinite(val["rsa"]) else -np.inf
-            scheduler.step(score)
-            improved = score > best
+            if cfg.optim.select != "last":  # "last": validation judgments steer nothing
+                scheduler.step(score)
+            improved = score > best or cfg.optim.select == "last"
             best, stale = (score, 0) if improved else (best, stale + 1)
             self.log(f"epoch {epoch}: loss {record['train_loss']:.4f}, train RSA {tr['rsa']:.3f}, "
                      f"val RSA {score:.3f}, val odd-one-out {val['ooo_accuracy']:.3f}"
@@ -267,7 +286,8 @@ class Trainer:
                 if improved:
                     save_checkpoint(model, best_dir, meta)
                 state = {"epoch": epoch, "best": best, "stale": stale, "history": self.history,
-                         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+                         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                         "behavior": self.behavior.state_dict() if self.behavior is not None else None}
                 save_checkpoint(model, last_dir, meta, state)
                 self._write_history()
         if _dist() is not None:

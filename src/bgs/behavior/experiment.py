@@ -1,0 +1,377 @@
+"""Does receiver behavior teach a video backbone about content? The experiment behind
+``bgs behavior experiment`` (docs/receiver-behavior.md).
+
+On a synthetic dataset (``bgs synth make``; its likes, comments and replay graphs are driven
+by the clips' latent social attributes and salient events) the demo's small pre-trained
+VideoMAE is trained under the same budget (steps, batch of triplets, learning rate, seeds)
+with
+
+* ``behavior`` — receiver behavior alone (``objective.name = "none"`` plus the engagement,
+  replay and comment terms),
+* ``bgs`` — the hybrid BGS objective alone (odd-one-out judgments),
+* ``both`` — the two summed,
+
+and every model, with the untrained backbone as baseline, is measured on the held-out test
+clips: 3-way odd-one-out accuracy and RSA (Spearman) against the judgments among them
+(bootstrap CIs), and linear probes of the latent social attributes (ridge fitted on the
+training clips' embeddings, scored on the test clips; bootstrap CIs over test clips).
+No condition uses the validation judgments: every run keeps its last epoch at a constant
+learning rate (``optim.select = "last"``), so the behavior-only model never sees a human
+judgment. As a manipulation check the like log-ratio of the held-out clips is probed the same
+way: does behavior training make the behavior itself decodable from new clips? Training seeds differ in initialisation of the head and batch order; the table
+reports each seed and the mean over seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bgs.errors import BGSError
+from bgs.io import atomic_path, write_json
+
+CONDITIONS = ("behavior", "bgs", "both")
+LABELS = {"untrained": "untrained backbone", "behavior": "receiver behavior only",
+          "bgs": "BGS only (hybrid)", "both": "BGS + receiver behavior"}
+SHORT = {"untrained": "untrained\nbackbone", "behavior": "behavior\nonly", "bgs": "BGS\nonly",
+         "both": "BGS +\nbehavior"}
+
+
+@dataclass
+class ExperimentConfig:
+    seed: int = 0  # dataset seed
+    clips: int = 160
+    participants: int = 60
+    test_share: float = 0.25
+    frames: int = 8
+    size: int = 32
+    seeds: tuple = (0, 1, 2)  # training seeds
+    epochs: int = 6
+    steps_per_epoch: int = 15
+    batch_triplets: int = 16
+    lr: float = 1e-3
+    full_finetune: bool = True
+    engagement: float = 1.0
+    replay: float = 1.0
+    comments: float = 0.5
+    n_bootstrap: int = 1000
+    threads: int = 2
+
+    @classmethod
+    def quick(cls) -> "ExperimentConfig":
+        return cls(clips=48, participants=24, seeds=(0,), epochs=2, steps_per_epoch=3,
+                   n_bootstrap=100)
+
+
+def _social_names():
+    from bgs.synthetic.scenes import SOCIAL_NAMES
+
+    return list(SOCIAL_NAMES)
+
+
+def train_config(data_dir: Path, store: Path, backbone: str, condition: str, seed: int,
+                 cfg: ExperimentConfig):
+    """The ``bgs train`` config of one condition (also written as TOML into its run)."""
+    from bgs.train.config import TrainConfig
+
+    tc = TrainConfig()
+    tc.data.triplets = str(data_dir / "all_triplets.csv")
+    tc.data.stimuli = str(data_dir / "video_mapping.csv")
+    tc.data.videos = str(data_dir / "videos")
+    tc.data.store = str(store)
+    tc.data.train = str(data_dir / "train.csv")
+    tc.data.test = str(data_dir / "test.csv")
+    tc.model.backbone = backbone
+    tc.model.full_finetune = cfg.full_finetune
+    tc.objective.name = "none" if condition == "behavior" else "hybrid"
+    if condition in ("behavior", "both"):
+        tc.behavior.file = str(data_dir / "behavior.jsonl")
+        tc.behavior.engagement, tc.behavior.replay, tc.behavior.comments = (
+            cfg.engagement, cfg.replay, cfg.comments)
+    tc.optim.epochs = cfg.epochs
+    tc.optim.max_steps_per_epoch = cfg.steps_per_epoch
+    tc.optim.batch_triplets = cfg.batch_triplets
+    tc.optim.lr = cfg.lr
+    tc.optim.select = "last"
+    tc.optim.early_stopping = cfg.epochs + 1
+    tc.run.seed = seed
+    tc.run.eval_bootstrap = 0  # the experiment evaluates every model itself, the same way
+    tc.run.eval_permutations = 0
+    return tc
+
+
+def _mean_r2_ci(pred: pd.DataFrame, names: list[str], n_bootstrap: int, seed: int):
+    """Mean over attributes of the held-out R², and its percentile bootstrap CI over test
+    stimuli (the same resampled stimuli for every attribute)."""
+    wide_true = pred.pivot(index="id", columns="attribute", values="y_true")[names]
+    wide_pred = pred.pivot(index="id", columns="attribute", values="y_pred")[names]
+    yt, yp = wide_true.to_numpy(), wide_pred.to_numpy()
+
+    def mean_r2(rows):
+        t, p = yt[rows], yp[rows]
+        sse = ((t - p) ** 2).sum(axis=0)
+        sst = ((t - t.mean(axis=0)) ** 2).sum(axis=0)
+        return float(np.mean(1 - sse / np.where(sst > 0, sst, np.nan)))
+
+    value = mean_r2(np.arange(len(yt)))
+    if not n_bootstrap:
+        return value, (float("nan"), float("nan"))
+    rng = np.random.default_rng([seed, zlib.crc32(b"mean_r2")])
+    boots = np.array([mean_r2(rng.integers(0, len(yt), len(yt))) for _ in range(n_bootstrap)])
+    lo, hi = np.nanpercentile(boots, [2.5, 97.5])
+    return value, (float(lo), float(hi))
+
+
+def measure(embeddings, test, latents: pd.DataFrame, train_ids, test_ids, n_bootstrap: int,
+            seed: int) -> dict:
+    """Held-out odd-one-out accuracy, RSA and social-attribute probes of one model."""
+    from bgs.metrics.evaluate import evaluate_embeddings
+    from bgs.metrics.probes import linear_probe
+
+    ev = evaluate_embeddings(embeddings, test, n_bootstrap=n_bootstrap, n_permutations=0, seed=seed)
+    probe = linear_probe(embeddings, latents, split=(train_ids, test_ids), n_bootstrap=n_bootstrap,
+                         seed=seed)
+    social = _social_names()
+    mean, mean_ci = _mean_r2_ci(probe.predictions, social, n_bootstrap, seed)
+    return {
+        "ooo_accuracy": ev["ooo_accuracy"]["value"], "ooo_accuracy_ci": ev["ooo_accuracy"].get("ci"),
+        "rsa_spearman": ev["rsa_spearman"]["value"], "rsa_spearman_ci": ev["rsa_spearman"].get("ci"),
+        "probe_mean_r2_social": mean, "probe_mean_r2_social_ci": list(mean_ci),
+        "probe": {s.attribute: {"r2": s.r2, "r2_ci": list(s.r2_ci), "r": s.pearson_r}
+                  for s in probe.scores},
+        "n_test_triplets": len(test), "n_test_stimuli": int(len(test_ids)),
+    }
+
+
+def _dataset(data_dir: Path):
+    """Stimuli, held-out triplets, latents and the split of a ``bgs synth make`` folder."""
+    from bgs.data.stimuli import read_stimuli
+    from bgs.data.triplets import read_triplets
+    from bgs.synthetic import read_truth
+    from bgs.synthetic.scenes import LATENT_NAMES
+
+    truth = read_truth(data_dir)
+    stimuli = read_stimuli(data_dir / "video_mapping.csv")
+    triplets = read_triplets(data_dir / "all_triplets.csv", format="garcia2025", stimulus_ids=stimuli.ids)
+    split = {name: stimuli.to_ids(pd.read_csv(data_dir / f"{name}.csv").iloc[:, 0])
+             for name in ("train", "test")}
+    latents = pd.DataFrame(truth.latent, index=pd.Index(truth.ids, name="id"), columns=list(LATENT_NAMES))
+    return stimuli, triplets.restrict(split["test"]), latents, split
+
+
+def like_rate_column(data_dir: Path, stimuli) -> pd.Series:
+    """The like log-ratio per stimulus (not standardised: a probe target, not a loss target)."""
+    from bgs.behavior import like_log_ratio, read_behavior
+
+    table = read_behavior(data_dir / "behavior.jsonl")
+    ids = stimuli.to_ids(pd.Series(table.keys, dtype=object), str(data_dir / "behavior.jsonl"), "id", 1)
+    return pd.Series(like_log_ratio(table.likes, table.views), index=pd.Index(ids, name="id"),
+                     name="like_log_ratio")
+
+
+def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
+                   data: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
+    """Run every condition into ``out`` (a new folder); returns ``results.json``'s content."""
+    import torch
+
+    from bgs.demo.pretrain import MAEConfig, cached_videomae
+    from bgs.media.decode import DecodeParams
+    from bgs.media.store import ClipStore
+    from bgs.models.embed import embed_clips, quiet_transformers
+    from bgs.models.registry import parse_model
+    from bgs.models.vision import load_vision_backbone
+    from bgs.synthetic import SynthConfig, make_dataset
+    from bgs.train.trainer import Trainer
+
+    cfg = config or ExperimentConfig()
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise BGSError(f"{out} is not empty. Fix: give a new folder (results are never overwritten)")
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    quiet_transformers()
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    write_json(out / "config.json", {"command": "bgs behavior experiment", **asdict(cfg),
+                                     "data": str(data) if data else None})
+
+    # ---- data and backbone
+    t0 = time.perf_counter()
+    if data is None:
+        data_dir = out / "data"
+        log(f"generating the synthetic dataset ({cfg.clips} clips) ...")
+        make_dataset(data_dir, SynthConfig(seed=cfg.seed, n_clips=cfg.clips, frames=cfg.frames,
+                                           size=cfg.size, n_participants=cfg.participants,
+                                           test_share=cfg.test_share))
+    else:
+        data_dir = Path(data)
+    stimuli = _dataset(data_dir)[0]
+    backbone_dir = cached_videomae(MAEConfig.quick(), log=log)
+    backbone_ref = f"videomae:{backbone_dir}"
+    timings["data_and_backbone"] = time.perf_counter() - t0
+
+    # ---- the untrained baseline
+    t0 = time.perf_counter()
+    store_root = out / "clip-store"
+    backbone = load_vision_backbone(parse_model(backbone_ref))
+    store = ClipStore(store_root, DecodeParams(backbone.frames, backbone.size, "crop"))
+    store.build(list(stimuli.ids), [data_dir / "videos" / f for f in stimuli.files], on_error="fail")
+    embed_clips(backbone, store, list(stimuli.ids), batch_size=16).save(out / "untrained.npz")
+    timings["baseline"] = time.perf_counter() - t0
+
+    # ---- training
+    for condition in CONDITIONS:
+        for seed in cfg.seeds:
+            t0 = time.perf_counter()
+            name = f"{condition}-s{seed}"
+            log(f"training {name} ...")
+            tc = train_config(data_dir, store_root, backbone_ref, condition, seed, cfg)
+            Trainer(tc, out / "runs" / name, log=lambda m: log(f"  {m}")).run()
+            timings[f"train:{name}"] = time.perf_counter() - t0
+    timings["train_total"] = time.perf_counter() - t_start
+    write_json(out / "timings.json", {k: round(v, 1) for k, v in timings.items()})
+    return measure_experiment(out, log=log)
+
+
+def measure_experiment(out: str | Path, log: Callable[[str], None] = print) -> dict:
+    """Measure every model of a finished experiment folder and write results.json, results.md
+    and receiver-behavior.png (``bgs behavior experiment OUT --measure-only`` re-runs this)."""
+    from bgs.embeddings import Embeddings
+
+    out = Path(out)
+    if not (out / "config.json").exists() or not (out / "untrained.npz").exists():
+        raise BGSError(f"{out} holds no finished experiment (config.json, untrained.npz). Fix: run "
+                       f"`bgs behavior experiment {out}` first")
+    raw = json.loads((out / "config.json").read_text())
+    cfg = ExperimentConfig(**{k: (tuple(v) if k == "seeds" else v) for k, v in raw.items()
+                              if k in ExperimentConfig.__dataclass_fields__})
+    data_dir = Path(raw["data"]) if raw.get("data") else out / "data"
+    stimuli, test, latents, split = _dataset(data_dir)
+    targets = latents.join(like_rate_column(data_dir, stimuli))
+    timings = json.loads((out / "timings.json").read_text()) if (out / "timings.json").exists() else {}
+    t0 = time.perf_counter()
+    models = {("untrained", None): Embeddings.load(out / "untrained.npz")}
+    for condition in CONDITIONS:
+        for seed in cfg.seeds:
+            path = out / "runs" / f"{condition}-s{seed}" / "embeddings.npz"
+            if path.exists():
+                models[(condition, seed)] = Embeddings.load(path)
+    rows = []
+    for (condition, seed), emb in models.items():
+        m = measure(emb, test, targets, split["train"], split["test"], cfg.n_bootstrap, cfg.seed)
+        rows.append({"condition": condition, "seed": seed, **m})
+        log(f"  {condition:<10} seed {seed}: odd-one-out {m['ooo_accuracy']:.3f}, RSA "
+            f"{m['rsa_spearman']:+.3f}, social probe R² {m['probe_mean_r2_social']:+.3f}, "
+            f"like-rate probe R² {m['probe']['like_log_ratio']['r2']:+.3f}")
+    timings["measurement"] = round(time.perf_counter() - t0, 1)
+    if "train_total" in timings:
+        timings["total"] = round(timings["train_total"] + timings["measurement"], 1)
+    results = {"config": asdict(cfg), "data": str(data_dir), "chance_ooo": 1 / 3, "rows": rows,
+               "timings": timings}
+    write_json(out / "results.json", results)
+    table = results_table(rows)
+    with atomic_path(out / "results.md") as tmp:
+        tmp.write_text(table_markdown(table) + "\n\n" + probe_markdown(rows) + "\n")
+    try:
+        plot_results(rows, out / "receiver-behavior.png")
+    except ImportError as exc:  # matplotlib is the plots extra
+        log(f"no plot: {exc}")
+    return results
+
+
+# ---------------------------------------------------------------------- tables and plot
+def results_table(rows: list[dict]) -> pd.DataFrame:
+    """One row per condition: each seed's scores and their mean; CIs of single runs."""
+    out = []
+    for condition in ("untrained",) + CONDITIONS:
+        rs = [r for r in rows if r["condition"] == condition]
+        if not rs:
+            continue
+        entry = {"condition": LABELS[condition], "runs": len(rs)}
+        for key in ("ooo_accuracy", "rsa_spearman", "probe_mean_r2_social"):
+            vals = [r[key] for r in rs]
+            entry[key] = float(np.mean(vals))
+            entry[f"{key}_seeds"] = vals
+            cis = [r[f"{key}_ci"] for r in rs if r.get(f"{key}_ci")]
+            entry[f"{key}_ci"] = cis
+        out.append(entry)
+    return pd.DataFrame(out)
+
+
+def _fmt(value, ci) -> str:
+    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{value:.3f}"
+
+
+def table_markdown(table: pd.DataFrame) -> str:
+    lines = ["| model | runs | held-out odd-one-out (chance 0.333) | held-out RSA (Spearman) | "
+             "social-attribute probe R² (mean of 6) |", "|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        cells = []
+        for key in ("ooo_accuracy", "rsa_spearman", "probe_mean_r2_social"):
+            if r["runs"] == 1:
+                cells.append(_fmt(r[key], r[f"{key}_ci"][0] if r[f"{key}_ci"] else None))
+            else:
+                seeds = ", ".join(f"{v:.3f}" for v in r[f"{key}_seeds"])
+                cells.append(f"{r[key]:.3f} (seeds: {seeds})")
+        lines.append(f"| {r['condition']} | {r['runs']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def probe_markdown(rows: list[dict]) -> str:
+    """Held-out probe R² per attribute (mean over seeds); like_log_ratio is the manipulation
+    check (is the behavior the model was trained on decodable from held-out clips?)."""
+    names = list(rows[0]["probe"])
+    lines = ["| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for condition in ("untrained",) + CONDITIONS:
+        rs = [r for r in rows if r["condition"] == condition]
+        if rs:
+            vals = [np.mean([r["probe"][n]["r2"] for r in rs]) for n in names]
+            lines.append(f"| {LABELS[condition]} | " + " | ".join(f"{v:+.2f}" for v in vals) + " |")
+    return "\n".join(lines)
+
+
+def plot_results(rows: list[dict], path: str | Path) -> Path:
+    """Four panels (odd-one-out, RSA, social probe R², like-rate probe R²): one dot per run with its 95 % CI, the mean
+    over seeds as a bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    conds = [c for c in ("untrained",) + CONDITIONS if any(r["condition"] == c for r in rows)]
+    panels = [("ooo_accuracy", "held-out odd-one-out accuracy", 1 / 3),
+              ("rsa_spearman", "held-out RSA (Spearman)", 0.0),
+              ("probe_mean_r2_social", "social-attribute probe R² (held-out)", 0.0),
+              ("probe_like_r2", "like-rate probe R² (held-out; manipulation check)", 0.0)]
+    rows = [{**r, "probe_like_r2": r["probe"]["like_log_ratio"]["r2"],
+             "probe_like_r2_ci": r["probe"]["like_log_ratio"]["r2_ci"]} for r in rows]
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4))
+    for ax, (key, title, ref) in zip(axes, panels):
+        for x, c in enumerate(conds):
+            rs = [r for r in rows if r["condition"] == c]
+            ax.bar(x, np.mean([r[key] for r in rs]), color="#c9d6e8", width=0.7)
+            offsets = np.linspace(-0.2, 0.2, len(rs)) if len(rs) > 1 else [0.0]
+            for dx, r in zip(offsets, rs):
+                ci = r.get(f"{key}_ci")
+                if ci:
+                    ax.errorbar(x + dx, r[key], yerr=[[r[key] - ci[0]], [ci[1] - r[key]]],
+                                fmt="o", color="#1f4e79", ms=4, capsize=2, lw=1)
+        ax.axhline(ref, color="grey", lw=0.8, ls="--")
+        ax.set_xticks(range(len(conds)))
+        ax.set_xticklabels([SHORT[c] for c in conds], fontsize=8)
+        ax.set_title(title, fontsize=10)
+    fig.suptitle("Held-out content understanding after training on receiver behavior, BGS or both "
+                 "(dots: runs with 95% bootstrap CIs; bars: mean over seeds)", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
