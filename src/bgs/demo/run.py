@@ -22,8 +22,9 @@ import pandas as pd
 
 from bgs.embeddings import Embeddings
 from bgs.errors import BGSError
-from bgs.io import atomic_path, write_json
-from bgs.report.rundir import score_row, timed_step, write_table
+from bgs.io import write_json
+from bgs.report.rundir import (score_row, timed_step, write_matrices, write_metrics_and_report,
+                              write_table)
 
 
 @dataclass
@@ -297,26 +298,10 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
 
     # ---- matrices, figures, report
     with step("figures and report"):
-        from bgs.human.similarity import human_similarity
-        from bgs.metrics.distance import dissimilarity_matrix
-
-        ts = test
-        used = ts.stimulus_ids
-        mats = {"ids": np.asarray(used), "human": human_similarity(ts).dissimilarity}
-        for name in ("video_base", f"video_{cfg.objectives[0]}", "captions"):
-            if name in embeddings:
-                mats[f"model.{name}"] = dissimilarity_matrix(embeddings[name].align(used).matrix)
-        with atomic_path(out / "matrices.npz", suffix=".npz") as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, **mats)
+        shown = ("video_base", f"video_{cfg.objectives[0]}", "captions")
+        write_matrices(out, test, {n: embeddings[n] for n in shown if n in embeddings})
         timings["total"] = round(time.perf_counter() - t_start, 2)
-        write_json(out / "metrics.json", metrics)
-        try:
-            from bgs.report.html import write_report
-
-            write_report(out)
-        except ImportError as exc:  # the report needs matplotlib (the plots extra)
-            log(f"  no report: {exc}")
+        write_metrics_and_report(out, metrics, log)
     timings["total"] = round(time.perf_counter() - t_start, 2)
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -74,3 +74,32 @@ def timed_step(timings: dict, log: Callable[[str], None], name: str):
         yield
     finally:
         timings[name] = round(time.perf_counter() - t0, 2)
+
+
+def write_matrices(out: Path, triplets, embeddings: dict, metrics: dict | None = None) -> None:
+    """``out/matrices.npz`` for the report: the human dissimilarity of ``triplets`` and one
+    ``model.<name>`` dissimilarity per entry of ``embeddings`` (name → Embeddings; distance
+    from ``metrics[name]``, default cosine), over the triplets' stimuli."""
+    import numpy as np
+
+    from bgs.human.similarity import human_similarity
+    from bgs.metrics.distance import dissimilarity_matrix
+
+    ids = triplets.stimulus_ids
+    mats = {"ids": np.asarray(ids), "human": human_similarity(triplets).dissimilarity}
+    for name, emb in embeddings.items():
+        mats[f"model.{name}"] = dissimilarity_matrix(emb.align(ids).matrix, (metrics or {}).get(name, "cosine"))
+    with atomic_path(out / "matrices.npz", suffix=".npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **mats)
+
+
+def write_metrics_and_report(out: Path, metrics: dict, log: Callable[[str], None]) -> None:
+    """``metrics.json``, then ``report.html`` when matplotlib (the plots extra) is there."""
+    write_json(out / "metrics.json", metrics)
+    try:
+        from bgs.report.html import write_report
+
+        write_report(out)
+    except ImportError as exc:
+        log(f"  no report: {exc}")

@@ -29,8 +29,9 @@ import pandas as pd
 
 from bgs.embeddings import Embeddings
 from bgs.errors import ConfigError
-from bgs.io import atomic_path, write_json
-from bgs.report.rundir import new_run_dir, score_row, timed_step, write_table
+from bgs.io import write_json
+from bgs.report.rundir import (new_run_dir, score_row, timed_step, write_matrices,
+                              write_metrics_and_report, write_table)
 
 TEXT_MODELS = {"mpnet": "all-mpnet-base-v2", "minilm": "all-MiniLM-L6-v2"}
 POOLS = ("first", "mean")
@@ -269,16 +270,10 @@ def run_study(out: str | Path, data_dir: str | Path, config: StudyConfig | None 
                                        "stimulus_ci_high": v["ci_stimulus"][1]}
                                       for k, v in metrics["finetuning"]["differences"].items()]),
                         out / "tables" / "finetuning_differences")
-        _write_matrices(out, test, embeddings, [f"{cfg.text_models[0]}_mean", "ratings",
-                                                *(f"{cfg.finetune_model}_bgs_{cfg.objectives[0]}",) * cfg.finetune])
+        shown = [f"{cfg.text_models[0]}_mean", "ratings"] + [f"{cfg.finetune_model}_bgs_{cfg.objectives[0]}"] * cfg.finetune
+        write_matrices(out, test, {n: embeddings[n] for n in shown}, {"ratings": "euclidean"})
         timings["total"] = round(time.perf_counter() - t_start, 2)
-        write_json(out / "metrics.json", metrics)
-        try:
-            from bgs.report.html import write_report
-
-            write_report(out)
-        except ImportError as exc:  # the report needs matplotlib (the plots extra)
-            log(f"  no report: {exc}")
+        write_metrics_and_report(out, metrics, log)
     timings["total"] = round(time.perf_counter() - t_start, 2)
     write_json(out / "metrics.json", metrics)
     return metrics
@@ -307,18 +302,3 @@ def _train_config(cfg: StudyConfig, data_dir: Path, objective: str):
     tc.run.eval_bootstrap = cfg.n_bootstrap
     tc.run.eval_permutations = cfg.n_permutations
     return tc
-
-
-def _write_matrices(out: Path, triplets, embeddings: dict, names: list[str]) -> None:
-    """``matrices.npz`` for the report: human and model dissimilarities on the test clips."""
-    from bgs.human.similarity import human_similarity
-    from bgs.metrics.distance import dissimilarity_matrix
-
-    ids = triplets.stimulus_ids
-    mats = {"ids": np.asarray(ids), "human": human_similarity(triplets).dissimilarity}
-    for name in names:
-        metric = "euclidean" if name == "ratings" else "cosine"
-        mats[f"model.{name}"] = dissimilarity_matrix(embeddings[name].align(ids).matrix, metric)
-    with atomic_path(out / "matrices.npz", suffix=".npz") as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **mats)

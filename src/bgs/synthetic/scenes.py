@@ -496,7 +496,7 @@ def _converse(rng, p, n_agents, u):
 
 
 def _ignore(rng, p, n_agents, u):
-    v, dist, inten = p["speed"], p["distance"], p["intensity"]
+    v, dist = p["speed"], p["distance"]
     sep = 0.3 + 0.25 * dist
     ang = rng.uniform(0, 2 * np.pi)
     d = np.array([np.cos(ang), np.sin(ang)])
