@@ -79,15 +79,9 @@ def _social_names():
 def train_config(data_dir: Path, store: Path, backbone: str, condition: str, seed: int,
                  cfg: ExperimentConfig):
     """The ``bgs train`` config of one condition (also written as TOML into its run)."""
-    from bgs.train.config import TrainConfig
+    from bgs.train.config import DataConfig, TrainConfig
 
-    tc = TrainConfig()
-    tc.data.triplets = str(data_dir / "all_triplets.csv")
-    tc.data.stimuli = str(data_dir / "video_mapping.csv")
-    tc.data.videos = str(data_dir / "videos")
-    tc.data.store = str(store)
-    tc.data.train = str(data_dir / "train.csv")
-    tc.data.test = str(data_dir / "test.csv")
+    tc = TrainConfig(data=DataConfig.for_dataset(data_dir, videos=str(data_dir / "videos"), store=str(store)))
     tc.model.backbone = backbone
     tc.model.full_finetune = cfg.full_finetune
     tc.objective.name = "none" if condition == "behavior" else "hybrid"
@@ -152,18 +146,15 @@ def measure(embeddings, test, latents: pd.DataFrame, train_ids, test_ids, n_boot
 
 def _dataset(data_dir: Path):
     """Stimuli, held-out triplets, latents and the split of a ``bgs synth make`` folder."""
-    from bgs.data.stimuli import read_stimuli
-    from bgs.data.triplets import read_triplets
+    from bgs.data.garcia2025 import load_garcia2025
     from bgs.synthetic import read_truth
     from bgs.synthetic.scenes import LATENT_NAMES
 
     truth = read_truth(data_dir)
-    stimuli = read_stimuli(data_dir / "video_mapping.csv")
-    triplets = read_triplets(data_dir / "all_triplets.csv", format="garcia2025", stimulus_ids=stimuli.ids)
-    split = {name: stimuli.to_ids(pd.read_csv(data_dir / f"{name}.csv").iloc[:, 0])
-             for name in ("train", "test")}
+    data = load_garcia2025(data_dir)
+    split = {name: data.split[name] for name in ("train", "test")}
     latents = pd.DataFrame(truth.latent, index=pd.Index(truth.ids, name="id"), columns=list(LATENT_NAMES))
-    return stimuli, triplets.restrict(split["test"]), latents, split
+    return data.stimuli, data.triplets.restrict(split["test"]), latents, split
 
 
 def like_rate_column(data_dir: Path, stimuli) -> pd.Series:

@@ -40,11 +40,9 @@ def register(app: typer.Typer) -> None:
         n_bootstrap: int = typer.Option(1000, help="Bootstrap resamples for CIs (0: none)."),
         n_permutations: int = typer.Option(1000, help="Stimulus-label permutations for p-values (0: none)."),
         seed: int = typer.Option(0, help="Seed of every resampling."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
-        output: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the JSON here."),
-        run: Optional[Path] = typer.Option(None, "--run",
-                                           help="Also write a run directory (config, metrics.json, "
-                                                "tables, plots; `bgs report DIR` makes report.html)."),
+        as_json: bool = cli.JsonOpt,
+        output: Optional[Path] = cli.JsonOutOpt,
+        run: Optional[Path] = cli.RunOpt,
     ):
         """Odd-one-out accuracy, two-way accuracy and RSA with CIs, p-values and ceilings."""
         from bgs.embeddings import Embeddings

@@ -41,6 +41,10 @@ MaxRtOpt = typer.Option(None, "--max-rt", help="Drop trials answered slower than
 MinMedianRtOpt = typer.Option(None, "--min-median-rt",
                               help="Exclude participants whose median response time is below "
                                    "this (seconds).")
+JsonOpt = typer.Option(False, "--json", help="Print JSON instead of the table(s).")
+JsonOutOpt = typer.Option(None, "--out", "-o", help="Also write the JSON to this file.")
+RunOpt = typer.Option(None, "--run", help="Also write a run directory (config, metrics.json, tables, "
+                                          "plots; `bgs report DIR` makes report.html).")
 
 
 def load_triplets(file: Path, format: str, columns, id_type, stimuli, on_error, max_catch, min_rt,

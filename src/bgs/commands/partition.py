@@ -116,12 +116,9 @@ def register(app: typer.Typer) -> None:
             seed: int = typer.Option(0, "--seed", help="Seed of the stimulus folds."),
             weighted: bool = typer.Option(False, "--weighted",
                                           help="Weight each pair by its co-occurrence count."),
-            as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-            output: Optional[Path] = typer.Option(None, "--out", "-o",
-                                                  help="Also write the JSON to this file."),
-            run: Optional[Path] = typer.Option(None, "--run",
-                                               help="Also write a run directory (config, metrics.json, "
-                                                    "tables; `bgs report DIR`).")):
+            as_json: bool = cli.JsonOpt,
+            output: Optional[Path] = cli.JsonOutOpt,
+            run: Optional[Path] = cli.RunOpt):
         """Unique and shared variance of human dissimilarity explained by 2 or 3 models
         (in-sample and cross-validated over stimuli)."""
         from bgs.embeddings import Embeddings

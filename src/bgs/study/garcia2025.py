@@ -280,16 +280,11 @@ def run_study(out: str | Path, data_dir: str | Path, config: StudyConfig | None 
 
 
 def _train_config(cfg: StudyConfig, data_dir: Path, objective: str):
-    from bgs.train.config import TrainConfig
+    from bgs.train.config import DataConfig, TrainConfig
 
-    tc = TrainConfig()
-    tc.data.triplets = str(data_dir / "all_triplets.csv")
-    tc.data.stimuli = str(data_dir / "video_mapping.csv")
-    tc.data.captions = str(data_dir / "captions.csv")
-    tc.data.train = str(data_dir / "train.csv")
-    tc.data.test = str(data_dir / "test.csv")
-    tc.data.caption_pool = cfg.caption_pool
-    tc.data.val_fraction = cfg.val_fraction
+    tc = TrainConfig(data=DataConfig.for_dataset(data_dir, captions=str(data_dir / "captions.csv"),
+                                                 caption_pool=cfg.caption_pool,
+                                                 val_fraction=cfg.val_fraction))
     tc.model.backbone = f"text:{cfg.finetune_model}"
     tc.model.lora.r = cfg.lora_r
     tc.model.lora.alpha = 2 * cfg.lora_r

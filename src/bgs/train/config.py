@@ -35,6 +35,14 @@ class DataConfig:
     resize: str = "crop"
     caption_pool: str = "mean"  # text backbones: "first" or "mean" of the captions
 
+    @classmethod
+    def for_dataset(cls, folder: str | Path, **settings) -> "DataConfig":
+        """The judgments, stimuli and split of a folder in the garcia2025 layout (``bgs
+        datasets fetch``, ``bgs synth make``); ``settings`` sets the other fields."""
+        folder = Path(folder)
+        return cls(triplets=str(folder / "all_triplets.csv"), stimuli=str(folder / "video_mapping.csv"),
+                   train=str(folder / "train.csv"), test=str(folder / "test.csv"), **settings)
+
 
 @dataclass
 class LoraSettings:

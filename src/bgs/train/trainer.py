@@ -320,11 +320,9 @@ class Trainer:
         if (best_dir / "checkpoint.json").exists():
             load_checkpoint(model, best_dir)
         every = np.concatenate([data.train_ids, data.val_ids, data.test_ids])
-        Embeddings.from_array(every, model.embed(list(every)), source=str(best_dir)).save(
-            self.run_dir / "embeddings.npz")
+        emb = Embeddings.from_array(every, model.embed(list(every)), source=str(best_dir))
+        emb.save(self.run_dir / "embeddings.npz")
         if data.test is not None and len(data.test):
-            ids = data.test_ids
-            emb = Embeddings.from_array(ids, model.embed(list(ids)), source=str(best_dir))
             result = evaluate_embeddings(emb, data.test, n_bootstrap=self.config.run.eval_bootstrap,
                                          n_permutations=self.config.run.eval_permutations,
                                          seed=self.config.run.seed)
