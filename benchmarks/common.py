@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from bgs.data.triplets import TripletSet
@@ -25,3 +27,19 @@ def random_triplets(n_triplets: int, n_stimuli: int, seed: int) -> TripletSet:
                       participant=np.zeros(n_triplets, dtype=np.int32),
                       participant_ids=np.array([0]), response_time=np.full(n_triplets, np.nan),
                       rows=np.arange(n_triplets))
+
+
+def finish(rows: list[tuple[str, str]], results: dict, json_path, ok: bool, error: str) -> int:
+    """Print the ``(label, value)`` rows aligned, write ``results`` to ``json_path`` (if
+    given), and return the exit status: 1 with ``error`` on stderr when a check failed."""
+    from bgs.io import write_json
+
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    if json_path:
+        write_json(json_path, results)
+    if not ok:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0

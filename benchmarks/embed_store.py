@@ -40,7 +40,9 @@ from pathlib import Path
 import numpy as np
 
 from bgs.media import ClipStore, DecodeParams, decode_video, to_float_tensor
-from bgs.io import write_json
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import finish  # noqa: E402
 
 MEAN, STD = 0.45, 0.225
 
@@ -179,15 +181,8 @@ def main(argv=None) -> int:
         ("speed-up (store / decode)", f"{store_cps / decode_cps:,.1f}x"),
         ("identical tensors", "yes" if equal else "NO"),
     ]
-    width = max(len(k) for k, _ in rows)
-    for k, v in rows:
-        print(f"{k:<{width}}  {v}")
-    if args.json:
-        write_json(args.json, results)
-    if not equal:
-        print("error: the store and per-access decoding gave different tensors", file=sys.stderr)
-        return 1
-    return 0
+    return finish(rows, results, args.json, equal,
+                  "the store and per-access decoding gave different tensors")
 
 
 if __name__ == "__main__":

@@ -34,10 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from bgs.human.similarity import human_similarity
-from bgs.io import write_json
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import random_triplets  # noqa: E402
+from common import finish, random_triplets  # noqa: E402
 
 TARGET_SECONDS = 2.0
 
@@ -120,16 +119,7 @@ def main(argv=None) -> int:
          + ("" if default_size else " (target is for 5M rows x 2000 stimuli)")),
         ("sample counts equal loop", "yes" if equal else "NO"),
     ]
-    width = max(len(k) for k, _ in rows)
-    for k, v in rows:
-        print(f"{k:<{width}}  {v}")
-
-    if args.json:
-        write_json(args.json, results)
-    if not equal:
-        print("error: vectorised counts differ from the loop's on the sample", file=sys.stderr)
-        return 1
-    return 0
+    return finish(rows, results, args.json, equal, "vectorised counts differ from the loop's on the sample")
 
 
 if __name__ == "__main__":

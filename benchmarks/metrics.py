@@ -55,10 +55,9 @@ from scipy.stats import pearsonr, spearmanr
 from bgs.human.similarity import human_similarity
 from bgs.metrics.alignment import observed_pairs, ooo_accuracy, ooo_scores, rsa
 from bgs.metrics.distance import dissimilarity_matrix, similarity_matrix
-from bgs.io import write_json
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import random_triplets  # noqa: E402
+from common import finish, random_triplets  # noqa: E402
 
 CORRELATION_TOLERANCE = 1e-9
 
@@ -301,17 +300,8 @@ def main(argv=None) -> int:
         (f"pearson = scipy.stats.pearsonr (<= {CORRELATION_TOLERANCE:g})",
          ("yes" if pearson_ok else "NO") + f" (|diff| {pearson_diff:.1e})"),
     ]
-    width = max(len(k) for k, _ in details)
-    for k, v in details:
-        print(f"{k:<{width}}  {v}")
-
-    if args.json:
-        write_json(args.json, results)
-    if not ok:
-        print("error: a vectorised result differs from its baseline (see the checks above)",
-              file=sys.stderr)
-        return 1
-    return 0
+    return finish(details, results, args.json, ok,
+                  "a vectorised result differs from its baseline (see the checks above)")
 
 
 if __name__ == "__main__":
