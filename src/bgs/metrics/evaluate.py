@@ -41,6 +41,13 @@ def _ratio(value: float, ceiling: float | None) -> float | None:
     return float(value / ceiling) if ceiling and np.isfinite(ceiling) and ceiling > 0 else None
 
 
+def mean_cis(scores: np.ndarray, triplets: TripletSet, n_bootstrap: int, seed: int) -> dict:
+    """CIs of a mean per-triplet score, resampling triplets and resampling stimuli."""
+    return {"ci": percentile_ci(bootstrap_triplet_mean(scores, n_bootstrap, seed), CI_LEVEL),
+            "ci_method": "bootstrap over triplets",
+            "ci_stimuli": percentile_ci(bootstrap_stimulus_mean(scores, triplets, n_bootstrap, seed), CI_LEVEL)}
+
+
 def evaluate_similarity(similarity: np.ndarray, triplets: TripletSet, dissimilarity: np.ndarray | None = None,
                         n_bootstrap: int = 1000, n_permutations: int = 1000, seed: int = 0,
                         ties: str = "fractional", n_splits: int = 100) -> dict:
@@ -67,10 +74,7 @@ def evaluate_similarity(similarity: np.ndarray, triplets: TripletSet, dissimilar
              "fraction_of_ceiling": {"lower": _ratio(acc, ceiling.lower),
                                      "upper": _ratio(acc, ceiling.upper)}}
     if n_bootstrap:
-        entry["ci"] = percentile_ci(bootstrap_triplet_mean(scores, n_bootstrap, seed), CI_LEVEL)
-        entry["ci_method"] = "bootstrap over triplets"
-        entry["ci_stimuli"] = percentile_ci(
-            bootstrap_stimulus_mean(scores, ts, n_bootstrap, seed), CI_LEVEL)
+        entry.update(mean_cis(scores, ts, n_bootstrap, seed))
     if n_permutations:
         entry["p_value"], _ = permutation_p_value(
             lambda p: al.ooo_scores(similarity, permuted(p), ties).mean(), acc, n_s,
@@ -85,10 +89,7 @@ def evaluate_similarity(similarity: np.ndarray, triplets: TripletSet, dissimilar
                       "pair — the paper's variant, not 3-way odd-one-out accuracy",
              "anchor_first": float(two[:, 0].mean()), "anchor_second": float(two[:, 1].mean())}
     if n_bootstrap:
-        entry["ci"] = percentile_ci(bootstrap_triplet_mean(per_triplet, n_bootstrap, seed), CI_LEVEL)
-        entry["ci_method"] = "bootstrap over triplets"
-        entry["ci_stimuli"] = percentile_ci(
-            bootstrap_stimulus_mean(per_triplet, ts, n_bootstrap, seed), CI_LEVEL)
+        entry.update(mean_cis(per_triplet, ts, n_bootstrap, seed))
     if n_permutations:
         entry["p_value"], _ = permutation_p_value(
             lambda p: al.two_way_scores(similarity, permuted(p)).mean(), entry["value"], n_s,

@@ -86,16 +86,13 @@ def ensure_data(directory: Path, log: Callable[[str], None]) -> Path:
 
 
 def paired_difference(a: np.ndarray, b: np.ndarray, triplets, n_bootstrap: int, seed: int) -> dict:
-    """Mean of the per-triplet score difference ``a − b`` with a triplet bootstrap CI and a
-    stimulus bootstrap CI (the same resamples for both models, so the CI is of the paired
+    """Mean of the per-triplet score difference ``a − b`` with CIs resampling triplets and
+    resampling stimuli (the same resamples for both models, so the CI is of the paired
     difference, narrower than comparing two separate CIs)."""
-    from bgs.metrics.resampling import bootstrap_stimulus_mean, bootstrap_triplet_mean, percentile_ci
+    from bgs.metrics.evaluate import mean_cis
 
     d = np.asarray(a, float) - np.asarray(b, float)
-    return {"value": float(d.mean()),
-            "ci": percentile_ci(bootstrap_triplet_mean(d, n_bootstrap, seed)),
-            "ci_stimulus": percentile_ci(bootstrap_stimulus_mean(d, triplets, n_bootstrap, seed)),
-            "n_triplets": int(len(d))}
+    return {"value": float(d.mean()), **mean_cis(d, triplets, n_bootstrap, seed), "n_triplets": int(len(d))}
 
 
 def ooo_per_triplet(embeddings: Embeddings, triplets) -> np.ndarray:
@@ -266,8 +263,8 @@ def run_study(out: str | Path, data_dir: str | Path, config: StudyConfig | None 
         write_table(pd.DataFrame(rows_all), out / "tables" / "results_all")
         if cfg.finetune:
             write_table(pd.DataFrame([{"model": k, "ooo_difference": v["value"], "ci_low": v["ci"][0],
-                                       "ci_high": v["ci"][1], "stimulus_ci_low": v["ci_stimulus"][0],
-                                       "stimulus_ci_high": v["ci_stimulus"][1]}
+                                       "ci_high": v["ci"][1], "stimulus_ci_low": v["ci_stimuli"][0],
+                                       "stimulus_ci_high": v["ci_stimuli"][1]}
                                       for k, v in metrics["finetuning"]["differences"].items()]),
                         out / "tables" / "finetuning_differences")
         shown = [f"{cfg.text_models[0]}_mean", "ratings"] + [f"{cfg.finetune_model}_bgs_{cfg.objectives[0]}"] * cfg.finetune
