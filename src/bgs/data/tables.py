@@ -11,11 +11,13 @@ from bgs.errors import EmptyFileError, MissingColumnsError, UnreadableFileError
 SUPPORTED = ".csv, .tsv, .txt, .parquet, .pq, .jsonl"
 
 
-def read_table(path: str | Path, dtype=None) -> pd.DataFrame:
+def read_table(path: str | Path, dtype=None, header: bool = True) -> pd.DataFrame:
     """Read a table; raise a typed error naming the file when it is missing, empty or unreadable.
 
     Row numbers reported by bgs (:func:`row_numbers`) follow a spreadsheet: for a text file
     the header is row 1, so the first data row is row 2; for Parquet the first row is row 1.
+    ``header=False`` reads a text file without a header line (columns 0, 1, ...). Text files
+    may be compressed (``.csv.zip``, ``.csv.gz``): the suffix before the compression counts.
     """
     path = Path(path)
     if not path.exists():
@@ -25,16 +27,19 @@ def read_table(path: str | Path, dtype=None) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise EmptyFileError(path, "the file is empty", "give a file with a header and rows")
     suffix = path.suffix.lower()
+    if suffix in (".zip", ".gz", ".bz2", ".xz") and len(path.suffixes) > 1:
+        suffix = path.suffixes[-2].lower()
+    head = {} if header else {"header": None}
     try:
         if suffix in (".parquet", ".pq"):
             df = pd.read_parquet(path)
         elif suffix == ".jsonl":
             df = pd.read_json(path, lines=True, dtype=dtype)
         elif suffix in (".tsv", ".tab"):
-            df = pd.read_csv(path, sep="\t", dtype=dtype)
+            df = pd.read_csv(path, sep="\t", dtype=dtype, **head)
         else:
             df = pd.read_csv(path, dtype=dtype, sep=None if suffix == ".txt" else ",",
-                             engine="python" if suffix == ".txt" else "c")
+                             engine="python" if suffix == ".txt" else "c", **head)
     except pd.errors.EmptyDataError:
         raise EmptyFileError(path, "the file is empty", "give a file with a header and rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:

