@@ -70,5 +70,38 @@ def garcia2025(
               f"(metrics.json, tables/, plots/, train/)")
 
 
+@study_app.command("zappos")
+def zappos(
+    out_dir: Path = typer.Argument(..., help="Run directory (new; never overwritten)."),
+    data: Path = typer.Option(Path("data/zappos"), "--data",
+                              help="The dataset folder; fetched there (checksum-verified; "
+                                   "BGS_DATASET_MIRROR for a local copy) if files are missing."),
+    quick: bool = typer.Option(False, "--quick", help="The CI-sized run (one objective, 2×2 steps, "
+                                                      "56-pixel frames, few resamples): about a minute."),
+    objectives: str = typer.Option("hybrid,triplet,rsa", "--objectives",
+                                   help="Objectives, comma-separated: hybrid, triplet, rsa."),
+    layer: str = typer.Option("layer.8", "--layer", help="The ViT hidden state the head reads."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Fine-tuning epochs (default 6)."),
+    steps: Optional[int] = typer.Option(None, "--steps-per-epoch", help="Optimiser steps per epoch (default 8)."),
+    n_bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help="Bootstrap resamples per CI (default 1000)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split, resamples and training."),
+):
+    """The Zappos shoes: a DINOv2 ViT-S/14 (image:dinov2-s; bgs models assemble-dinov2) at every
+    layer, AlexNet features, pixels and random vectors on held-out shoes; BGS fine-tuning of the
+    ViT with LoRA on the training shoes' anchor triplets; paired CIs against the untuned ViT."""
+    from bgs.study.zappos import ZapposConfig, run_zappos
+
+    settings = {k: v for k, v in {"epochs": epochs, "steps_per_epoch": steps,
+                                  "n_bootstrap": n_bootstrap}.items() if v is not None}
+    settings.update(layer=layer, seed=seed)
+    names = _names(objectives, "--objectives")
+    if quick:
+        cfg = ZapposConfig.quick(**settings, **({"objectives": names} if objectives != "hybrid,triplet,rsa" else {}))
+    else:
+        cfg = ZapposConfig(objectives=names, **settings)
+    metrics = run_zappos(out_dir, data, cfg, log=out.print, argv=["bgs", *sys.argv[1:]])
+    out.print(f"[green]done[/green] in {metrics['timings']['total']:.0f} s: {out_dir}/report.html")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(study_app, name="study")

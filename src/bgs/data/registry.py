@@ -134,6 +134,97 @@ class FetchReport:
 
 _GARCIA_COMMIT = "093ffeaf9e03fcf18ef2e78708ab9356bca76137"
 
+_ZAPPOS_COMMIT = "3e92c9c6c364c0a15a6f344607324b8f83d914eb"
+_ZAPPOS_SHA256 = {  # from the data's SHA256SUMS
+    "deconflicted_triplets.csv.zip": "c36e790fbea1f992e44237be15a90781ff7e1d7bb827170bcd7603eb9dcbd02f",
+    "cnn_feats.csv.zip": "f35803c0c85e8bc7b28299d3f3c56d1a6f76160fbe9fc0e7f84504a8544c14a4",
+    "images/0.jpg": "69dc62d4fbedb28081ada02570174e1733239b57d14e7d2ab72f814530ef5474",
+    "images/1.jpg": "85e62aa1c78351d2f7bbaf3feaec6032b292cf405a23b3f96941e12145a57f78",
+    "images/2.jpg": "6bdeb5eaa517f145ee2a2111e5d6f0c93f1c70dafd8a7e36bf4d57510c4bbef9",
+    "images/3.jpg": "0b457e67dd71571d3e6b917a7f7f8eb53968a3800c2301267101ec5c970d17b6",
+    "images/4.jpg": "b6e66541c94ddcfde91abc51ba9ccaef6f9dd3c632e62ddcbad8875605dfb885",
+    "images/5.jpg": "37114565ad9d60b3c9a7a21720a7ab5ca434379b346671690b57924b647cc399",
+    "images/6.jpg": "f6c7ca945530320c35428fec22b1ca52260ac74a3169fabbedc4b7f8e6602aea",
+    "images/7.jpg": "8da2a134d37ff48d34d807ecd5920f9ad2813f1d9c48c946df11cc0ceae20eed",
+    "images/8.jpg": "0ad495a1df3f8ba402ef1eb1e53d03b9f5112febfa1341c969a63dc6a79b2bc9",
+    "images/9.jpg": "41c1c4ded21b27c2a9a248aba87cb7f94085cfcb1977d558ad4e3eab8a88bd1b",
+    "images/10.jpg": "f061cb928f2729efb2d68220974f012593e9a4c92e4b52907e2839ea418fb276",
+    "images/11.jpg": "fa3efbcb22530cfb92e58c3b621137f3d86aa6eb8a0bbdba6d3352b1865f2949",
+    "images/12.jpg": "07be0f0567404e68a5e785d00c0db911728f7f6688ef715ffe3ab23d1d5be095",
+    "images/13.jpg": "c62f4814f8832d1f5bedbbfadabfb909c9e994c321d08710cb4613fecf95fe1f",
+    "images/14.jpg": "200217818fdb099de4b9bf637c1e307799f490b2065cf019ef8b401431184af1",
+    "images/15.jpg": "0c81898fef21514fe943fc4c5723dc4c0a7918a45345471ed57c38239ce903de",
+    "images/16.jpg": "a3d578f14d876c75d28b655f0e94b68f21d23d8f0babc90c5b8cc5966aebf963",
+    "images/17.jpg": "9a0310711ac42f66383d1b16ef0abe58bd80def2154bd5f845061eaa3db9a49d",
+    "images/18.jpg": "a5c1c9574cad6c8236c8b60c9baa8bb88da9a7713d170a46d7118501c7fbaed0",
+    "images/19.jpg": "14fa7c7348c93456ff38f6e9c9ad5d7aaf5b9b080b7660de9d3a67b1de8e42f3",
+    "images/20.jpg": "5975afa7259cd92a4b3174eaaea6f9ffc000cbba536f118226f0b68dc83b83d1",
+    "images/21.jpg": "bbbad33c066af65faa61a6169e37ff7e4fbf51e8c42d203c4553a2c665e80cb0",
+    "images/22.jpg": "62b9e46cf3520adbc2f7237488894b8495eddf6b88378ae7fdca6eb037114d95",
+    "images/23.jpg": "4f65425cfe51795c51059e65caaca2e5693d0a3f10e270c798dc99c59a1cfe85",
+    "images/24.jpg": "3ef0bde76256357d7dfcacfaf25dd8e2687d5dc1d91875eff3b918fcef738545",
+    "images/25.jpg": "82c6c7a04d352c928e15d961b005ae427532f83efca6ec449918b435a5e69b12",
+    "images/26.jpg": "8140e29c5ca972ac635d5d58764ac9792b6b78539b43bf0d374f7a435b11731a",
+    "images/27.jpg": "8669e4d5f7e16650a860e9c6ce05333af32ba1c33c176ce33c9b64049aae433b",
+    "images/28.jpg": "ced3c7af502e42b24f4c16c9d1ee0ab3c0c04b38c649332250433c0008969830",
+    "images/29.jpg": "1ddd4deea10c8c8dd1bed1634eb8066442a7a79cc5240ebb52c1eb80df16778b",
+    "images/30.jpg": "42d2860a0037cc4733ac4bd5fb6e7b888ae40d983a5ae3f6e607bf4293ef8b8f",
+    "images/31.jpg": "5613eb93defdcd9c3f1f88ff7e069406f086ef5dad864a4832cb8c188ab074d7",
+    "images/32.jpg": "b5491f9b82e440ec47822684b08a8fbed2ca697641eab1b11c7722f76f33dad8",
+    "images/33.jpg": "f61b035f42c98c487aa06f527260704272dee5f831e27791a2e1bb22de083714",
+    "images/34.jpg": "9150041fd052fa3fc9643cc88fecef190d30f18329830b2e5112e4ed67fd2493",
+    "images/35.jpg": "8b01194695d4c8a27f0d70f6e2dfa76b4f4f3a33f5ccf9ecd4424e6e050c56dc",
+    "images/36.jpg": "7d28d21244092906279eb0ea9ba8db9f7235f733654ed80448c7046bd2b872b3",
+    "images/37.jpg": "4f3d774f5e76884ef28f68cb06509cf6445aa0a7dd530394920df5f7e2857abd",
+    "images/38.jpg": "b8edd6a13b1cd16f20e29fa38b052209a929f49b961eb96920d12e42108ea657",
+    "images/39.jpg": "df8a66f2c14aacf4e71bb461f4614d96676c468186fa2cdfb5cafd5e5475efd2",
+    "images/40.jpg": "68253171d797b321698a532718387a4e3de57376086873eafc590bf9000ccedc",
+    "images/41.jpg": "f48762e4d6e333fc9a27f9b9d716853f20cc13fba9562b0f067c5422bc3c5a37",
+    "images/42.jpg": "4c3cab0e0c38d8117ef1553553aae7f2d963579d5cfc5221fb2e936f58b1138b",
+    "images/43.jpg": "4195a0278b5703974442a5f9061ae9630b44eca3277d0461943bf7ae85e15ae0",
+    "images/44.jpg": "e79f00bea51e2216ae4d165a4136768fbdbb6253c0bb4bba5110e952f3b8ec6f",
+    "images/45.jpg": "52af7d7e5825a25ebd94731dc7d16d88cfc8559e084686e2897ac155212c7717",
+    "images/46.jpg": "f0e153f8db9d061b1434a7805742fa9f0adfe20adb7ffce57e639e043f54e305",
+    "images/47.jpg": "3a050b2a8383e3f7dfde0043c789b858a1d6b99d0c7858fb2b2d833591b9a1a8",
+    "images/48.jpg": "025a5d7ab99e51b74c45237c29a0836629dd2c2366bdc3cf7925bbf15f898c36",
+    "images/49.jpg": "cacbb79ebe3c695bbb3fbb4bcb2fddd5e1d1132959d417246ff9ef44c795b9d7",
+    "images/50.jpg": "f8161fb1b75ed11a5101b89fcd22a112c38dd6d000e64be09298a05a555b5c10",
+    "images/51.jpg": "c1da837c60e1a5a1a4b7984e2cec748fcaf6f3d8c5247fe26ff35643a29299d5",
+    "images/52.jpg": "b5a24e9fe99ada34f862a4f9689cf176e66f8c65d5e9951507caebb222b1c7e7",
+    "images/53.jpg": "0340f59659fb2aa464e094318a823c7cadc7bc4fb783d1f9defaa862ecac0cb6",
+    "images/54.jpg": "0ffbaf9b981f1be53fb80ee287cdb5d5eb3ff5cb890323b6f8f0865fbeea0c68",
+    "images/55.jpg": "03cc42ab9f45abafa907a902930f3b0a339f5969c38309af432a8c418ab43f89",
+    "images/56.jpg": "ceb68529af14fee0fcf55fefac05b2341a63ade2673b2d20bf3643cdda05977e",
+    "images/57.jpg": "4fdd4ae422b2494e82b6101d675da2f5083188988236d2068387ed3c2d0605f7",
+    "images/58.jpg": "7f98f5a6da7fb9739151c844a4df7b4d5a2e3a795fabb27c3186fcce5aa3a05b",
+    "images/59.jpg": "bb3e22342c047f2e687777035cb0f30b178f73624f8c9925f3428cdc808bce09",
+    "images/60.jpg": "6009d8196c580a86212d2cbb0dc478b4fa986d5dcd3ac8b4bebc295350544e5d",
+    "images/61.jpg": "4566080bed3188a95387c7f874bea80818e4074b8f1f86a22ced46764197efbe",
+    "images/62.jpg": "f01f1173edee8214501e425fcb2d85b4815984070c5c72fe9be986005b2a9e7d",
+    "images/63.jpg": "8aae0b3b40b74ecec79a1598ba69ce56e4c60ee0d00061af75391a29f0c77780",
+    "images/64.jpg": "6234f6e6d5fe7d0529c513ac4c6d3ec7e43df4ab19aea5599125099e056d5ab7",
+    "images/65.jpg": "fcc23016f485ab2c1667c2469b42dee6e900bc5dc63dbcefc4383e026535e9bd",
+    "images/66.jpg": "1d4bb2c24616d18b2570bcdda49d7d6669da636aa4a8a6f308399d8d722e4522",
+    "images/67.jpg": "f96dff846963de0ea4aa801a69b6d437c45bd5073c748ce764a405ce7985dd63",
+    "images/68.jpg": "551cc88614c2018f8b6c88d47b569f2347fcc21d01de510fc3963fa42105fc97",
+    "images/69.jpg": "6548e2df7cffaf79f4aa924619127186c7730633b135833b235709bcec542498",
+    "images/70.jpg": "b9bee4b7baee108064dfedf3a92840de7e532df41ec92c7c3157e1961cd0c9db",
+    "images/71.jpg": "873739bbb8382c49f46b44fc47f3c2e5e8104d1a5f6117db4107c9999ac93ed4",
+    "images/72.jpg": "c32eab011142c3aa6bfed9a31b7992f95747eea995beef46713da87a59df942d",
+    "images/73.jpg": "76f70aa6bfb7d54231032061b39cc09a1158ca73da8f47c0f02bd8ee5a436a50",
+    "images/74.jpg": "f0f0378b2963b271c41b09756ec3d107cb0d3fd1167026e19acdac7a87367bb5",
+    "images/75.jpg": "27127c46fdafae7195dce989a15bc9f42bb5dfb951782d350175af29b29a6b19",
+    "images/76.jpg": "a17db1899f82182897d900ede2d0683b8f62262390c72a7362651752c92b67ec",
+    "images/77.jpg": "342d51da3edfa055338884af01acd29b1705a1a2d87c7114e2483102911dbadf",
+    "images/78.jpg": "7bd57fa09ef61890ede50acbade9a887c12cb0fa97ba1c0976c5c57fb40bae26",
+    "images/79.jpg": "16f89bcf6048350df1a5fb069fe1c27460b340576e0c1754db97a1baaadbe88e",
+    "images/80.jpg": "6ed0d5ba75b2f861262532cdc7d093bc04574839108e19a3735d636d7b08a77b",
+    "images/81.jpg": "cd515a2e003a45b23fa8b8ba3a820e7fc6cb2ab5474b276ccc618f1a7c42a771",
+    "images/82.jpg": "b95cee1ae1c71fba094463683507c12ae03496c82da09bbae995626710f00adf",
+    "images/83.jpg": "e82fa96fbe7f5789df3a84c20de207ef6dfd1d318a82357eb96e12630b46f80c",
+    "images/84.jpg": "913012cb8a6b37382315dce366882b70c1c11ba2f9e2dc1fd4148231e284d758",
+}
+
 DATASETS: dict[str, Dataset] = {
     "garcia2025": Dataset(
         name="garcia2025",
@@ -165,6 +256,20 @@ DATASETS: dict[str, Dataset] = {
                 "are public",
         format="garcia2025",
         paper="https://arxiv.org/abs/2510.01502",
+    ),
+    "zappos": Dataset(
+        name="zappos",
+        description="Human anchor triplets (head, close, far) on 85 shoe images of UT Zappos50K, "
+                    "cleaned of cycles, with AlexNet features of the images.",
+        citation="Heim, E., Berger, M., Seversky, L. & Hauskrecht, M. (2015). Active Perceptual "
+                 "Similarity Modeling with Auxiliary Information. arXiv:1511.02254.",
+        repository="stsievert/salmon",
+        commit=_ZAPPOS_COMMIT,
+        files=tuple(DatasetFile(name, f"examples/zappos/_raw/{name}", sha)
+                    for name, sha in _ZAPPOS_SHA256.items()),
+        license="BSD-3 (the salmon repository); no separate data licence is stated",
+        format="zappos",
+        paper="https://arxiv.org/abs/1511.02254",
     ),
 }
 
@@ -207,6 +312,7 @@ def fetch(name: str, dest_dir: str | os.PathLike, mirror: str | os.PathLike | No
     for f in dataset.files:
         final = dest / f.name
         part = dest / (f.name + ".part")
+        final.parent.mkdir(parents=True, exist_ok=True)  # names may hold a folder (images/0.jpg)
         if final.exists() and not force:
             actual = _sha256(final)
             if actual != f.sha256:

@@ -137,3 +137,11 @@ def paired_difference(sim_a: np.ndarray, sim_b: np.ndarray, triplets: AnchorTrip
            "ci": percentile_ci(over_triplets, CI_LEVEL), "ci_method": "bootstrap over triplets",
            "method": "spearman"}
     return {"anchor_accuracy": acc, "rsa_spearman": rsa}
+
+
+def anchor_alignment(similarity: np.ndarray, view) -> dict:
+    """The trainer's per-epoch scores on an anchor-triplet view (see
+    :meth:`AnchorTripletSet.as_triplet_set`): Spearman RSA and two-way accuracy."""
+    triplets = AnchorTripletSet.from_triplet_view(view)
+    return {"rsa": anchor_rsa(1.0 - similarity, triplets), "ooo_accuracy": None,
+            "anchor_accuracy": anchor_accuracy(similarity, triplets)}

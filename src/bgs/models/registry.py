@@ -76,7 +76,7 @@ KINDS: dict[str, BackboneKind] = {k.name: k for k in [
                  lora_targets=("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"),
                  hub_example="google/siglip-base-patch16-224", description="SigLIP vision tower per frame"),
     BackboneKind("dinov2", "image", "Dinov2Model", input_layout="frames", pooling="pooler",
-                 hidden_pooling="cls", input_size=224,
+                 hidden_pooling="mean", input_size=224,
                  # q/k/v/o projections (transformers 5 names; 4.x: attention.attention.query, ...)
                  lora_targets=r".*encoder\.layer\.\d+\.(attention\.[qkvo]_proj|attention\.attention\."
                               r"(query|key|value)|attention\.output\.dense|mlp\.fc[12])$",

@@ -139,6 +139,16 @@ class VisionBackbone(nn.Module):
             return h.reshape(b, s, n_t, -1).mean(dim=1)
         return h.reshape(b, n_t, s, -1).mean(dim=2)
 
+    def drop_layers_after(self, name: str) -> None:
+        """Cut the encoder's blocks after the one whose output ``name`` (``layer.K``) is: the
+        ones after it cannot change it, so training and embedding skip them."""
+        blocks = getattr(getattr(self.model, "encoder", None), "layer", None)
+        if not name.startswith("layer.") or not isinstance(blocks, nn.ModuleList):
+            return
+        k = int(name.split(".")[1])
+        if 0 < k < len(blocks):
+            self.model.encoder.layer = blocks[:k]
+
     def _pool(self, hidden: torch.Tensor, how: str) -> torch.Tensor:
         return hidden[:, 0] if how == "cls" else hidden.mean(dim=1)
 
@@ -212,11 +222,14 @@ def _preprocessor_stats(folder: Path) -> tuple[tuple | None, tuple | None]:
 
 def load_vision_backbone(spec: ModelSpec, frames: int | None = None, device: str = "cpu",
                          attention: str = DEFAULT_ATTENTION,
-                         attn_implementation: str | None = None) -> VisionBackbone:
+                         attn_implementation: str | None = None,
+                         size: int | None = None) -> VisionBackbone:
     """Load a registered video/image backbone from a local folder or hub id.
 
     ``frames``: clip length; models whose position embeddings fix it (VideoMAE, X-CLIP) must
-    get their ``config.num_frames``. The input size comes from the model config.
+    get their ``config.num_frames``. The input size comes from the model config (or the
+    kind's ``input_size``); ``size`` overrides it for models that interpolate their position
+    table (DINOv2).
     ``attention``: ``"sdpa"`` (fused kernels; the library's where transformers has one,
     bgs's for TimeSformer) or ``"eager"`` (needed for attention weights); see
     :mod:`bgs.models.attention`. The weights are the same either way.
@@ -250,7 +263,7 @@ def load_vision_backbone(spec: ModelSpec, frames: int | None = None, device: str
     set_attention(model, attention)
     make_input_grads_tuple_safe(model)
     config = model.config
-    size = int(kind.input_size or getattr(config, "image_size", None) or getattr(config, "crop_size"))
+    size = int(size or kind.input_size or getattr(config, "image_size", None) or getattr(config, "crop_size"))
     fixed = getattr(config, "num_frames", None) if kind.frames_from_config else None
     if fixed is not None and frames is not None and frames != fixed:
         raise ConfigError(f"{spec} takes exactly {fixed} frames (its config.num_frames), "

@@ -62,6 +62,8 @@ class ModelConfig:
     head_dropout: float = 0.3
     gradient_checkpointing: bool = False  # recompute each block in the backward (non-reentrant)
     attention: str = "sdpa"  # video/image backbones: "sdpa" (fused kernels) or "eager"
+    layer: str = "embeddings"  # video/image: the pooled output, or a hidden state "layer.K"
+    image_size: int = 0  # video/image: frame size; 0: the backbone's (DINOv2 interpolates)
 
 
 @dataclass

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bgs.data.anchor import AnchorTripletSet, is_anchor_format, read_anchor_triplets
 from bgs.data.splits import StimulusSplit
 from bgs.data.stimuli import StimulusTable, read_stimuli
 from bgs.data.triplets import TripletSet, read_triplets
 from bgs.errors import ConfigError
+from bgs.human.anchor import anchor_similarity
 from bgs.human.similarity import human_similarity
 from bgs.train.config import TrainConfig
 
@@ -27,6 +29,7 @@ class TrainingData:
     val: TripletSet  # triplets among val_ids, indexed on val_ids
     test: TripletSet | None
     target: np.ndarray  # target dissimilarity among train_ids (NaN: unobserved)
+    judgment: str = "odd-one-out"  # or "anchor": the triplet sets are anchor-triplet views
 
     def summary(self) -> dict:
         return {"n_train_stimuli": len(self.train_ids), "n_val_stimuli": len(self.val_ids),
@@ -48,7 +51,11 @@ def _ids_from(path: str, stimuli: StimulusTable) -> np.ndarray:
 def load_training_data(config: TrainConfig) -> TrainingData:
     d = config.data
     stimuli = read_stimuli(d.stimuli)
-    triplets = read_triplets(d.triplets, format=d.format, stimulus_ids=stimuli.ids)
+    anchor = is_anchor_format(d.format)
+    if anchor:  # (head, close, far) views: the triplet loss's anchor, positive and negative
+        triplets = read_anchor_triplets(d.triplets, format=d.format, stimulus_ids=stimuli.ids).as_triplet_set()
+    else:
+        triplets = read_triplets(d.triplets, format=d.format, stimulus_ids=stimuli.ids)
     all_ids = stimuli.ids
     test_ids = _ids_from(d.test, stimuli) if d.test else np.array([], dtype=all_ids.dtype)
     train_pool = _ids_from(d.train, stimuli) if d.train else np.setdiff1d(all_ids, test_ids)
@@ -63,7 +70,9 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     if len(train) == 0:
         raise ConfigError(f"no triplet has all three stimuli among the {len(train_ids)} training "
                           f"stimuli; check data.train / data.test")
-    if config.target.source == "human":
+    if config.target.source == "human" and anchor:
+        target = anchor_similarity(AnchorTripletSet.from_triplet_view(train)).dissimilarity
+    elif config.target.source == "human":
         target = human_similarity(train).dissimilarity
     else:
         from bgs.embeddings import Embeddings
@@ -72,7 +81,8 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         emb = Embeddings.load(config.target.embeddings).align(train_ids, "the training stimuli")
         target = dissimilarity_matrix(emb.matrix, "cosine")
     np.fill_diagonal(target, np.nan)
-    return TrainingData(stimuli, triplets, train_ids, val_ids, test_ids, train, val, test, target)
+    return TrainingData(stimuli, triplets, train_ids, val_ids, test_ids, train, val, test, target,
+                        "anchor" if anchor else "odd-one-out")
 
 
 def stimulus_files(stimuli: StimulusTable, ids) -> list:

@@ -28,12 +28,14 @@ class ProjectionHead(nn.Module):
 
 
 class VideoEncoder(nn.Module):
-    """Clips from the clip store through a vision backbone (pooled ``embeddings`` output)."""
+    """Clips from the clip store through a vision backbone: its pooled output (``layer``
+    ``embeddings``) or the pooled hidden state ``layer.K``."""
 
-    def __init__(self, backbone, store):
+    def __init__(self, backbone, store, layer: str = "embeddings"):
         super().__init__()
         self.backbone = backbone
         self.store = store
+        self.layer = layer
         self._staging = None  # pinned host buffers, made on the first CUDA forward
 
     @property
@@ -71,9 +73,9 @@ class VideoEncoder(nn.Module):
         the same forward pass."""
         clips = self.backbone.preprocess(self.frames(ids))
         if temporal:
-            out = self.backbone(clips, layers=("embeddings", "temporal"))
-            return out["embeddings"], out["temporal"]
-        return self.backbone(clips)["embeddings"]
+            out = self.backbone(clips, layers=(self.layer, "temporal"))
+            return out[self.layer], out["temporal"]
+        return self.backbone(clips, layers=(self.layer,))[self.layer]
 
 
 class TextEncoder(nn.Module):

@@ -52,19 +52,22 @@ def build_model(config: TrainConfig, data: TrainingData, device: str,
     if kind.family in ("video", "image"):
         from bgs.media.decode import DecodeParams
         from bgs.media.store import ClipStore
-        from bgs.models.vision import load_vision_backbone
+        from bgs.models.vision import layer_names, load_vision_backbone
 
         if not config.data.videos:
             raise ConfigError(f"{spec} trains on videos: set data.videos")
         backbone = load_vision_backbone(spec, frames=config.model.frames or None, device=device,
-                                        attention=config.model.attention)
+                                        attention=config.model.attention,
+                                        size=config.model.image_size or None)
+        layer = layer_names(config.model.layer, backbone.n_layers)[0]
+        backbone.drop_layers_after(layer)
         store_root = Path(config.data.store or Path(config.data.videos) / ".bgs-clip-store")
         store = ClipStore(store_root, DecodeParams(backbone.frames, backbone.size, config.data.resize))
         ids = np.concatenate([data.train_ids, data.val_ids, data.test_ids])
         files = [Path(config.data.videos) / f for f in stimulus_files(data.stimuli, ids)]
         report = store.build(list(ids), files, on_error="fail")
         log(f"clip store {store.path}: {len(report.decoded)} decoded, {len(report.reused)} reused")
-        encoder = VideoEncoder(backbone, store)
+        encoder = VideoEncoder(backbone, store, layer)
     elif kind.family == "text":
         from bgs.models.text import load_text_backbone
 
@@ -175,6 +178,10 @@ class Trainer:
             return {"rsa": None, "ooo_accuracy": None}
         z = model.embed(list(ids))
         s = z @ z.T
+        if getattr(self, "judgment", "") == "anchor":
+            from bgs.metrics.anchor import anchor_alignment
+
+            return anchor_alignment(s, triplets)
         h = human_similarity(triplets)
         return {"rsa": al.rsa(1.0 - s, h, "spearman"), "ooo_accuracy": al.ooo_accuracy(s, triplets)}
 
@@ -184,6 +191,7 @@ class Trainer:
         self._prepare_run_dir()
         torch.manual_seed(cfg.run.seed)
         data = load_training_data(cfg)
+        self.judgment = data.judgment
         model = build_model(cfg, data, self.device, self.log)
         self.behavior = None
         if cfg.behavior.active:
@@ -271,6 +279,8 @@ class Trainer:
                       **{f"loss_{k}": v / n_steps for k, v in sums.items() if k != "loss"},
                       "train_rsa": tr["rsa"], "train_ooo_accuracy": tr["ooo_accuracy"],
                       "val_rsa": val["rsa"], "val_ooo_accuracy": val["ooo_accuracy"],
+                      **({"train_anchor_accuracy": tr["anchor_accuracy"],
+                          "val_anchor_accuracy": val["anchor_accuracy"]} if "anchor_accuracy" in val else {}),
                       "seconds": time.perf_counter() - t0, "clips_per_s": n_clips / (time.perf_counter() - t0)}
             self.history.append(record)
             score = val["rsa"] if val["rsa"] is not None and np.isfinite(val["rsa"]) else -np.inf
@@ -279,7 +289,7 @@ class Trainer:
             improved = score > best or cfg.optim.select == "last"
             best, stale = (score, 0) if improved else (best, stale + 1)
             self.log(f"epoch {epoch}: loss {record['train_loss']:.4f}, train RSA {tr['rsa']:.3f}, "
-                     f"val RSA {score:.3f}, val odd-one-out {val['ooo_accuracy']:.3f}"
+                     f"val RSA {score:.3f}, val {_accuracy_text(val)}"
                      f"{' (best)' if improved else ''}")
             if self.rank == 0:
                 meta = {"epoch": epoch, "val_rsa": score, "objective": cfg.objective.to_dict()}
@@ -322,7 +332,17 @@ class Trainer:
         every = np.concatenate([data.train_ids, data.val_ids, data.test_ids])
         emb = Embeddings.from_array(every, model.embed(list(every)), source=str(best_dir))
         emb.save(self.run_dir / "embeddings.npz")
-        if data.test is not None and len(data.test):
+        if data.test is not None and len(data.test) and data.judgment == "anchor":
+            from bgs.data.anchor import AnchorTripletSet
+            from bgs.metrics.anchor import evaluate_anchor_embeddings
+
+            result = evaluate_anchor_embeddings(emb, AnchorTripletSet.from_triplet_view(data.test),
+                                                n_bootstrap=self.config.run.eval_bootstrap,
+                                                n_permutations=self.config.run.eval_permutations,
+                                                seed=self.config.run.seed)
+            write_json(self.run_dir / "eval.json", result)
+            summary["test"] = {k: result[k]["value"] for k in ("anchor_accuracy", "rsa_spearman", "rsa_pearson")}
+        elif data.test is not None and len(data.test):
             result = evaluate_embeddings(emb, data.test, n_bootstrap=self.config.run.eval_bootstrap,
                                          n_permutations=self.config.run.eval_permutations,
                                          seed=self.config.run.seed)
@@ -331,6 +351,12 @@ class Trainer:
                                ("ooo_accuracy", "two_way_accuracy_symmetric", "rsa_spearman", "rsa_pearson")}
         write_json(self.run_dir / "metrics.json", {**summary, "history": self.history})
         return summary
+
+
+def _accuracy_text(scores: dict) -> str:
+    if "anchor_accuracy" in scores:
+        return f"anchor two-way {scores['anchor_accuracy']:.3f}"
+    return f"odd-one-out {scores['ooo_accuracy']:.3f}"
 
 
 def default_run_dir(config: TrainConfig) -> Path:
