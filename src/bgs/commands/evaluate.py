@@ -52,6 +52,13 @@ def register(app: typer.Typer) -> None:
 
         if run is not None:
             new_run_dir(run, create=False)  # fail before the work, not after
+        from bgs.data.anchor import is_anchor_format
+
+        if is_anchor_format(format):
+            from bgs.commands.anchor import anchor_evaluate
+
+            return anchor_evaluate(embeddings, triplets, format, columns, id_type, stimuli, on_error, split,
+                                   metric, layer, n_bootstrap, n_permutations, seed, as_json, output)
 
         ts = cli.load_triplets(triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
                        None, None, None)

@@ -20,12 +20,13 @@ class OnError(str, Enum):
 
 # ---------------------------------------------------------------------- shared options
 FormatOpt = typer.Option("default", "--format", "-f",
-                         help="Column format: 'default' (participant, a, b, c, odd) or "
-                              "'garcia2025' (participation, stim1_name, ..., choice).")
+                         help="Column format: odd-one-out 'default' (participant, a, b, c, odd) or "
+                              "'garcia2025' (participation, stim1_name, ..., choice); anchor "
+                              "triplets 'anchor' (head, close, far) or 'zappos' (no header).")
 ColumnsOpt = typer.Option(None, "--columns",
                           help="Map fields to your columns, e.g. 'participant=subj,a=s1,b=s2,"
                                "c=s3,odd=choice' (fields: participant a b c odd response_time "
-                               "session trial).")
+                               "session trial; anchor formats: head close far participant).")
 IdTypeOpt = typer.Option(None, "--id-type", help="Stimulus id type: int (default) or str.")
 StimuliOpt = typer.Option(None, "--stimuli", "-s", exists=False,
                           help="Stimulus table (CSV/Parquet with an id and/or file column); ids "
