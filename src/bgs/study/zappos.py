@@ -38,8 +38,8 @@ class ZapposConfig:
     image_size: int = 112  # the photos are 136×102: 112 keeps their detail at 1/4 of 224's cost
     layer: str = "layer.8"  # the ViT layer the head reads (the best on training shoes; docs/zappos.md)
     objectives: tuple = OBJECTIVES
-    epochs: int = 5
-    steps_per_epoch: int = 5
+    epochs: int = 8
+    steps_per_epoch: int = 6
     # A step costs one pass over the batch's unique shoes, and 64 triplets already touch
     # nearly all 51 training shoes: a large batch adds signal at almost no cost.
     batch_triplets: int = 256
