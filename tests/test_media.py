@@ -70,7 +70,7 @@ def test_params_validate_and_key():
     keys = {p.key(), DecodeParams(frames=8).key(), DecodeParams(size=112).key(),
             DecodeParams(resize="squash").key()}
     assert len(keys) == 4
-    for bad in (dict(frames=0), dict(size=-1), dict(frames=2.5), dict(resize="pad"),
+    for bad in (dict(frames=0), dict(size=-1), dict(frames=2.5), dict(resize="letterbox"),
                 dict(size=True)):
         with pytest.raises(ConfigError):
             DecodeParams(**bad)
@@ -134,13 +134,16 @@ def _bars(w, h, vertical: bool, bar=6):
     return img
 
 
+def _decode_bars(tmp_path, w, h, *resizes):
+    img = _bars(w, h, vertical=w > h)
+    path = write_video(tmp_path / "bars.mp4", 3, w=w, h=h, image=lambda i: img)
+    return [decode_video(path, DecodeParams(frames=2, size=24, resize=r)) for r in resizes]
+
+
 @pytest.mark.parametrize("w,h", [(64, 48), (48, 64)])
 def test_crop_keeps_aspect_and_squash_keeps_everything(tmp_path, w, h):
     landscape = w > h
-    img = _bars(w, h, vertical=landscape)
-    path = write_video(tmp_path / "bars.mp4", 3, w=w, h=h, image=lambda i: img)
-    crop = decode_video(path, DecodeParams(frames=2, size=24, resize="crop"))
-    squash = decode_video(path, DecodeParams(frames=2, size=24, resize="squash"))
+    crop, squash = _decode_bars(tmp_path, w, h, "crop", "squash")
     assert crop.shape == squash.shape == (2, 24, 24, 3)
     # the long side's ends: crop cuts the bars off, squash keeps them
     edges = (lambda a: a[:, :, [0, -1]]) if landscape else (lambda a: a[:, [0, -1], :])
@@ -148,6 +151,20 @@ def test_crop_keeps_aspect_and_squash_keeps_everything(tmp_path, w, h):
     assert edges(squash).max() < 60
     # the middle is the same grey in both
     assert abs(int(crop[:, 12, 12].mean()) - 200) < 8
+
+
+@pytest.mark.parametrize("w,h", [(64, 48), (48, 64)])
+def test_pad_keeps_everything_and_the_aspect_on_white(tmp_path, w, h):
+    landscape = w > h
+    (pad,) = _decode_bars(tmp_path, w, h, "pad")
+    assert pad.shape == (2, 24, 24, 3)
+    # 64×48 fits as 24×18: three white rows (columns) on each side of the short side
+    border = (lambda a: a[:, [0, 1, 2, -3, -2, -1], :]) if landscape else (lambda a: a[:, :, [0, 1, 2, -3, -2, -1]])
+    assert (border(pad) == 255).all()
+    # the long side's ends keep their black bars, the middle its grey
+    edges = (lambda a: a[:, 5:19, [0, -1]]) if landscape else (lambda a: a[:, [0, -1], 5:19])
+    assert edges(pad).max() < 60
+    assert abs(int(pad[:, 12, 12].mean()) - 200) < 8
 
 
 def test_decode_errors(tmp_path):

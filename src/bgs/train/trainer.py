@@ -354,9 +354,9 @@ class Trainer:
 
 
 def _accuracy_text(scores: dict) -> str:
-    if "anchor_accuracy" in scores:
-        return f"anchor two-way {scores['anchor_accuracy']:.3f}"
-    return f"odd-one-out {scores['ooo_accuracy']:.3f}"
+    name, key = ("anchor two-way", "anchor_accuracy") if "anchor_accuracy" in scores else ("odd-one-out", "ooo_accuracy")
+    value = scores.get(key)
+    return f"{name} {value:.3f}" if value is not None else f"{name} — (no validation triplets)"
 
 
 def default_run_dir(config: TrainConfig) -> Path:
