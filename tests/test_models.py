@@ -39,6 +39,8 @@ def tiny_model(kind: str):
         return t.CLIPVisionModel(t.CLIPVisionConfig(**TINY, image_size=32, patch_size=8))
     if kind == "siglip":
         return t.SiglipVisionModel(t.SiglipVisionConfig(**TINY, image_size=32, patch_size=8))
+    if kind == "dinov2":  # frames at the kind's 224: the position table is interpolated
+        return t.Dinov2Model(t.Dinov2Config(**TINY, image_size=32, patch_size=16))
     raise KeyError(kind)
 
 

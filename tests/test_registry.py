@@ -144,7 +144,7 @@ def assert_identical(dest: Path, src: Path, names=None):
 # --- registry -----------------------------------------------------------------------------
 
 def test_registry_content():
-    assert [d.name for d in list_datasets()] == ["garcia2025"]
+    assert [d.name for d in list_datasets()] == ["garcia2025", "zappos"]
     ds = get_dataset("garcia2025")
     assert ds.format == "garcia2025"
     assert "not distributed" in ds.license and "2510.01502" in ds.citation
