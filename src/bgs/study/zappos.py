@@ -119,6 +119,10 @@ def baseline_embeddings(data, cfg: ZapposConfig) -> dict[str, Embeddings]:
     from bgs.models.registry import parse_model
     from bgs.models.vision import layer_names, load_vision_backbone
 
+    from bgs.models.dinov2_onnx import assemble_dinov2, dinov2_folder, onnx_file
+
+    if dinov2_folder() is None and onnx_file() is not None:  # once; else the hub id
+        assemble_dinov2()
     backbone = load_vision_backbone(parse_model(BACKBONE), frames=1, size=cfg.image_size)
     layers = layer_names(",".join(str(k) for k in range(backbone.n_layers + 1)) + ",embeddings",
                          backbone.n_layers)
@@ -239,6 +243,7 @@ def run_zappos(out: str | Path, data_dir: str | Path, config: ZapposConfig | Non
             _record(metrics, name, emb, layer, stage, test, data.triplets, ev, log)
 
     base_sim = _similarity(vit, test.stimulus_ids, cfg.layer)
+    alexnet_sim = _similarity(base["alexnet"], test.stimulus_ids)
     metrics["finetuning"] = {"base": f"dinov2 {cfg.layer}", "differences": {}}
     for objective in cfg.objectives:
         with step(f"BGS fine-tuning of the ViT (LoRA): {objective}"):
@@ -258,6 +263,8 @@ def run_zappos(out: str | Path, data_dir: str | Path, config: ZapposConfig | Non
             diff = paired_difference(_similarity(tuned, test.stimulus_ids), base_sim, test,
                                      cfg.n_bootstrap, cfg.seed)
             metrics["finetuning"]["differences"][name] = diff
+            metrics["finetuning"].setdefault("versus_alexnet", {})[name] = paired_difference(
+                _similarity(tuned, test.stimulus_ids), alexnet_sim, test, cfg.n_bootstrap, cfg.seed)
             a = diff["anchor_accuracy"]
             log(f"  held-out two-way accuracy vs the untuned ViT: {a['value']:+.3f} "
                 f"[{a['ci'][0]:+.3f}, {a['ci'][1]:+.3f}] over triplets, "
