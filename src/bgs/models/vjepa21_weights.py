@@ -19,6 +19,7 @@ Every tensor must be used and none may be missing, with matching shapes; anythin
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from pathlib import Path
@@ -185,11 +186,10 @@ def save_folder(model: VJEPA21Model, folder: str | Path) -> Path:
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     with atomic_path(folder / WEIGHTS) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt"})
-    config = model.config.to_dict()
-    for key in ("_attn_implementation_autoset", "transformers_version", "_name_or_path"):
-        config.pop(key, None)
+    fields = [p for p in inspect.signature(VJEPA21Config.__init__).parameters if p not in ("self", "kwargs")]
+    config = {"model_type": VJEPA21Config.model_type, **{k: getattr(model.config, k) for k in fields}}
     with atomic_path(folder / CONFIG) as tmp:
-        tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(json.dumps(config, indent=2) + "\n")
     return folder
 
 
