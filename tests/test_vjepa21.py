@@ -14,16 +14,23 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 pytest.importorskip("av")
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bgs.cli import main  # noqa: E402
-from bgs.errors import BGSError  # noqa: E402
-from bgs.models.registry import parse_model  # noqa: E402
-from bgs.models.vision import load_vision_backbone  # noqa: E402
-from bgs.models.vjepa21 import (VJEPA21Attention, VJEPA21Config, VJEPA21Model, apply_rotary,  # noqa: E402
-                                axis_dim, rotary_tables, token_positions)
-from bgs.models.vjepa21_weights import config_from_state, load_vjepa21  # noqa: E402
+from bgs.cli import main
+from bgs.errors import BGSError
+from bgs.models.registry import parse_model
+from bgs.models.vision import load_vision_backbone
+from bgs.models.vjepa21 import (
+    VJEPA21Attention,
+    VJEPA21Config,
+    VJEPA21Model,
+    apply_rotary,
+    axis_dim,
+    rotary_tables,
+    token_positions,
+)
+from bgs.models.vjepa21_weights import config_from_state, load_vjepa21
 
 # head dimension 22: 6 channels per axis, 4 left unrotated; depth 4: levels at blocks 0..3
 TINY = dict(hidden_size=44, num_hidden_layers=4, num_attention_heads=2, intermediate_size=40,
@@ -384,3 +391,18 @@ def test_embed_and_train_end_to_end(workspace, tmp_path, source):
     assert maps["base__rollout"].shape[1:] == (4, 2, 2)  # frames × the 2×2 patch grid
     np.testing.assert_allclose(maps["fine-tuned__rollout"].sum(axis=(1, 2, 3)), 1.0, rtol=1e-6)
     assert not np.allclose(maps["base__grad_rollout"], maps["fine-tuned__grad_rollout"])
+
+
+def test_lora_targets_are_the_attention_and_mlp_linears_of_every_block():
+    from peft import LoraConfig, get_peft_model
+
+    from bgs.train.config import ModelConfig
+    from bgs.train.model import lora_targets
+
+    kind = parse_model("vjepa2.1:x.pt").kind
+    model = get_peft_model(tiny(), LoraConfig(r=2, target_modules=lora_targets(kind, ModelConfig())))
+    wrapped = sorted(n.removeprefix("base_model.model.").removesuffix(".lora_A")
+                     for n, _ in model.named_modules() if n.endswith(".lora_A"))
+    want = sorted(f"blocks.{i}.{m}" for i in range(TINY["num_hidden_layers"])
+                  for m in ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"))
+    assert wrapped == want  # not the patch embeddings' proj

@@ -27,7 +27,12 @@ from pathlib import Path
 import torch
 
 from bgs.errors import BGSError
-from bgs.models.vjepa21 import HEADS_BY_WIDTH, VJEPA21Config, VJEPA21Model, default_levels
+from bgs.models.vjepa21 import (
+    HEADS_BY_WIDTH,
+    VJEPA21Config,
+    VJEPA21Model,
+    default_levels,
+)
 
 ENCODER_KEYS = ("ema_encoder", "target_encoder")
 PREFIXES = ("module.", "backbone.")
@@ -130,7 +135,7 @@ def _read_meta_file(path: Path) -> dict[str, torch.Tensor]:
         return encoder_state(load_file(str(path)), str(path))
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors come in many types
+    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise BGSError(f"{path}: cannot read it as a PyTorch checkpoint with weights_only=True "
                        f"({first[:200]}). Fix: give Meta's V-JEPA 2.1 .pt file") from None
