@@ -406,3 +406,16 @@ def test_lora_targets_are_the_attention_and_mlp_linears_of_every_block():
     want = sorted(f"blocks.{i}.{m}" for i in range(TINY["num_hidden_layers"])
                   for m in ("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"))
     assert wrapped == want  # not the patch embeddings' proj
+
+
+def test_a_safetensors_file_with_meta_names_loads(tmp_path):
+    from safetensors.torch import save_file
+
+    model = tiny(seed=5)
+    save_file({f"backbone.{k}": v.contiguous() for k, v in model.state_dict().items()}, tmp_path / "port.safetensors")
+    from bgs.models.vjepa21_weights import load_meta_checkpoint
+
+    loaded = load_meta_checkpoint(tmp_path / "port.safetensors", image_size=32, heads=2)
+    clip = torch.randn(1, 4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded(clip).last_hidden_state, model(clip).last_hidden_state)

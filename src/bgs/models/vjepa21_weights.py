@@ -104,8 +104,13 @@ def config_from_state(state: dict, source: str, image_size: int = DEFAULT_SIZE,
                          hierarchical_layers=list(levels))
 
 
-def load_strict(model: VJEPA21Model, state: dict[str, torch.Tensor], source: str) -> VJEPA21Model:
-    """Load ``state`` into ``model``: every key used, none missing, every shape equal."""
+def load_strict(config: VJEPA21Config, state: dict[str, torch.Tensor], source: str) -> VJEPA21Model:
+    """The model of ``config`` holding ``state``: every key used, none missing, every shape
+    equal. The model is built without memory (meta device) and takes the file's tensors as
+    its parameters (float32), so a large checkpoint is neither initialised randomly first
+    nor held twice."""
+    with torch.device("meta"):
+        model = VJEPA21Model(config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -124,8 +129,8 @@ def load_strict(model: VJEPA21Model, state: dict[str, torch.Tensor], source: str
         raise BGSError(f"{source}: the weights do not fit the V-JEPA 2.1 encoder "
                        f"({'; '.join(parts)}). Fix: give an unmodified V-JEPA 2.1 encoder checkpoint, "
                        f"or a folder written by `bgs models convert-vjepa2.1`")
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
-    return model
+    model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=True, assign=True)
+    return model.eval()
 
 
 def _read_meta_file(path: Path) -> dict[str, torch.Tensor]:
@@ -134,7 +139,12 @@ def _read_meta_file(path: Path) -> dict[str, torch.Tensor]:
 
         return encoder_state(load_file(str(path)), str(path))
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        try:  # memory-mapped: the tensors are read from the file as they are used
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc):
+                raise
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)  # legacy format
     except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise BGSError(f"{path}: cannot read it as a PyTorch checkpoint with weights_only=True "
@@ -148,7 +158,7 @@ def load_meta_checkpoint(path: str | Path, image_size: int = DEFAULT_SIZE,
     path = Path(path)
     state = _read_meta_file(path)
     config = config_from_state(state, str(path), image_size, heads)
-    return load_strict(VJEPA21Model(config), state, str(path)).eval()
+    return load_strict(config, state, str(path))
 
 
 def load_folder(folder: str | Path) -> VJEPA21Model:
@@ -165,7 +175,7 @@ def load_folder(folder: str | Path) -> VJEPA21Model:
         config = VJEPA21Config(**{k: v for k, v in data.items() if k not in ("model_type", "architectures")})
     except (ValueError, TypeError) as exc:
         raise BGSError(f"{folder / CONFIG}: not a V-JEPA 2.1 config ({exc})") from None
-    return load_strict(VJEPA21Model(config), load_file(str(folder / WEIGHTS)), str(folder / WEIGHTS)).eval()
+    return load_strict(config, load_file(str(folder / WEIGHTS)), str(folder / WEIGHTS))
 
 
 def load_vjepa21(source: str | Path) -> VJEPA21Model:
