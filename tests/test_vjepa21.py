@@ -419,3 +419,29 @@ def test_a_safetensors_file_with_meta_names_loads(tmp_path):
     clip = torch.randn(1, 4, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(loaded(clip).last_hidden_state, model(clip).last_hidden_state)
+
+
+@pytest.mark.parametrize("frames", [4, 1])
+def test_rollout_map_is_the_attention_product(tmp_path, frames):
+    from bgs.attention import attention_maps
+    from bgs.models.vjepa21_weights import save_folder
+
+    save_folder(tiny(seed=6), tmp_path / "m")
+    bb = load_vision_backbone(parse_model(f"vjepa2.1:{tmp_path / 'm'}"), frames=frames)
+    clips = np.random.default_rng(0).integers(0, 256, (1, frames, 32, 32, 3), dtype=np.uint8)
+    got = attention_maps(bb, clips, ["rollout"])["rollout"][0]
+    assert bb.attention == "sdpa"  # switched to eager for the maps and back
+    bb.set_attention("eager")
+    with torch.no_grad():
+        attn = bb.model(bb.preprocess(torch.from_numpy(clips)), output_attentions=True).attentions
+    n = attn[0].shape[-1]
+    eye = torch.eye(n, dtype=torch.float64)
+    r = eye
+    for a in attn:
+        r = (0.5 * (a[0].double().mean(0) + eye)) @ r
+    tubelet = 1 if frames == 1 else 2
+    tokens = (torch.full((n,), 1.0 / n, dtype=torch.float64) @ r).reshape(frames // tubelet, 4, 4)
+    want = np.repeat(tokens.numpy(), tubelet, axis=0)
+    assert got.shape == (frames, 4, 4)
+    np.testing.assert_allclose(got, want / want.sum(), rtol=1e-9, atol=1e-12)
+    assert got.std() > 1e-6
