@@ -87,7 +87,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(a.threads)
-    from bgs.demo.pretrain import MAEConfig, cached_videomae
+    from bgs.pretrain.mae import MAEConfig, cached_videomae
 
     out = a.out
     out.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The demo's masked-autoencoder pre-training of a small VideoMAE (``bgs.demo.pretrain``):
+"""The demo's masked-autoencoder pre-training of a small VideoMAE (``bgs.pretrain.mae``):
 config and masks, the loss falling, the saved encoder loading as a ``videomae:`` backbone,
 determinism, the cache, atomic writes, and what the features still carry."""
 
@@ -13,8 +13,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 av = pytest.importorskip("av")
 
-from bgs.demo import pretrain as P  # noqa: E402
-from bgs.demo.pretrain import MAEConfig, cached_videomae, pretrain_videomae  # noqa: E402
+from bgs.pretrain import mae as P  # noqa: E402
+from bgs.pretrain.mae import MAEConfig, cached_videomae, pretrain_videomae  # noqa: E402
 from bgs.errors import BGSError, ConfigError  # noqa: E402
 
 QUICK = MAEConfig.quick()

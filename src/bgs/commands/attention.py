@@ -38,7 +38,7 @@ def attention_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from bgs.attention.rollout import METHODS
-    from bgs.attention.study import attention_study, load_models
+    from bgs.study.attention import attention_study, load_models
     from bgs.commands.options import load_split_ids
     from bgs.data.stimuli import read_stimuli
     from bgs.errors import BGSError, ConfigError

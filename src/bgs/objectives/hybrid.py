@@ -24,11 +24,12 @@ once and shared by all terms.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
 
 import torch
 
+from bgs.constraints import FLAG, Interval, Options, check
 from bgs.errors import ConfigError
 from bgs.objectives.rsa import (
     _check_target,
@@ -65,21 +66,18 @@ class ObjectiveConfig:
     margin: float = 0.2
     symmetric: bool = True
 
+    SECTION: ClassVar[str] = "objective"
+    CONSTRAINTS: ClassVar[dict] = {"name": [Options(*OBJECTIVES)],
+                                   **{k: [Interval(float, 0, None)] for k in _NUMERIC},
+                                   "symmetric": [FLAG]}
+
     def __post_init__(self):
-        if self.name not in OBJECTIVES:
-            raise ConfigError(f"unknown objective {self.name!r}; choose one of {', '.join(OBJECTIVES)}")
+        check(self)
         for key in _NUMERIC:
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"objective {key} must be a number, got {value!r}")
-            if not math.isfinite(value) or value < 0:
-                raise ConfigError(f"objective {key} must be finite and non-negative, got {value!r}")
-            setattr(self, key, float(value))
+            setattr(self, key, float(getattr(self, key)))
         if self.beta_start > self.beta_max:
             raise ConfigError(f"objective beta_start ({self.beta_start}) exceeds beta_max "
                               f"({self.beta_max}); raise beta_max or lower beta_start")
-        if not isinstance(self.symmetric, bool):
-            raise ConfigError(f"objective symmetric must be true or false, got {self.symmetric!r}")
 
     def beta(self, epoch: int) -> float:
         """``min(beta_max, beta_start + beta_step·epoch)``, epoch counted from 0."""

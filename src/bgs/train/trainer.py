@@ -14,6 +14,7 @@ single-process gradient of the same global batch.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -86,6 +87,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, run_dir: str | Path, resume: bool = False,
                  log: Callable[[str], None] | None = None):
+        config = copy.deepcopy(config)  # the run may fill in values (the automatic batch)
         config.validate()
         self.config = config
         self.run_dir = Path(run_dir)
@@ -98,6 +100,9 @@ class Trainer:
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError("run.device is cuda but no CUDA device is available; use cpu")
         self.history: list[dict] = []
+        self.behavior = None  # the receiver-behavior terms, when the config has them
+        self.embeddings = None  # every stimulus, from the best checkpoint, once the run ends
+        self._target: tuple | None = None  # (data, its target on the device)
 
     # ------------------------------------------------------------------ set-up
     def _prepare_run_dir(self) -> None:
@@ -142,7 +147,7 @@ class Trainer:
 
     def _target_on_device(self, data: TrainingData) -> torch.Tensor:
         """The (n_train, n_train) target, moved to the device once per run."""
-        cached = getattr(self, "_target", None)
+        cached = self._target
         if cached is None or cached[0] is not data:
             self._target = (data, torch.tensor(data.target, dtype=torch.float32, device=self.device))
         return self._target[1]
@@ -157,7 +162,7 @@ class Trainer:
             [unique] + [np.searchsorted(unique, x) for x in (pair[:, 0], pair[:, 1], train.odd_index[rows])])
         target = self._target_on_device(data)[where][:, where]
         amp = self.device.startswith("cuda") and self.config.run.amp
-        behavior = getattr(self, "behavior", None)
+        behavior = self.behavior
         temporal = behavior is not None and behavior.needs_temporal
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
             z = self._embed_batch(model, data.train_ids[unique], temporal=temporal)
@@ -180,12 +185,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ the run
     def run(self) -> dict:
+        """Train, evaluate the best checkpoint and return the run's summary, its
+        ``history`` (one record per epoch) included; ``self.embeddings`` then holds the
+        embeddings of every stimulus."""
         cfg = self.config
         self._prepare_run_dir()
         torch.manual_seed(cfg.run.seed)
         data = load_training_data(cfg)
         model = build_model(cfg, data, self.device, self.log)
-        self.behavior = None
         if cfg.behavior.active:
             from bgs.behavior.training import build_behavior_objective
 
@@ -312,7 +319,7 @@ class Trainer:
 
         best_dir = self.run_dir / "checkpoints" / "best"
         summary = {"run": str(self.run_dir), "epochs": len(self.history), "best_epoch": None,
-                   **data.summary()}
+                   **data.summary(), "history": self.history}
         if self.rank != 0:
             return summary
         if (best_dir / "checkpoint.json").exists():
@@ -322,6 +329,7 @@ class Trainer:
         every = np.concatenate([data.train_ids, data.val_ids, data.test_ids])
         emb = Embeddings.from_array(every, model.embed(list(every)), source=str(best_dir))
         emb.save(self.run_dir / "embeddings.npz")
+        self.embeddings = emb
         if data.test is not None and len(data.test):
             result = evaluate_embeddings(emb, data.test, n_bootstrap=self.config.run.eval_bootstrap,
                                          n_permutations=self.config.run.eval_permutations,
@@ -329,7 +337,7 @@ class Trainer:
             write_json(self.run_dir / "eval.json", result)
             summary["test"] = {k: result[k]["value"] for k in
                                ("ooo_accuracy", "two_way_accuracy_symmetric", "rsa_spearman", "rsa_pearson")}
-        write_json(self.run_dir / "metrics.json", {**summary, "history": self.history})
+        write_json(self.run_dir / "metrics.json", summary)
         return summary
 
 
