@@ -26,7 +26,6 @@ import shlex
 import time
 from pathlib import Path
 
-
 TRAIN_TOML = """# written by benchmarks/transfer.py: the demo's fine-tuning settings, on style {key}
 [data]
 triplets = "{key}/all_triplets.csv"
@@ -166,7 +165,8 @@ def main() -> None:
     (out / "transfer.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
-    att_lines = ["| fine-tuned on | clips of | method | agent ratio base [CI] | fine-tuned [CI] | change [CI] | clips up |",
+    att_lines = ["| fine-tuned on | clips of | method | agent ratio base [CI] | fine-tuned [CI] | change [CI] "
+                 "| clips up |",
                  "|---|---|---|---|---|---|---|"]
     for tk in styles:
         for key in styles:

@@ -10,8 +10,7 @@ from bgs.behavior.config import BehaviorConfig
 from bgs.constraints import Interval, OfType, Options, check
 from bgs.errors import ConfigError
 from bgs.objectives import ObjectiveConfig
-from bgs.train.config import (DataConfig, LoraSettings, ModelConfig, OptimConfig, RunConfig,
-                              TargetConfig, TrainConfig)
+from bgs.train.config import DataConfig, LoraSettings, ModelConfig, OptimConfig, RunConfig, TargetConfig, TrainConfig
 
 SECTIONS = [DataConfig, LoraSettings, ModelConfig, TargetConfig, OptimConfig, RunConfig,
             ObjectiveConfig, BehaviorConfig]

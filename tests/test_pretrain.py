@@ -13,9 +13,9 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 av = pytest.importorskip("av")
 
+from bgs.errors import BGSError, ConfigError  # noqa: E402
 from bgs.pretrain import mae as P  # noqa: E402
 from bgs.pretrain.mae import MAEConfig, cached_videomae, pretrain_videomae  # noqa: E402
-from bgs.errors import BGSError, ConfigError  # noqa: E402
 
 QUICK = MAEConfig.quick()
 # smaller still, for the tests that train twice (determinism, cache, failure)

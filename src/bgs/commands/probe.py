@@ -13,10 +13,10 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from bgs.commands import options as cli
+from bgs.commands import options as opts
 from bgs.errors import ConfigError, UnknownStimulusError
 
-out, err = cli.out, cli.err
+out, err = opts.out, opts.err
 
 
 def _parse_alphas(text: str) -> np.ndarray:
@@ -135,9 +135,9 @@ def probe(embeddings: Path = typer.Option(..., "--embeddings", "-e",
                                           help="Bootstrap resamples of held-out stimuli for the "
                                                "confidence intervals (0: none)."),
           seed: int = typer.Option(0, "--seed", help="Seed of the folds and the bootstrap."),
-          as_json: bool = cli.JsonOpt,
-          output: Optional[Path] = cli.JsonOutOpt,
-          run: Optional[Path] = cli.RunOpt):
+          as_json: bool = opts.JsonOpt,
+          output: Optional[Path] = opts.JsonOutOpt,
+          run: Optional[Path] = opts.RunOpt):
     """Ridge probes from embeddings to attribute ratings: R² and Pearson r per attribute.
 
     Folds over stimuli; penalty by leave-one-out inside each training fold; no test leakage.
@@ -146,8 +146,7 @@ def probe(embeddings: Path = typer.Option(..., "--embeddings", "-e",
     from bgs.embeddings import Embeddings
     from bgs.io import write_json
     from bgs.metrics.probes import linear_probe
-
-    from bgs.report.rundir import new_run_dir, write_run
+    from bgs.report.rundir import RunHeader, command_line, new_run_dir, write_run
 
     if run is not None:
         new_run_dir(run, create=False)
@@ -182,10 +181,11 @@ def probe(embeddings: Path = typer.Option(..., "--embeddings", "-e",
         write_json(output, payload)
     if run is not None:
         frame = result.to_frame()
-        write_run(run, "probe", f"bgs probe: {embeddings.stem}",
-                  {"command": "bgs probe", "embeddings": str(embeddings), "attributes": str(attributes),
-                   "folds": folds, "train": str(train) if train else None,
-                   "test": str(test) if test else None, "seed": seed, "n_bootstrap": n_bootstrap},
+        header = RunHeader("probe", f"bgs probe: {embeddings.stem}", command_line(["bgs", "probe"]),
+                           {"embeddings": str(embeddings), "attributes": str(attributes), "folds": folds,
+                            "train": str(train) if train else None, "test": str(test) if test else None,
+                            "seed": seed, "n_bootstrap": n_bootstrap})
+        write_run(run, header,
                   {"probes": {embeddings.stem: json.loads(frame.to_json(orient="records"))}},
                   {"probes": frame.astype({"alphas": str})})
     if as_json:

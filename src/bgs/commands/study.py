@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -67,7 +66,7 @@ def garcia2025(
                                         batch_triplets=batch, lr=lr), n_bootstrap=n_bootstrap,
                       n_permutations=n_permutations, seed=seed)
     run_dir = out_dir or Path("runs") / f"garcia2025-{time.strftime('%Y%m%d-%H%M%S')}"
-    metrics = run_study(run_dir, data, cfg, log=out.print, argv=["bgs", *sys.argv[1:]])
+    metrics = run_study(run_dir, data, cfg, log=out.print)
     out.print(f"[green]done[/green] in {metrics['timings']['total']:.0f} s: {run_dir}/report.html "
               f"(metrics.json, tables/, plots/, train/)")
 

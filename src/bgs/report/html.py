@@ -32,6 +32,7 @@ from pathlib import Path
 
 from bgs.errors import BGSError, UnreadableFileError
 from bgs.io import atomic_path
+from bgs.report.rundir import SCHEMA, RunHeader
 
 RUN_DIR_COMMANDS = ("`bgs demo`, `bgs train`, or `bgs evaluate`, `bgs probe` or `bgs partition` "
                     "with --run DIR")
@@ -221,46 +222,12 @@ def _load_metrics(run_dir: Path) -> dict:
     if not isinstance(metrics, dict):
         raise UnreadableFileError(path, "the JSON is not an object",
                                   f"give a run directory written by {RUN_DIR_COMMANDS}")
-    metrics = _normalise(metrics, run_dir)
-    cfg_path = run_dir / "config.json"
-    if cfg_path.is_file():  # the command, when metrics.json's config lacks it
-        with contextlib.suppress(OSError, UnicodeDecodeError, json.JSONDecodeError):
-            extra = json.loads(cfg_path.read_text())
-            cfg = metrics.get("config")
-            if isinstance(extra, dict):
-                if not isinstance(cfg, Mapping):
-                    metrics["config"] = extra
-                elif not any(k in cfg for k in _COMMAND_KEYS):
-                    metrics["config"] = {**{k: extra[k] for k in _COMMAND_KEYS if k in extra},
-                                         **cfg}
+    if RunHeader.from_metrics(metrics) is None:
+        raise UnreadableFileError(path, f"no run-directory header (schema {SCHEMA}: kind, title, "
+                                        "command, config)",
+                                  "make the run again with this version of bgs, or give a run "
+                                  f"directory written by {RUN_DIR_COMMANDS}")
     return metrics
-
-
-def _normalise(metrics: dict, run_dir: Path) -> dict:
-    """Map the ``metrics.json`` of a ``bgs train`` run directory (``history``, ``best_epoch``,
-    ``test``; ``eval.json`` beside it) onto the run-directory schema."""
-    if "kind" in metrics or "history" not in metrics:
-        return metrics
-    out = dict(metrics)
-    out["kind"] = "train"
-    name = run_dir.name
-    cfg_path = run_dir / "config.toml"
-    if cfg_path.is_file():
-        with contextlib.suppress(Exception):
-            import tomllib
-
-            cfg = tomllib.loads(cfg_path.read_text())
-            out.setdefault("config", cfg)
-            name = str(cfg.get("objective", {}).get("name") or name)
-    out.setdefault("title", f"Fine-tuning run {run_dir.name}")
-    out["training"] = {name: {"run": ".", "history": metrics["history"],
-                              "best_epoch": metrics.get("best_epoch")}}
-    eval_path = run_dir / "eval.json"
-    if eval_path.is_file() and "models" not in metrics:
-        with contextlib.suppress(OSError, json.JSONDecodeError):
-            out["models"] = {name: {"label": f"{name} (fine-tuned)", "stage": "fine-tuned",
-                                    "eval": json.loads(eval_path.read_text())}}
-    return out
 
 
 def _load_matrices(run_dir: Path):
@@ -377,31 +344,20 @@ def _header(metrics: dict, run_dir: Path, models: list[dict]) -> str:
             f"{_at_a_glance(models)}</header>")
 
 
-def _command(metrics: dict) -> tuple[str | None, bool]:
-    """The recorded command line, and whether it is complete (an argv list, or a string with
-    options) rather than just the command's name (``"bgs evaluate"``)."""
-    cfg = metrics.get("config") if isinstance(metrics.get("config"), Mapping) else {}
-    for key in ("argv", "command_line", "command", "cmd"):
-        for src in (cfg, metrics):
-            v = src.get(key)
-            if isinstance(v, (list, tuple)) and v:
-                return shlex.join(str(x) for x in v), True
-            if isinstance(v, str) and v.strip():
-                return v.strip(), len(shlex.split(v)) > 2 or " -" in v
-    return None, False
-
-
-_COMMAND_KEYS = ("argv", "command_line", "command", "cmd")
+def _command(metrics: dict) -> str | None:
+    """The command line recorded in the run's header."""
+    argv = metrics.get("command")
+    return shlex.join(str(x) for x in argv) if argv else None
 
 
 def _section_run(metrics: dict) -> str:
     cfg = metrics.get("config")
     parts = []
-    cmd, _ = _command(metrics)
+    cmd = _command(metrics)
     if cmd:
         parts.append(f"<p>Command:</p><pre>{_e(cmd)}</pre>")
     if isinstance(cfg, Mapping) and cfg:
-        rows = [(k, _cell(v)) for k, v in _flatten(cfg) if k not in _COMMAND_KEYS]
+        rows = [(k, _cell(v)) for k, v in _flatten(cfg)]
         if rows:
             parts.append("<h3>Configuration</h3>" + _table(("setting", "value"), rows))
     if metrics.get("kind") == "demo":
@@ -854,16 +810,11 @@ def _section_other_figures(rep: _Report) -> str:
 def _footer(metrics: dict, run_dir: Path) -> str:
     from bgs import __version__
 
-    cmd, complete = _command(metrics)
+    cmd = _command(metrics)
     parts = ["<footer><h2 id=\"reproduce\">How to reproduce</h2>"]
-    if cmd and complete:
+    if cmd:
         parts.append("<p>Run the command that made this run directory:</p>"
                      f"<pre>{_e(cmd)}</pre>")
-    elif cmd:
-        parts.append("<p>Run</p>"
-                     f"<pre>{_e(cmd)}</pre>"
-                     + _p_("with the settings listed under “What was run” (the configuration "
-                           "records the options, not the exact command line)."))
     else:
         parts.append(_p_("metrics.json records no command; the configuration above lists the "
                          "settings of the run."))

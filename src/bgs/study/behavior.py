@@ -18,8 +18,9 @@ training clips' embeddings, scored on the test clips; bootstrap CIs over test cl
 No condition uses the validation judgments: every run keeps its last epoch at a constant
 learning rate (``optim.select = "last"``), so the behavior-only model never sees a human
 judgment. As a manipulation check the like log-ratio of the held-out clips is probed the same
-way: does behavior training make the behavior itself decodable from new clips? Training seeds differ in initialisation of the head and batch order; the table
-reports each seed and the mean over seeds.
+way: does behavior training make the behavior itself decodable from new clips? Training
+seeds differ in initialisation of the head and batch order; the table reports each seed and
+the mean over seeds.
 """
 
 from __future__ import annotations
@@ -171,12 +172,12 @@ def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
     """Run every condition into ``out`` (a new folder); returns ``results.json``'s content."""
     import torch
 
-    from bgs.pretrain.mae import MAEConfig, cached_videomae
     from bgs.media.decode import DecodeParams
     from bgs.media.store import ClipStore
     from bgs.models.embed import embed_clips, quiet_transformers
     from bgs.models.registry import parse_model
     from bgs.models.vision import load_vision_backbone
+    from bgs.pretrain.mae import MAEConfig, cached_videomae
     from bgs.synthetic import SynthConfig, make_dataset
 
     cfg = config or ExperimentConfig()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bgs.report.rundir import score_row, write_matrices, write_table
+from bgs.report.rundir import RunHeader, command_line, score_row, write_matrices, write_table
 from bgs.study.finetune import finetune, train_config
 from bgs.study.run import StudyRun, ratings_and_random
 from bgs.train.config import DataConfig, ModelConfig, OptimConfig
@@ -113,8 +113,8 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
              log: Callable[[str], None] = print) -> dict:
     """Run the study into ``out`` (a new folder) and return its ``metrics.json`` content."""
     cfg = config or DemoConfig()
-    run = StudyRun(out, "demo", "bgs demo: behavioral geometric supervision on synthetic social "
-                   "interactions", asdict(cfg), log, command={"command": "bgs demo"})
+    run = StudyRun(out, RunHeader("demo", "bgs demo: behavioral geometric supervision on synthetic "
+                                  "social interactions", command_line(["bgs", "demo"]), asdict(cfg)), log)
     data_dir = run.out / "data"
     with run.step("generating the synthetic dataset"):
         truth = _make_data(run.out, data_dir, cfg)

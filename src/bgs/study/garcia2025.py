@@ -27,7 +27,7 @@ import pandas as pd
 
 from bgs.embeddings import Embeddings
 from bgs.errors import ConfigError
-from bgs.report.rundir import score_row, write_matrices, write_table
+from bgs.report.rundir import RunHeader, command_line, score_row, write_matrices, write_table
 from bgs.study.finetune import finetune, train_config
 from bgs.study.run import StudyRun, ratings_and_random
 from bgs.train.config import DataConfig, ModelConfig, OptimConfig
@@ -103,14 +103,15 @@ def ooo_per_triplet(embeddings: Embeddings, triplets) -> np.ndarray:
 
 
 def run_study(out: str | Path, data_dir: str | Path, config: StudyConfig | None = None,
-              log: Callable[[str], None] = print, argv: list[str] | None = None) -> dict:
+              log: Callable[[str], None] = print) -> dict:
     """Run the study into ``out`` (a new folder) and return its ``metrics.json`` content."""
     cfg = config or StudyConfig()
     cfg.validate()
     data_dir = Path(data_dir)
-    run_config = {"command": argv or ["bgs", "study", "garcia2025"], "data": str(data_dir), **asdict(cfg)}
-    run = StudyRun(out, "study", "garcia2025: caption models and BGS-tuned sentence encoders "
-                   "against human odd-one-out judgments", run_config, log)
+    run = StudyRun(out, RunHeader("study", "garcia2025: caption models and BGS-tuned sentence encoders "
+                                  "against human odd-one-out judgments",
+                                  command_line(["bgs", "study", "garcia2025"]),
+                                  {"data": str(data_dir), **asdict(cfg)}), log)
     with run.step("reading and screening the judgments; reliability and ceilings"):
         data, test = _screen(run, data_dir, cfg)
     study = _Models(run, cfg, test, data.triplets)
@@ -245,7 +246,9 @@ def _finetuning(study: _Models, data, data_dir: Path, split) -> None:
     if base not in study.embeddings:  # the untuned encoder on the fine-tuning input
         from bgs.models.text import load_text_backbone
 
-        study.add(base, load_text_backbone(cfg.finetune_model).embed_captions(data.stimuli.caption_lists(), cfg.caption_pool),
+        untuned = load_text_backbone(cfg.finetune_model).embed_captions(data.stimuli.caption_lists(),
+                                                                        cfg.caption_pool)
+        study.add(base, untuned,
                   f"{TEXT_MODELS[cfg.finetune_model]}, {cfg.caption_pool} caption", "caption", "baseline")
         study.record(base, on_all=True)
     base_scores = ooo_per_triplet(study.embeddings[base], study.test)

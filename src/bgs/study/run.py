@@ -12,26 +12,22 @@ import numpy as np
 
 from bgs.embeddings import Embeddings
 from bgs.io import write_json
-from bgs.report.rundir import new_run_dir, timed_step, write_metrics_and_report
+from bgs.report.rundir import RunHeader, new_run_dir, timed_step, write_metrics_and_report
 
 
 class StudyRun:
     """One study's run directory and the ``metrics.json`` content it builds up."""
 
-    def __init__(self, out: str | Path, kind: str, title: str, config: dict,
-                 log: Callable[[str], None], command: dict | None = None):
-        """``config`` is the study's settings; ``command`` adds to ``config.json`` only (the
-        command line and the data folder)."""
+    def __init__(self, out: str | Path, header: RunHeader, log: Callable[[str], None]):
         from bgs.models.embed import quiet_transformers
 
         self.out = new_run_dir(out)
         self.log = log
         self.timings: dict = {}
         quiet_transformers()
-        write_json(self.out / "config.json", {**(command or {}), **config})
-        self.metrics: dict = {"kind": kind, "title": title,
-                              "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "config": config,
-                              "models": {}, "training": {}, "probes": {}, "timings": self.timings}
+        write_json(self.out / "config.json", {"command": header.command, **header.config})
+        self.metrics: dict = {**header.to_dict(), "models": {}, "training": {}, "probes": {},
+                              "timings": self.timings}
         self._t0 = time.perf_counter()
 
     def step(self, name: str):

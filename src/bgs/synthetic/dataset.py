@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 
 from bgs import __version__
-from bgs.io import atomic_path
 from bgs.errors import BGSError, ConfigError, UnreadableFileError
+from bgs.io import atomic_path
 from bgs.synthetic import behavior as bh
 from bgs.synthetic import captions as cap
 from bgs.synthetic import observers as obs
