@@ -104,7 +104,7 @@ def embed_command(
         quiet_transformers()
         finetuned = None
         if checkpoint is not None:
-            from bgs.train.restore import load_finetuned_vision
+            from bgs.train.restore import embed_finetuned, load_finetuned_vision
 
             finetuned, backbone, ck_meta = load_finetuned_vision(checkpoint, device)
             if ck_meta.get("backbone") != str(spec):
@@ -127,8 +127,8 @@ def embed_command(
         with _progress() as bar:
             task = bar.add_task(f"embedding with {spec.kind.name}", total=len(ids))
             if finetuned is not None:
-                emb = _embed_finetuned(finetuned, clip_store, ids, batch_size,
-                                       lambda n: bar.advance(task, n))
+                emb = embed_finetuned(finetuned, clip_store, ids, batch_size,
+                                      lambda n: bar.advance(task, n))
                 names = emb.layer_names
             else:
                 emb = embed_clips(backbone, clip_store, ids, names, batch_size,
@@ -142,25 +142,6 @@ def embed_command(
         err.print(f"[yellow]skipped[/yellow] {stim}: {why}")
     out.print(f"wrote {out_path}: {len(emb):,} stimuli × {emb.matrix.shape[1]} "
               f"({', '.join(emb.layer_names)}); {len(meta['skipped'])} skipped")
-
-
-def _embed_finetuned(model, store, ids, batch_size: int, progress):
-    """Embeddings of a fine-tuned model (backbone + adapter + head, eval mode) for ``ids``."""
-    import numpy as np
-    import torch
-
-    from bgs.embeddings import Embeddings
-
-    backbone = model.encoder.backbone
-    chunks = []
-    with torch.inference_mode():
-        for start in range(0, len(ids), batch_size):
-            batch = ids[start:start + batch_size]
-            clips = backbone.preprocess(torch.from_numpy(np.ascontiguousarray(store.get_batch(batch))))
-            chunks.append(model.head(backbone(clips)["embeddings"]).float().cpu().numpy())
-            progress(len(batch))
-    arr = np.asarray(ids) if not isinstance(ids[0], str) else np.asarray(ids, dtype=object)
-    return Embeddings.from_array(arr, np.concatenate(chunks), source=str(model.backbone_ref))
 
 
 @models_app.command("list")

@@ -85,33 +85,40 @@ def register(app: typer.Typer) -> None:
         if as_json:
             sys.stdout.write(json.dumps(result, indent=2) + "\n")
             return
-        t = Table(title=f"{embeddings.name} vs {triplets.name}"
-                        f"{f' ({split.name})' if split else ''}: {result['n_triplets']:,} triplets, "
-                        f"{result['n_stimuli']} stimuli, {result['n_pairs']:,} observed pairs",
-                  header_style="bold")
-        for col in ("score", "value", "95% CI", "95% CI²", "p", "chance", "ceiling"):
-            t.add_column(col, justify="left" if col == "score" else "right")
-        o = result["ooo_accuracy"]
-        t.add_row("odd-one-out acc.", f"{o['value']:.3f}", _fmt(o), _fmt(o, "ci_stimuli"),
-                  f"{o.get('p_value', float('nan')):.3g}", "0.333",
-                  f"{o['ceiling']['lower']:.3f}–{o['ceiling']['upper']:.3f}")
-        w = result["two_way_accuracy_symmetric"]
-        t.add_row("two-way acc.*", f"{w['value']:.3f}", _fmt(w),
-                  _fmt(w, "ci_stimuli"), f"{w.get('p_value', float('nan')):.3g}", "0.5", "")
-        for m in ("spearman", "pearson"):
-            r = result[f"rsa_{m}"]
-            t.add_row(f"RSA {m} r", f"{r['value']:.3f}", _fmt(r), _fmt(r, "ci_triplets"),
-                      f"{r.get('p_value', float('nan')):.3g}", "0",
-                      f"{r['ceiling']:.3f}" if "ceiling" in r else "")
-            t.add_row(f"  r² ({m})", f"{r['explained_variance']:.3f}", "", "",
-                      "", "0", f"{r['explained_variance_ceiling']:.3f}"
-                      if "explained_variance_ceiling" in r else "")
-        k = result["rsa_kendall_tau_a"]
-        t.add_row("RSA Kendall τa", f"{k['value']:.3f}", "", "", "", "0", "")
-        opts.out.print(t)
-        opts.out.print("[dim]odd-one-out acc.: 3-way, the model's odd one out is outside its most "
-                      "similar pair. *two-way acc.: the paper's anchor 2AFC variant (chance 1/2), "
-                      "mean over both anchors. 95% CI: bootstrap over triplets (accuracies) or "
-                      "stimuli (RSA); CI²: resampling the other unit. p: stimulus-label permutation. "
-                      "Odd-one-out ceiling: lower–upper bound from repeated triads; RSA ceiling: "
-                      "√(split-half reliability), for r² the reliability itself.[/dim]")
+        title = (f"{embeddings.name} vs {triplets.name}{f' ({split.name})' if split else ''}: "
+                 f"{result['n_triplets']:,} triplets, {result['n_stimuli']} stimuli, "
+                 f"{result['n_pairs']:,} observed pairs")
+        opts.out.print(_result_table(result, title))
+        opts.out.print(NOTE)
+
+
+NOTE = ("[dim]odd-one-out acc.: 3-way, the model's odd one out is outside its most similar pair. "
+        "*two-way acc.: the paper's anchor 2AFC variant (chance 1/2), mean over both anchors. 95% CI: "
+        "bootstrap over triplets (accuracies) or stimuli (RSA); CI²: resampling the other unit. p: "
+        "stimulus-label permutation. Odd-one-out ceiling: lower–upper bound from repeated triads; RSA "
+        "ceiling: √(split-half reliability), for r² the reliability itself.[/dim]")
+
+
+def _result_table(result: dict, title: str):
+    """The terminal table of an evaluation: every score with its CIs, p-value, chance, ceiling."""
+    t = Table(title=title, header_style="bold")
+    for col in ("score", "value", "95% CI", "95% CI²", "p", "chance", "ceiling"):
+        t.add_column(col, justify="left" if col == "score" else "right")
+    o = result["ooo_accuracy"]
+    t.add_row("odd-one-out acc.", f"{o['value']:.3f}", _fmt(o), _fmt(o, "ci_stimuli"),
+              f"{o.get('p_value', float('nan')):.3g}", "0.333",
+              f"{o['ceiling']['lower']:.3f}–{o['ceiling']['upper']:.3f}")
+    w = result["two_way_accuracy_symmetric"]
+    t.add_row("two-way acc.*", f"{w['value']:.3f}", _fmt(w),
+              _fmt(w, "ci_stimuli"), f"{w.get('p_value', float('nan')):.3g}", "0.5", "")
+    for m in ("spearman", "pearson"):
+        r = result[f"rsa_{m}"]
+        t.add_row(f"RSA {m} r", f"{r['value']:.3f}", _fmt(r), _fmt(r, "ci_triplets"),
+                  f"{r.get('p_value', float('nan')):.3g}", "0",
+                  f"{r['ceiling']:.3f}" if "ceiling" in r else "")
+        t.add_row(f"  r² ({m})", f"{r['explained_variance']:.3f}", "", "",
+                  "", "0", f"{r['explained_variance_ceiling']:.3f}"
+                  if "explained_variance_ceiling" in r else "")
+    k = result["rsa_kendall_tau_a"]
+    t.add_row("RSA Kendall τa", f"{k['value']:.3f}", "", "", "", "0", "")
+    return t

@@ -107,6 +107,28 @@ def _table(result) -> Table:
     return t
 
 
+def _inputs(embeddings: Path, attributes: Path, stimuli: Path | None, columns: str | None,
+            train: Path | None, test: Path | None):
+    """(embeddings, attribute table, train/test split or None) of the command's files."""
+    from bgs.data.stimuli import read_stimuli
+    from bgs.embeddings import Embeddings
+
+    table = read_stimuli(stimuli if stimuli is not None else attributes)
+    table = table.with_attributes(attributes)
+    attrs = table.attributes
+    if columns is not None:
+        attrs = _select_columns(attrs, columns, attributes)
+    if attrs.shape[1] == 0:
+        raise ConfigError(f"{attributes} has no numeric rating columns; name them with --columns")
+    emb = Embeddings.load(embeddings)
+    if stimuli is not None:
+        emb = _embeddings_by_table_id(emb, table)
+    split = None
+    if train is not None:
+        split = (_read_split_part(table, train, "train"), _read_split_part(table, test, "test"))
+    return emb, attrs, split
+
+
 def probe(embeddings: Path = typer.Option(..., "--embeddings", "-e",
                                           help="Embeddings file (.npz, .parquet, .safetensors)."),
           attributes: Path = typer.Option(..., "--attributes", "-a",
@@ -142,8 +164,6 @@ def probe(embeddings: Path = typer.Option(..., "--embeddings", "-e",
 
     Folds over stimuli; penalty by leave-one-out inside each training fold; no test leakage.
     """
-    from bgs.data.stimuli import read_stimuli
-    from bgs.embeddings import Embeddings
     from bgs.io import write_json
     from bgs.metrics.probes import linear_probe
     from bgs.report.rundir import RunHeader, command_line, new_run_dir, write_run
@@ -156,20 +176,7 @@ def probe(embeddings: Path = typer.Option(..., "--embeddings", "-e",
         raise ConfigError("give either --folds or --train/--test, not both")
     grid = _parse_alphas(alphas) if alphas is not None else None
 
-    table = read_stimuli(stimuli if stimuli is not None else attributes)
-    table = table.with_attributes(attributes)
-    attrs = table.attributes
-    if columns is not None:
-        attrs = _select_columns(attrs, columns, attributes)
-    if attrs.shape[1] == 0:
-        raise ConfigError(f"{attributes} has no numeric rating columns; name them with --columns")
-
-    emb = Embeddings.load(embeddings)
-    if stimuli is not None:
-        emb = _embeddings_by_table_id(emb, table)
-    split = None
-    if train is not None:
-        split = (_read_split_part(table, train, "train"), _read_split_part(table, test, "test"))
+    emb, attrs, split = _inputs(embeddings, attributes, stimuli, columns, train, test)
 
     with err.status("fitting probes ...") if err.is_terminal else nullcontext():
         result = linear_probe(emb, attrs, folds=folds, split=split, alphas=grid,

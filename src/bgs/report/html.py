@@ -373,6 +373,36 @@ _CEILING_NAMES = {"n_triplets": "triplets",
                   "split_half_spearman_brown": "split-half reliability ρ (Spearman–Brown)"}
 
 
+def _ceilings_table(ceilings: Mapping) -> str:
+    """The noise ceilings per split (all stimuli, held-out stimuli) and what they mean."""
+    keys: list[str] = []
+    for c in ceilings.values():
+        if isinstance(c, Mapping):
+            keys += [k for k in c if not k.endswith("_ci") and k not in keys
+                     and not isinstance(c[k], (Mapping, list))]
+    has_rho = "split_half_spearman_brown" in keys
+    header = ["stimuli"] + [_CEILING_NAMES.get(k, k.replace("_", " ")) for k in keys]
+    if has_rho:
+        header.append("RSA ceiling √ρ")
+    rows = []
+    for split, c in ceilings.items():
+        if not isinstance(c, Mapping):
+            continue
+        row = [{"all": "all stimuli", "test": "held-out (test) stimuli"}.get(split, split)]
+        row += [_int(c[k]) if isinstance(c.get(k), int) and not isinstance(c[k], bool)
+                else _f(c.get(k)) + _ci(c.get(f"{k}_ci")) if _num(c.get(k)) is not None
+                else _cell(c.get(k, "—")) for k in keys]
+        if has_rho:
+            rho = _num(c.get("split_half_spearman_brown"))
+            row.append(_f(math.sqrt(rho)) if rho is not None and rho > 0 else "—")
+        rows.append(row)
+    return ("<h3>Noise ceilings</h3>" + _table(header, rows, numeric=range(1, len(header)))
+            + _p_("The odd-one-out ceiling bounds the 3-way accuracy any model can reach "
+                  "on these triplets (from triads answered more than once); the RSA "
+                  "ceiling is √ρ, the expected correlation of a perfect model with "
+                  "noisy human data (for r² it is ρ).", "note"))
+
+
 def _section_data(metrics: dict, rep: _Report) -> str:
     data = metrics.get("data") if isinstance(metrics.get("data"), Mapping) else {}
     ceilings = metrics.get("ceilings") if isinstance(metrics.get("ceilings"), Mapping) else {}
@@ -438,33 +468,7 @@ def _section_data(metrics: dict, rep: _Report) -> str:
         if isinstance(tc, Mapping) and tc.get("definition"):
             parts.append(_p_(f"True ceiling: {tc['definition']}", "note"))
     if ceilings:
-        keys: list[str] = []
-        for c in ceilings.values():
-            if isinstance(c, Mapping):
-                keys += [k for k in c if not k.endswith("_ci") and k not in keys
-                         and not isinstance(c[k], (Mapping, list))]
-        has_rho = "split_half_spearman_brown" in keys
-        header = ["stimuli"] + [_CEILING_NAMES.get(k, k.replace("_", " ")) for k in keys]
-        if has_rho:
-            header.append("RSA ceiling √ρ")
-        rows = []
-        for split, c in ceilings.items():
-            if not isinstance(c, Mapping):
-                continue
-            row = [{"all": "all stimuli", "test": "held-out (test) stimuli"}.get(split, split)]
-            row += [_int(c[k]) if isinstance(c.get(k), int) and not isinstance(c[k], bool)
-                    else _f(c.get(k)) + _ci(c.get(f"{k}_ci")) if _num(c.get(k)) is not None
-                    else _cell(c.get(k, "—")) for k in keys]
-            if has_rho:
-                rho = _num(c.get("split_half_spearman_brown"))
-                row.append(_f(math.sqrt(rho)) if rho is not None and rho > 0 else "—")
-            rows.append(row)
-        parts.append("<h3>Noise ceilings</h3>" + _table(header, rows,
-                                                        numeric=range(1, len(header))))
-        parts.append(_p_("The odd-one-out ceiling bounds the 3-way accuracy any model can reach "
-                         "on these triplets (from triads answered more than once); the RSA "
-                         "ceiling is √ρ, the expected correlation of a perfect model with "
-                         "noisy human data (for r² it is ρ).", "note"))
+        parts.append(_ceilings_table(ceilings))
     for png in sorted((rep.run_dir / "plots").glob("*contact*.png")):
         parts.append(rep.image(png, "Example stimuli: frames of generated clips"))
     return "".join(parts)
@@ -605,6 +609,27 @@ def _fraction(ev: Mapping) -> str:
     return "; ".join(bits) or "—"
 
 
+def _results_notes(first: Mapping, data) -> str:
+    """The notes under the results table: the ceilings of its triplets, what two-way means."""
+    o = first.get("ooo_accuracy") or {}
+    c = o.get("ceiling") or {}
+    r = first.get("rsa_spearman") or {}
+    notes = []
+    if c:
+        notes.append(f"odd-one-out ceiling on these triplets {_f(c.get('lower'))}–"
+                     f"{_f(c.get('upper'))} (chance {_f(o.get('chance', 1 / 3))})")
+    if _num(r.get("ceiling")) is not None:
+        notes.append(f"RSA ceiling √ρ = {_f(r['ceiling'])} (ρ = {_f(r.get('reliability'))})")
+    tc = true_test_ceiling(data)
+    if tc is not None:
+        notes.append(f"true odd-one-out ceiling of the simulation on these stimuli {_f(tc)}")
+    notes.append("two-way accuracy is the paper's anchor two-alternative variant (chance "
+                 "0.5), not the 3-way odd-one-out accuracy whose ceiling is shown")
+    notes.append("fraction of ceiling: odd-one-out accuracy over the upper–lower ceiling, "
+                 "RSA r over √ρ")
+    return _p_("Notes: " + "; ".join(notes) + ".", "note")
+
+
 def _section_results(metrics: dict, rep: _Report, models: list[dict]) -> str:
     from bgs.report import figures
 
@@ -637,23 +662,7 @@ def _section_results(metrics: dict, rep: _Report, models: list[dict]) -> str:
             rows.append((m["label"], m["stage"] or "—", _val_ci(o), _p(o.get("p_value")),
                          _val_ci(w), _val_ci(r), _p(r.get("p_value")), ex, _fraction(ev)))
         parts.append(_table(header, rows, numeric=range(2, 9)))
-        o = first.get("ooo_accuracy") or {}
-        c = o.get("ceiling") or {}
-        r = first.get("rsa_spearman") or {}
-        notes = []
-        if c:
-            notes.append(f"odd-one-out ceiling on these triplets {_f(c.get('lower'))}–"
-                         f"{_f(c.get('upper'))} (chance {_f(o.get('chance', 1 / 3))})")
-        if _num(r.get("ceiling")) is not None:
-            notes.append(f"RSA ceiling √ρ = {_f(r['ceiling'])} (ρ = {_f(r.get('reliability'))})")
-        tc = true_test_ceiling(metrics.get("data"))
-        if tc is not None:
-            notes.append(f"true odd-one-out ceiling of the simulation on these stimuli {_f(tc)}")
-        notes.append("two-way accuracy is the paper's anchor two-alternative variant (chance "
-                     "0.5), not the 3-way odd-one-out accuracy whose ceiling is shown")
-        notes.append("fraction of ceiling: odd-one-out accuracy over the upper–lower ceiling, "
-                     "RSA r over √ρ")
-        parts.append(_p_("Notes: " + "; ".join(notes) + ".", "note"))
+        parts.append(_results_notes(first, metrics.get("data")))
         more = []
         for m in scored:
             ev = m["eval"]
