@@ -168,7 +168,7 @@ class Trainer:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
             z = self._embed_batch(model, data.train_ids[unique], temporal=temporal)
         z, tokens = z if temporal else (z, None)
-        loss, parts = objective(z.float(), anchor, positive, negative, target, epoch, sync=False)
+        loss, parts = objective(z.float(), anchor, positive, negative, target, epoch)
         if behavior is not None:  # receiver-behavior terms (bgs.behavior.training)
             loss, parts = behavior.add_to(loss, parts, z.float(),
                                           tokens.float() if tokens is not None else None,
