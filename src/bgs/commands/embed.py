@@ -94,47 +94,8 @@ def embed_command(
             emb = backbone.embed_captions(lists, pool.value, batch_size=max(batch_size, 32))
         meta.update(pool=pool.value, captions=str(captions))
     else:
-        if videos is None:
-            raise ConfigError(f"a {family} model embeds videos: give --videos DIR")
-        from bgs.media.decode import DecodeParams
-        from bgs.media.store import ClipStore
-        from bgs.models.embed import embed_clips
-        from bgs.models.vision import layer_names, load_vision_backbone
-
-        quiet_transformers()
-        finetuned = None
-        if checkpoint is not None:
-            from bgs.train.restore import embed_finetuned, load_finetuned_vision
-
-            finetuned, backbone, ck_meta = load_finetuned_vision(checkpoint, device)
-            if ck_meta.get("backbone") != str(spec):
-                raise ConfigError(f"--checkpoint {checkpoint} was trained on {ck_meta.get('backbone')}, "
-                                  f"not --model {spec}. Fix: give --model {ck_meta.get('backbone')}")
-            meta["checkpoint"] = str(checkpoint)
-        else:
-            backbone = load_vision_backbone(spec, frames=frames, device=device)
-        names = layer_names(layers, backbone.n_layers)
-        params = DecodeParams(frames=backbone.frames, size=backbone.size, resize=resize.value)
-        clip_store = ClipStore(store or videos / ".bgs-clip-store", params)
-        with _progress() as bar:
-            task = bar.add_task("decoding (once; reused later)", total=len(table))
-            report = clip_store.build_from_table(table, videos, on_error=on_error.value,
-                                                 progress=lambda *_: bar.advance(task))
-        meta["skipped"] = {str(k): v for k, v in report.skipped.items()}
-        ids = [i for i in table.ids if i in clip_store]
-        if not ids:
-            raise ConfigError(f"no video of {stimuli} could be decoded; see the errors above")
-        with _progress() as bar:
-            task = bar.add_task(f"embedding with {spec.kind.name}", total=len(ids))
-            if finetuned is not None:
-                emb = embed_finetuned(finetuned, clip_store, ids, batch_size,
-                                      lambda n: bar.advance(task, n))
-                names = emb.layer_names
-            else:
-                emb = embed_clips(backbone, clip_store, ids, names, batch_size,
-                                  progress=lambda n: bar.advance(task, n))
-        meta.update(frames=params.frames, size=params.size, resize=params.resize, layers=names,
-                    decoded=len(report.decoded), reused=len(report.reused))
+        emb = _embed_videos(spec, table, stimuli, videos, layers, frames, resize, store, on_error,
+                            batch_size, device, checkpoint, meta)
     emb.save(out_path)
     meta.update(n=len(emb), dim=int(emb.matrix.shape[1]), layers=emb.layer_names)
     write_json(out_path.with_name(out_path.name + ".meta.json"), meta)
@@ -142,6 +103,55 @@ def embed_command(
         err.print(f"[yellow]skipped[/yellow] {stim}: {why}")
     out.print(f"wrote {out_path}: {len(emb):,} stimuli × {emb.matrix.shape[1]} "
               f"({', '.join(emb.layer_names)}); {len(meta['skipped'])} skipped")
+
+
+def _embed_videos(spec, table, stimuli: Path, videos: Path | None, layers: str | None, frames: int | None,
+                  resize: Resize, store: Path | None, on_error: OnDecodeError, batch_size: int, device: str,
+                  checkpoint: Path | None, meta: dict):
+    """The embeddings of a video or image model (or a fine-tuned run); fills in ``meta``."""
+    family = spec.kind.family
+    if videos is None:
+        raise ConfigError(f"a {family} model embeds videos: give --videos DIR")
+    from bgs.media.decode import DecodeParams
+    from bgs.media.store import ClipStore
+    from bgs.models.embed import embed_clips, quiet_transformers
+    from bgs.models.vision import layer_names, load_vision_backbone
+
+    quiet_transformers()
+    finetuned = None
+    if checkpoint is not None:
+        from bgs.train.restore import embed_finetuned, load_finetuned_vision
+
+        finetuned, backbone, ck_meta = load_finetuned_vision(checkpoint, device)
+        if ck_meta.get("backbone") != str(spec):
+            raise ConfigError(f"--checkpoint {checkpoint} was trained on {ck_meta.get('backbone')}, "
+                              f"not --model {spec}. Fix: give --model {ck_meta.get('backbone')}")
+        meta["checkpoint"] = str(checkpoint)
+    else:
+        backbone = load_vision_backbone(spec, frames=frames, device=device)
+    names = layer_names(layers, backbone.n_layers)
+    params = DecodeParams(frames=backbone.frames, size=backbone.size, resize=resize.value)
+    clip_store = ClipStore(store or videos / ".bgs-clip-store", params)
+    with _progress() as bar:
+        task = bar.add_task("decoding (once; reused later)", total=len(table))
+        report = clip_store.build_from_table(table, videos, on_error=on_error.value,
+                                             progress=lambda *_: bar.advance(task))
+    meta["skipped"] = {str(k): v for k, v in report.skipped.items()}
+    ids = [i for i in table.ids if i in clip_store]
+    if not ids:
+        raise ConfigError(f"no video of {stimuli} could be decoded; see the errors above")
+    with _progress() as bar:
+        task = bar.add_task(f"embedding with {spec.kind.name}", total=len(ids))
+        if finetuned is not None:
+            emb = embed_finetuned(finetuned, clip_store, ids, batch_size,
+                                  lambda n: bar.advance(task, n))
+            names = emb.layer_names
+        else:
+            emb = embed_clips(backbone, clip_store, ids, names, batch_size,
+                              progress=lambda n: bar.advance(task, n))
+    meta.update(frames=params.frames, size=params.size, resize=params.resize, layers=names,
+                decoded=len(report.decoded), reused=len(report.reused))
+    return emb
 
 
 @models_app.command("list")

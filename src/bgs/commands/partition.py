@@ -82,6 +82,20 @@ def report_table(report: dict) -> Table:
     return t
 
 
+def _write_partition_run(run: Path, report: dict, config: dict) -> None:
+    """The ``--run`` folder: the report in ``metrics.json`` and one long table of its parts."""
+    import pandas as pd
+
+    from bgs.report.rundir import RunHeader, command_line, write_run
+
+    rows = [{"mode": mode, "part": part, "component": k, "value": v}
+            for mode in ("in_sample", "cross_validated") if report.get(mode)
+            for part in ("r2", "unique", "shared") for k, v in report[mode][part].items()]
+    header = RunHeader("partition", "bgs partition: " + " vs ".join(config["names"]),
+                       command_line(["bgs", "partition"]), config)
+    write_run(run, header, {"partition": report}, {"partition": pd.DataFrame(rows)})
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``partition`` command to ``app`` (uses ``bgs.commands.options``' shared options and loader,
     so call it after they are defined)."""
@@ -123,7 +137,7 @@ def register(app: typer.Typer) -> None:
         (in-sample and cross-validated over stimuli)."""
         from bgs.embeddings import Embeddings
         from bgs.io import write_json
-        from bgs.report.rundir import RunHeader, command_line, new_run_dir, write_run
+        from bgs.report.rundir import new_run_dir
 
         if run is not None:
             new_run_dir(run, create=False)
@@ -146,17 +160,9 @@ def register(app: typer.Typer) -> None:
         if output is not None:
             write_json(output, report)
         if run is not None:
-            import pandas as pd
-
-            rows = [{"mode": mode, "part": part, "component": k, "value": v}
-                    for mode in ("in_sample", "cross_validated") if report.get(mode)
-                    for part in ("r2", "unique", "shared") for k, v in report[mode][part].items()]
-            header = RunHeader("partition", "bgs partition: " + " vs ".join(labels),
-                               command_line(["bgs", "partition"]),
-                               {"embeddings": [str(p) for p in embeddings], "names": labels,
-                                "triplets": str(triplets), "metric": metric, "cv_folds": cv_folds,
-                                "seed": seed})
-            write_run(run, header, {"partition": report}, {"partition": pd.DataFrame(rows)})
+            _write_partition_run(run, report, {"embeddings": [str(p) for p in embeddings], "names": labels,
+                                               "triplets": str(triplets), "metric": metric,
+                                               "cv_folds": cv_folds, "seed": seed})
         if as_json:
             sys.stdout.write(json.dumps(report, indent=2) + "\n")
             return
