@@ -71,7 +71,7 @@ def test_learning_rate_warms_up_then_decays_to_zero():
 def test_refuses_a_non_empty_output_folder(tmp_path):
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "something").write_text("x")
-    with pytest.raises(BGSError, match="refusing to overwrite"):
+    with pytest.raises(BGSError, match="already exists and is not empty"):
         pretrain_videomae(tmp_path / "m", TINY, log=None)
 
 

@@ -108,7 +108,7 @@ def test_run_directories_are_never_overwritten(workspace, tmp_path, capsys):
     (tmp_path / "run" / "something").write_text("x")
     code = main(["train", str(workspace / "train.toml"), "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
-    assert code == 2 and "already holds a run" in err and err.count("\n") == 1
+    assert code == 2 and "already exists and is not empty" in err and err.count("\n") == 1
 
 
 def test_strict_loading_rejects_a_wrong_checkpoint(workspace, tmp_path):

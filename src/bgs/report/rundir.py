@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bgs.errors import BGSError
-from bgs.io import atomic_path, write_json
+from bgs.io import atomic_path, require_new_folder, write_json
 
 SCHEMA = 1  # the version of the run-directory layout
 KINDS = ("train", "demo", "study", "evaluate", "probe", "partition", "experiment")
@@ -70,10 +69,7 @@ def command_line(default: list[str]) -> list[str]:
 
 def new_run_dir(path: str | Path, create: bool = True) -> Path:
     """Check that ``path`` is free for a new run (absent or empty); create it with ``plots/``."""
-    path = Path(path)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise BGSError(f"{path} already exists and is not empty. Fix: give a new --run folder "
-                       f"(run directories are never overwritten)")
+    path = require_new_folder(path, "give a new --run folder (run directories are never overwritten)")
     if create:
         (path / "plots").mkdir(parents=True, exist_ok=True)
     return path

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bgs.errors import BGSError, ConfigError
+from bgs.errors import ConfigError
 from bgs.human.similarity import human_similarity
-from bgs.io import atomic_path, write_json
+from bgs.io import atomic_path, require_new_folder, write_json
 from bgs.metrics import alignment as al
 from bgs.objectives import Objective
 from bgs.report.rundir import RunHeader, command_line
@@ -109,9 +109,9 @@ class Trainer:
     def _prepare_run_dir(self) -> None:
         if self.rank != 0:
             return
-        if self.run_dir.exists() and any(self.run_dir.iterdir()) and not self.resume:
-            raise BGSError(f"{self.run_dir} already holds a run. Fix: --resume {self.run_dir} to "
-                           f"continue it, or --out a new folder (runs are never overwritten)")
+        if not self.resume:
+            require_new_folder(self.run_dir, f"--resume {self.run_dir} to continue the run there, or "
+                                             f"--out a new folder (runs are never overwritten)")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.run_dir / "config.toml") as tmp:
             tmp.write_text(self.config.to_toml())
