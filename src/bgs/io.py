@@ -8,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from bgs.errors import OutputExistsError
+
 
 def _default_mode() -> int:
     """0666 less the process umask: the mode an ordinary ``open(path, "w")`` would give."""
@@ -46,8 +48,6 @@ def require_new_folder(path: str | os.PathLike, fix: str) -> Path:
     """``path`` if it is a new folder (see :func:`is_new_folder`); else one
     :class:`~bgs.errors.OutputExistsError` ending in ``Fix: <fix>`` (results are never
     overwritten)."""
-    from bgs.errors import OutputExistsError
-
     if not is_new_folder(path):
         raise OutputExistsError(f"{path} already exists and is not empty. Fix: {fix}")
     return Path(path)
