@@ -10,11 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bgs.data.anchor import AnchorTripletSet, read_anchor_triplets
-from bgs.errors import (InvalidRecordError, InvalidStimulusIdError, MissingColumnsError,
-                        MissingValueError, UnknownStimulusError)
+from bgs.errors import (
+    InvalidRecordError,
+    InvalidStimulusIdError,
+    MissingColumnsError,
+    MissingValueError,
+    UnknownStimulusError,
+)
 from bgs.human.anchor import anchor_similarity, anchor_split_half, repeat_agreement_ceiling
-from bgs.metrics.anchor import (anchor_accuracy, anchor_rsa, anchor_scores,
-                                evaluate_anchor_similarity, paired_difference)
+from bgs.metrics.anchor import anchor_accuracy, anchor_rsa, anchor_scores, evaluate_anchor_similarity, paired_difference
 
 
 def random_anchor(n_stimuli=8, n=200, seed=0, participants=1) -> AnchorTripletSet:

