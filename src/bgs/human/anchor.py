@@ -66,7 +66,7 @@ def repeat_agreement_ceiling(triplets: AnchorTripletSet) -> dict:
 
 def anchor_split_half(triplets: AnchorTripletSet, n_splits: int = 100, seed: int = 0) -> dict:
     """Split-half reliability of ``D`` over participants, Spearman–Brown corrected."""
-    from bgs.metrics.alignment import correlate
+    from bgs.human.reliability import _correlate_halves, spearman_brown
 
     p = np.unique(triplets.participant)
     if len(p) < 2:
@@ -74,16 +74,14 @@ def anchor_split_half(triplets: AnchorTripletSet, n_splits: int = 100, seed: int
                 "reason": "the triplets carry no participant ids (or one participant), so no "
                           "split-half reliability and no RSA ceiling can be estimated"}
     rng = np.random.default_rng(seed)
+    i, j = np.triu_indices(triplets.n_stimuli, k=1)
     values = []
     for _ in range(n_splits):
         half = np.isin(triplets.participant, rng.permutation(p)[: len(p) // 2])
-        d1 = anchor_similarity(triplets.select(half)).dissimilarity
-        d2 = anchor_similarity(triplets.select(~half)).dissimilarity
-        i, j = np.triu_indices(triplets.n_stimuli, k=1)
-        keep = ~np.isnan(d1[i, j]) & ~np.isnan(d2[i, j])
-        if keep.sum() > 2:
-            values.append(correlate(d1[i, j][keep], d2[i, j][keep], "spearman"))
+        s1 = anchor_similarity(triplets.select(half)).similarity
+        s2 = anchor_similarity(triplets.select(~half)).similarity
+        values.append(_correlate_halves(s1, s2, i, j)[0])  # Spearman over pairs seen in both
     r = float(np.nanmean(values)) if values else float("nan")
-    rho = 2 * r / (1 + r) if np.isfinite(r) and r > -1 else None
+    rho = float(spearman_brown(r)) if np.isfinite(r) and r > -1 else None
     return {"split_half_r": r, "spearman_brown": rho, "n_splits": n_splits,
             "method": "split-half over participants, Spearman, Spearman-Brown corrected"}

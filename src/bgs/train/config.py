@@ -74,7 +74,8 @@ class ModelConfig(Checked):
     CONSTRAINTS: ClassVar[dict] = {
         "backbone": [TEXT], "frames": [Interval(int, 0, None)], "full_finetune": [FLAG],
         "head_dim": [Interval(int, 1, None)], "head_dropout": [Interval(float, 0, 1, closed="left")],
-        "gradient_checkpointing": [FLAG], "attention": [Options("sdpa", "eager")]}
+        "gradient_checkpointing": [FLAG], "attention": [Options("sdpa", "eager")],
+        "layer": [TEXT], "image_size": [Interval(int, 0, None)]}
 
     backbone: str = ""  # KIND:SOURCE
     frames: int = 0  # 0: the backbone's default
