@@ -152,10 +152,7 @@ def _train_config(cfg: ZapposConfig, folder: Path, out: Path, objective: str):
     tc.model.frames = 1
     tc.model.layer = cfg.layer
     tc.model.image_size = cfg.image_size
-    last = int(cfg.layer.split(".")[1]) - 1 if cfg.layer.startswith("layer.") else 11
-    blocks = "|".join(str(k) for k in range(min(cfg.lora_from_layer, last), last + 1))
-    tc.model.lora.targets = rf".*encoder\.layer\.({blocks})\.(attention\.[qkvo]_proj|attention\.attention\."
-    tc.model.lora.targets += r"(query|key|value)|attention\.output\.dense|mlp\.fc[12])$"
+    tc.model.lora.targets = lora_targets(cfg)
     tc.model.lora.r = cfg.lora_r
     tc.model.lora.alpha = 2 * cfg.lora_r
     tc.objective.name = objective
@@ -167,6 +164,19 @@ def _train_config(cfg: ZapposConfig, folder: Path, out: Path, objective: str):
     tc.run.eval_bootstrap = 0  # the study scores the held-out shoes itself, once per model
     tc.run.eval_permutations = 0
     return tc
+
+
+# the attention and MLP projections of a DINOv2 block (transformers 5 names, then 4.x names)
+_BLOCK_MODULES = ("attention.q_proj", "attention.k_proj", "attention.v_proj", "attention.o_proj",
+                  "attention.attention.query", "attention.attention.key", "attention.attention.value",
+                  "attention.output.dense", "mlp.fc1", "mlp.fc2")
+
+
+def lora_targets(cfg: ZapposConfig) -> list[str]:
+    """Module-name suffixes of the blocks ``lora_from_layer`` … the one before the layer read."""
+    last = int(cfg.layer.split(".")[1]) - 1 if cfg.layer.startswith("layer.") else 11
+    return [f"encoder.layer.{k}.{m}" for k in range(min(cfg.lora_from_layer, last), last + 1)
+            for m in _BLOCK_MODULES]
 
 
 def _write_split(out: Path, data, split: dict) -> None:
