@@ -27,6 +27,7 @@ from bgs.commands.options import (
     out,
 )
 from bgs.errors import BGSError
+from bgs.report.rundir import record_command
 
 app = typer.Typer(help="bgs — measure and fine-tune model representations against human "
                        "odd-one-out judgments.", no_args_is_help=True, add_completion=False,
@@ -190,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 
     Usage errors are reported by the argument parser itself (also exit status 2).
     """
+    record_command(sys.argv[1:] if argv is None else argv)  # the run directories' "command"
     try:
         app(args=argv, standalone_mode=True, prog_name="bgs")
     except SystemExit as exc:
@@ -200,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("bgs: interrupted\n")
         return 130
+    finally:
+        record_command(None)
     return 0
 
 
