@@ -20,7 +20,7 @@ def validate(
     format: str = typer.Option("auto", "--format", help="auto, bgs or blift."),
     id_field: Optional[str] = typer.Option(None, "--id-field",
                                            help="Record field naming the stimulus."),
-    replay_bins: int = typer.Option(8, "--replay-bins",
+    replay_bins: int = typer.Option(8, "--replay-bins", min=1,
                                     help="Bins to resample replay graphs to (for the summary)."),
 ):
     """Read and check a behavior file; print what it holds."""

@@ -122,12 +122,15 @@ def register(app: typer.Typer) -> None:
         """Unique and shared variance of human dissimilarity explained by 2 or 3 models
         (in-sample and cross-validated over stimuli)."""
         from bgs.embeddings import Embeddings
-        from bgs.io import write_json
+        from bgs.io import ensure_writable, write_json
 
         from bgs.report.rundir import new_run_dir, write_run
 
         if run is not None:
             new_run_dir(run, create=False)
+            ensure_writable(run, folder=True)
+        if output is not None:
+            ensure_writable(output)
         if not 2 <= len(embeddings) <= 3:
             raise ConfigError(f"give 2 or 3 --embeddings files, got {len(embeddings)}")
         if cv_folds < 0 or cv_folds == 1:
@@ -141,6 +144,10 @@ def register(app: typer.Typer) -> None:
         n_read = len(ts)
         if split is not None:
             ts = ts.restrict(split_ids(split, ts, stimuli))
+            cli.require_triplets(ts, split)
+        if metric in ("cosine", "correlation"):
+            for e in embs.values():
+                cli.require_defined(e, ts, metric, layer)
         report = partition_report(ts, embs, metric=metric, layer=layer, cv_folds=cv_folds,
                                   seed=seed, weighted=weighted, paths=dict(zip(labels, embeddings)))
         report["triplets"].update(n_valid=n_read, split=None if split is None else str(split))
