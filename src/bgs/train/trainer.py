@@ -14,6 +14,7 @@ single-process gradient of the same global batch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -100,15 +101,19 @@ class Trainer:
         self.history: list[dict] = []
 
     # ------------------------------------------------------------------ set-up
-    def _prepare_run_dir(self) -> None:
+    def _prepare_run_dir(self) -> bool:
+        """Create the run directory (True when this call created it). A folder holding only
+        the config.toml of a run that never finished an epoch does not block its ``--out``."""
         if self.rank != 0:
-            return
-        if self.run_dir.exists() and any(self.run_dir.iterdir()) and not self.resume:
+            return False
+        if self.run_dir.exists() and not self.resume and not never_started(self.run_dir):
             raise BGSError(f"{self.run_dir} already holds a run. Fix: --resume {self.run_dir} to "
                            f"continue it, or --out a new folder (runs are never overwritten)")
+        created = not self.run_dir.exists()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.run_dir / "config.toml") as tmp:
             tmp.write_text(self.config.to_toml())
+        return created
 
     def _seed(self, epoch: int) -> np.random.Generator:
         torch.manual_seed(self.config.run.seed * 100_003 + epoch)
@@ -180,8 +185,19 @@ class Trainer:
 
     # ------------------------------------------------------------------ the run
     def run(self) -> dict:
+        """Train; a run that fails before its first checkpoint leaves no folder behind."""
+        created = self._prepare_run_dir()
+        try:
+            return self._run()
+        except BaseException:
+            if created and never_started(self.run_dir):
+                (self.run_dir / "config.toml").unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    self.run_dir.rmdir()
+            raise
+
+    def _run(self) -> dict:
         cfg = self.config
-        self._prepare_run_dir()
         torch.manual_seed(cfg.run.seed)
         data = load_training_data(cfg)
         model = build_model(cfg, data, self.device, self.log)
@@ -221,12 +237,17 @@ class Trainer:
                 self.log(f"no finished epoch in {self.run_dir}: starting from the beginning")
             else:
                 load_checkpoint(model, last_dir)
-                optimizer.load_state_dict(state["optimizer"])
-                scheduler.load_state_dict(state["scheduler"])
-                start_epoch, best, stale = state["epoch"] + 1, state["best"], state["stale"]
-                if self.behavior is not None:
-                    self.behavior.load_state_dict(state["behavior"])
-                self.history = state["history"]
+                try:
+                    optimizer.load_state_dict(state["optimizer"])
+                    scheduler.load_state_dict(state["scheduler"])
+                    start_epoch, best, stale = state["epoch"] + 1, state["best"], state["stale"]
+                    if self.behavior is not None:
+                        self.behavior.load_state_dict(state["behavior"])
+                    self.history = list(state["history"])
+                except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+                    raise BGSError(f"{last_dir}: the resume state does not fit this run's model "
+                                   f"and optimizer ({type(exc).__name__}: {exc}). Fix: start a "
+                                   f"new run") from None
                 self.log(f"resuming {self.run_dir} after epoch {state['epoch']}")
         trained = model
         if _dist() is not None:
@@ -331,6 +352,11 @@ class Trainer:
                                ("ooo_accuracy", "two_way_accuracy_symmetric", "rsa_spearman", "rsa_pearson")}
         write_json(self.run_dir / "metrics.json", {**summary, "history": self.history})
         return summary
+
+
+def never_started(run_dir: Path) -> bool:
+    """True for a folder holding nothing but (at most) a run's config.toml: no epoch ended."""
+    return Path(run_dir).is_dir() and all(p.name == "config.toml" for p in Path(run_dir).iterdir())
 
 
 def default_run_dir(config: TrainConfig) -> Path:
