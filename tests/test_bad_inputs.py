@@ -14,6 +14,7 @@ import hashlib
 import os
 import pickle
 import shlex
+import shutil
 import subprocess
 import zipfile
 from dataclasses import dataclass, field
@@ -65,6 +66,56 @@ def workspace(tmp_path_factory) -> Path:
     return w
 
 
+TRAIN_TOML = """
+[data]
+triplets = "syn/all_triplets.csv"
+stimuli = "syn/video_mapping.csv"
+videos = "syn/videos"
+store = "store"
+train = "syn/train.csv"
+test = "syn/test.csv"
+val_fraction = 0.4
+
+[model]
+backbone = "timesformer:tsf"
+frames = 4
+
+[optim]
+epochs = 1
+batch_triplets = 8
+max_steps_per_epoch = 1
+
+[run]
+eval_bootstrap = 0
+eval_permutations = 0
+"""
+
+
+def make_model_workspace(m: Path) -> Path:
+    """Tiny clips, a tiny random TimeSformer saved as a folder, a config and one finished run."""
+    import torch
+    import transformers
+
+    from bgs.synthetic import SynthConfig, make_dataset
+
+    make_dataset(m / "syn", SynthConfig(seed=1, n_clips=12, frames=4, size=16, n_participants=8,
+                                        ceiling_draws=20))
+    torch.manual_seed(0)
+    transformers.TimesformerModel(transformers.TimesformerConfig(
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=20,
+        image_size=16, patch_size=8, num_frames=4)).save_pretrained(m / "tsf")
+    (m / "train.toml").write_text(TRAIN_TOML)
+    assert main(["train", str(m / "train.toml"), "--out", str(m / "run")]) == 0
+    return m
+
+
+@pytest.fixture(scope="module")
+def model_workspace(tmp_path_factory) -> Path:
+    pytest.importorskip("transformers")
+    pytest.importorskip("av")
+    return make_model_workspace(tmp_path_factory.mktemp("models"))
+
+
 # ---------------------------------------------------------------------- the harness
 @dataclass
 class Case:
@@ -74,6 +125,7 @@ class Case:
     files: dict = field(default_factory=dict)  # name -> str | bytes | callable(path)
     read_only: tuple = ()  # paths (relative to the case folder) made unwritable
     xfail: str = ""
+    models: bool = False  # needs the model workspace {m} (a tiny model, clips and a run)
 
     def param(self):
         marks = [pytest.mark.xfail(reason=self.xfail, strict=False)] if self.xfail else []
@@ -83,7 +135,7 @@ class Case:
 def _snapshot(*roots: Path) -> dict:
     """Every file and folder under ``roots`` with its content hash (folders: None)."""
     snap = {}
-    for root in roots:
+    for root in dict.fromkeys(roots):
         for dirpath, dirnames, filenames in os.walk(root):
             for d in dirnames:
                 snap[os.path.join(dirpath, d)] = None
@@ -112,29 +164,30 @@ def _unwritable(paths: list[Path]):
             p.chmod(0o755 if p.is_dir() else 0o644)
 
 
-def run_case(case: Case, tmp: Path, w: Path, capsys) -> None:
+def run_case(case: Case, tmp: Path, w: Path, capsys, m: Path | None = None) -> None:
+    m = m or w
     for name, content in case.files.items():
         path = tmp / name
         path.parent.mkdir(parents=True, exist_ok=True)
         if callable(content):
-            content(path)
+            content(path, m) if getattr(content, "wants_models", False) else content(path)
         elif isinstance(content, bytes):
             path.write_bytes(content)
         else:
             path.write_text(content)
-    argv = shlex.split(case.args.format(t=tmp, w=w))
+    argv = shlex.split(case.args.format(t=tmp, w=w, m=m))
     with _unwritable([tmp / p for p in case.read_only]):
-        before = _snapshot(tmp, w)
+        before = _snapshot(tmp, w, m)
         capsys.readouterr()
         status = main(argv)
         captured = capsys.readouterr()
-        after = _snapshot(tmp, w)
+        after = _snapshot(tmp, w, m)
     lines = [ln for ln in captured.err.splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.startswith("bgs: error")]
     assert "Traceback" not in captured.err + captured.out, captured.err
     assert status == 2, f"exit {status}; stderr: {captured.err}"
     assert len(errors) == 1, captured.err
-    assert case.expect.format(t=tmp, w=w) in errors[0], errors[0]
+    assert case.expect.format(t=tmp, w=w, m=m) in errors[0], errors[0]
     changed = sorted(set(before) ^ set(after) | {k for k in before if k in after and before[k] != after[k]})
     assert not changed, f"written or changed: {changed}"
 
@@ -379,12 +432,198 @@ def other_cases() -> list[Case]:
     ]
 
 
-CASES = data_cases() + evaluate_cases() + other_cases()
+def with_models(make):
+    """A file maker that also gets the model workspace (to copy a run or a model from)."""
+    make.wants_models = True
+    return make
+
+
+def copied_run(change=None):
+    """A copy of the finished run of the model workspace, then ``change(run_folder)``."""
+    def make(path: Path, m: Path):
+        shutil.copytree(m / "run", path)
+        if change is not None:
+            change(path)
+    return with_models(make)
+
+
+def copied_model(change):
+    def make(path: Path, m: Path):
+        shutil.copytree(m / "tsf", path)
+        change(path)
+    return with_models(make)
+
+
+def truncate(rel: str, keep: int = 40):
+    def change(run: Path):
+        p = run / rel
+        p.write_bytes(p.read_bytes()[:keep])
+    return change
+
+
+def overwrite(rel: str, data: bytes | str):
+    def change(run: Path):
+        p = run / rel
+        p.write_bytes(data if isinstance(data, bytes) else data.encode())
+    return change
+
+
+def plant_pickle(rel: str):
+    """Replace the resume state by a crafted pickle whose loading would create MARKER."""
+    def change(run: Path):
+        last = run / "checkpoints" / "last"
+        for name in ("state.json", "state.safetensors"):
+            (last / name).unlink()
+        (run / rel).write_bytes(pickle.dumps(Payload(run.parent / "MARKER")))
+    return change
+
+
+def train_cases() -> list[Case]:
+    cfg = "train {m}/train.toml --out {t}/run"
+    ck = "run/checkpoints/last"
+    resume = "train --resume {t}/run"
+    toml = lambda extra: with_models(lambda p, m: p.write_text(  # noqa: E731
+        (m / "train.toml").read_text().replace('frames = 4', extra)))
+    cases = [
+        Case("train-config-missing", "train {t}/no.toml", "no.toml"),
+        Case("train-config-is-folder", "train {t}", "{t}"),
+        Case("train-config-syntax", "train {t}/bad.toml", "bad.toml", {"bad.toml": "[data\nx = "}),
+        Case("train-config-binary", "train {t}/bin.toml", "bin.toml", {"bin.toml": BINARY},
+             xfail=CONFIG_VALIDATION),
+        Case("train-config-unknown-section", "train {t}/u.toml", "nope", {"u.toml": "[nope]\nx = 1\n"}),
+        Case("train-config-unknown-key", "train {t}/k.toml", "optim.learning_rate",
+             {"k.toml": "[optim]\nlearning_rate = 1\n"}),
+        Case("train-config-epochs-string", "train {t}/e.toml --out {t}/run", "epochs",
+             {"e.toml": toml('frames = 4\n[optim]\nepochs = "four"')}, xfail=CONFIG_VALIDATION,
+             models=True),
+        Case("train-config-head-dim-string", "train {t}/h.toml --out {t}/run", "head_dim",
+             {"h.toml": toml('frames = 4\nhead_dim = "x"')}, xfail=CONFIG_VALIDATION, models=True),
+        Case("train-set-lr-not-a-number", f"{cfg} --set optim.lr=abc", "optim.lr",
+             xfail=CONFIG_VALIDATION, models=True),
+        Case("train-set-without-equals", f"{cfg} --set optim.lr", "optim.lr", models=True),
+        Case("train-set-unknown-key", f"{cfg} --set optim.nope=1", "optim.nope", models=True),
+        Case("train-set-unknown-section", f"{cfg} --set nope.lr=1", "nope", models=True),
+        Case("train-unknown-objective", f"{cfg} --objective contrastive", "contrastive", models=True),
+        Case("train-no-config", "train", "CONFIG"),
+        Case("train-out-parent-is-file", "train {m}/train.toml --out {t}/f/run", "f/run", {"f": "x"},
+             models=True),
+        Case("train-out-read-only", "train {m}/train.toml --out {t}/ro/run", "ro/run",
+             {"ro/keep": "x"}, read_only=("ro",), models=True),
+        Case("train-out-holds-a-run", "train {m}/train.toml --out {t}/run", "already holds a run",
+             {"run": copied_run()}, models=True),
+        Case("train-triplets-missing", "train {t}/c.toml --out {t}/run", "nothing.csv",
+             {"c.toml": with_models(lambda p, m: p.write_text((m / "train.toml").read_text().replace(
+                 'syn/all_triplets.csv', 'syn/nothing.csv').replace('"syn/', f'"{m}/syn/').replace(
+                 '"tsf"', f'"{m}/tsf"').replace("timesformer:tsf", f"timesformer:{m}/tsf")))},
+             models=True),
+        Case("train-model-folder-missing", f"{cfg} --set model.backbone='\"timesformer:{{t}}/no/model\"'",
+             "no/model", models=True),
+        Case("train-resume-missing", "train --resume {t}/norun", "norun"),
+        Case("train-resume-no-config", "train --resume {t}/empty", "config.toml", {"empty/x": "x"}),
+        Case("train-resume-pickle-state", resume, "state.pt",
+             {"run": copied_run(plant_pickle(f"checkpoints/last/state.pt"))}, models=True),
+        Case("train-resume-pickle-as-safetensors", resume, "state.safetensors",
+             {"run": copied_run(overwrite("checkpoints/last/state.safetensors",
+                                          pickle.dumps(Payload(Path("/nonexistent/MARKER")))))},
+             models=True),
+        Case("train-resume-truncated-state", resume, "state.safetensors",
+             {"run": copied_run(truncate("checkpoints/last/state.safetensors"))}, models=True),
+        Case("train-resume-garbage-state-json", resume, "state.json",
+             {"run": copied_run(overwrite("checkpoints/last/state.json", BINARY))}, models=True),
+        Case("train-resume-truncated-adapter", resume, "adapter.safetensors",
+             {"run": copied_run(truncate("checkpoints/last/adapter.safetensors"))}, models=True),
+        Case("train-resume-garbage-head", resume, "head.safetensors",
+             {"run": copied_run(overwrite("checkpoints/last/head.safetensors", BINARY))}, models=True),
+        Case("train-resume-broken-checkpoint-json", resume, "checkpoint.json",
+             {"run": copied_run(overwrite("checkpoints/last/checkpoint.json", '{"epoch": '))}, models=True),
+        Case("train-resume-checkpoint-json-list", resume, "checkpoint.json",
+             {"run": copied_run(overwrite("checkpoints/last/checkpoint.json", "[1, 2]"))}, models=True),
+        Case("train-resume-missing-head", resume, "head.safetensors",
+             {"run": copied_run(lambda r: (r / "checkpoints/last/head.safetensors").unlink())}, models=True),
+        Case("train-resume-config-binary", resume, "config.toml",
+             {"run": copied_run(overwrite("config.toml", BINARY))}, xfail=CONFIG_VALIDATION, models=True),
+    ]
+    assert ck  # the folder the resume cases corrupt
+    return cases
+
+
+def embed_cases() -> list[Case]:
+    e = "embed -s {m}/syn/video_mapping.csv --videos {m}/syn/videos --store {m}/store"
+    ok = f"{e} -m timesformer:{{m}}/tsf"
+    return [
+        Case("embed-model-folder-missing", f"{e} -m timesformer:{{t}}/no/model -o {{t}}/e.npz", "no/model",
+             models=True),
+        Case("embed-model-folder-empty", f"{e} -m timesformer:{{t}}/empty -o {{t}}/e.npz", "empty",
+             {"empty/.keep": ""}, models=True),
+        Case("embed-model-is-a-file", f"{e} -m timesformer:{{t}}/f -o {{t}}/e.npz", "f", {"f": "x"},
+             models=True),
+        Case("embed-model-config-garbage", f"{e} -m timesformer:{{t}}/mc -o {{t}}/e.npz", "mc",
+             {"mc": copied_model(overwrite("config.json", BINARY))}, models=True),
+        Case("embed-model-weights-truncated", f"{e} -m timesformer:{{t}}/mw -o {{t}}/e.npz", "mw",
+             {"mw": copied_model(truncate("model.safetensors", 100))}, models=True),
+        Case("embed-unknown-kind", f"{e} -m nope:{{m}}/tsf -o {{t}}/e.npz", "nope", models=True),
+        Case("embed-model-without-kind", f"{e} -m {{m}}/tsf -o {{t}}/e.npz", "KIND:SOURCE", models=True),
+        Case("embed-batch-size-zero", f"{ok} --batch-size 0 -o {{t}}/e.npz", "--batch-size", models=True),
+        Case("embed-out-parent-is-file", f"{ok} -o {{t}}/f/e.npz", "f/e.npz", {"f": "x"}, models=True),
+        Case("embed-out-read-only", f"{ok} -o {{t}}/ro/e.npz", "ro/e.npz", {"ro/keep": "x"},
+             read_only=("ro",), models=True),
+        Case("embed-out-unknown-suffix", f"{ok} -o {{t}}/e.csv", "e.csv", models=True),
+        Case("embed-store-parent-is-file", "embed -m timesformer:{m}/tsf -s {m}/syn/video_mapping.csv "
+                                           "--videos {m}/syn/videos --store {t}/f/store -o {t}/e.npz",
+             "f/store", {"f": "x"}, models=True),
+        Case("embed-store-read-only", "embed -m timesformer:{m}/tsf -s {m}/syn/video_mapping.csv "
+                                      "--videos {m}/syn/videos --store {t}/ro/store -o {t}/e.npz",
+             "ro/store", {"ro/keep": "x"}, read_only=("ro",), models=True),
+        Case("embed-stimuli-missing", "embed -m timesformer:{m}/tsf -s {t}/no.csv --videos {m}/syn/videos "
+                                      "-o {t}/e.npz", "no.csv", models=True),
+        Case("embed-no-videos-option", "embed -m timesformer:{m}/tsf -s {m}/syn/video_mapping.csv "
+                                       "-o {t}/e.npz", "--videos", models=True),
+        Case("embed-text-without-captions", "embed -m text:minilm -s {w}/stim.csv -o {t}/e.npz", "--captions"),
+        Case("embed-precomputed-missing", "embed -m precomputed:{t}/no.npz -s {w}/stim.csv -o {t}/e.npz",
+             "no.npz"),
+        Case("embed-precomputed-garbage", "embed -m precomputed:{t}/g.npz -s {w}/stim.csv -o {t}/e.npz",
+             "g.npz", {"g.npz": BINARY}),
+        Case("embed-bad-layers", f"{ok} --layers 99 -o {{t}}/e.npz", "99", models=True),
+        Case("embed-checkpoint-missing", f"{ok} -c {{t}}/norun -o {{t}}/e.npz", "norun", models=True),
+        Case("embed-checkpoint-garbage-head", f"{ok} -c {{t}}/run -o {{t}}/e.npz", "head.safetensors",
+             {"run": copied_run(overwrite("checkpoints/best/head.safetensors", BINARY))}, models=True),
+    ]
+
+
+def synth_cases() -> list[Case]:
+    sm = "synth make --clips 6 --participants 2 --frames 2 --size 16"
+    return [
+        Case("synth-out-is-a-file", f"{sm} {{t}}/f", "f", {"f": "x"}),
+        Case("synth-out-parent-is-file", f"{sm} {{t}}/f/out", "f/out", {"f": "x"}),
+        Case("synth-out-read-only", f"{sm} {{t}}/ro/out", "ro/out", {"ro/keep": "x"}, read_only=("ro",)),
+        Case("synth-out-not-empty", f"{sm} {{t}}/full", "full", {"full/x": "x"}),
+        Case("synth-too-few-clips", "synth make --clips 2 {t}/o", "clips"),
+        Case("synth-odd-size", "synth make --size 33 {t}/o", "size"),
+        Case("synth-zero-fps", "synth make --fps 0 {t}/o", "fps"),
+        Case("synth-zero-participants", "synth make --participants 0 {t}/o", "participant"),
+        Case("synth-unknown-style", "synth make --style baroque {t}/o", "baroque"),
+        Case("synth-contact-sheet-without-videos", f"{sm} --no-videos --contact-sheet {{t}}/c.png {{t}}/o",
+             "--contact-sheet"),
+        Case("synth-contact-sheet-parent-is-file", f"{sm} --contact-sheet {{t}}/f/c.png {{t}}/o",
+             "f/c.png", {"f": "x"}),
+        Case("synth-incomplete-folder-read", "data validate --format garcia2025 {t}/inc/all_triplets.csv",
+             "incomplete", {"inc/all_triplets.csv": "participation\n1\n",
+                            "inc/.bgs-incomplete": "bgs synth make did not finish\n"}),
+        Case("synth-incomplete-folder-stimuli", "evaluate -t {w}/tri.csv -e {w}/emb.npz -s {t}/inc/video_mapping.csv",
+             "incomplete", {"inc/video_mapping.csv": "index,video_name\n0,a.mp4\n",
+                            "inc/.bgs-incomplete": "x\n"}),
+        Case("synth-incomplete-folder-rerun-without-force", f"{sm} {{t}}/inc", "inc",
+             {"inc/.bgs-incomplete": "x\n", "inc/videos/.synth_0000.mp4.abc.mp4.tmp": ""}),
+    ]
+
+
+CASES = data_cases() + evaluate_cases() + other_cases() + train_cases() + embed_cases() + synth_cases()
 
 
 @pytest.mark.parametrize("case", [c.param() for c in CASES])
-def test_bad_input(case, tmp_path, workspace, capsys):
-    run_case(case, tmp_path, workspace, capsys)
+def test_bad_input(case, tmp_path, workspace, capsys, request):
+    m = request.getfixturevalue("model_workspace") if case.models else None
+    run_case(case, tmp_path, workspace, capsys, m)
 
 
 def test_the_corpus_is_large_and_distinct():

@@ -29,7 +29,8 @@ from bgs.human.similarity import human_similarity
 from bgs.io import atomic_path, write_json
 from bgs.metrics import alignment as al
 from bgs.objectives import Objective
-from bgs.train.checkpoint import load_checkpoint, load_state, read_meta, save_checkpoint
+from bgs.train.checkpoint import (ADAPTER, HEAD, load_checkpoint, load_state, read_meta,
+                                  save_checkpoint, verify)
 from bgs.train.config import TrainConfig
 from bgs.train.data import TrainingData, load_training_data, stimulus_files
 from bgs.train.model import BGSModel, TextEncoder, VideoEncoder
@@ -186,6 +187,10 @@ class Trainer:
     # ------------------------------------------------------------------ the run
     def run(self) -> dict:
         """Train; a run that fails before its first checkpoint leaves no folder behind."""
+        if self.resume:  # a corrupt or foreign checkpoint fails before the model is built
+            last = self.run_dir / "checkpoints" / "last"
+            if load_state(last) is not None:
+                verify(last, read_meta(last), (ADAPTER, HEAD))
         created = self._prepare_run_dir()
         try:
             return self._run()
@@ -299,8 +304,8 @@ class Trainer:
                 scheduler.step(score)
             improved = score > best or cfg.optim.select == "last"
             best, stale = (score, 0) if improved else (best, stale + 1)
-            self.log(f"epoch {epoch}: loss {record['train_loss']:.4f}, train RSA {tr['rsa']:.3f}, "
-                     f"val RSA {score:.3f}, val odd-one-out {val['ooo_accuracy']:.3f}"
+            self.log(f"epoch {epoch}: loss {record['train_loss']:.4f}, train RSA {_num(tr['rsa'])}, "
+                     f"val RSA {score:.3f}, val odd-one-out {_num(val['ooo_accuracy'])}"
                      f"{' (best)' if improved else ''}")
             if self.rank == 0:
                 meta = {"epoch": epoch, "val_rsa": score, "objective": cfg.objective.to_dict()}
@@ -352,6 +357,10 @@ class Trainer:
                                ("ooo_accuracy", "two_way_accuracy_symmetric", "rsa_spearman", "rsa_pearson")}
         write_json(self.run_dir / "metrics.json", {**summary, "history": self.history})
         return summary
+
+
+def _num(value) -> str:
+    return "—" if value is None else f"{value:.3f}"
 
 
 def never_started(run_dir: Path) -> bool:
