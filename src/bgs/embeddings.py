@@ -213,11 +213,11 @@ def undefined_rows(x: np.ndarray, metric: str) -> np.ndarray:
     """Rows whose similarity under ``metric`` is undefined: zero vectors under cosine, and
     constant vectors (zero after centring) under correlation."""
     x = np.asarray(x, dtype=np.float64)
-    if metric == "cosine":
-        return ~np.any(x != 0, axis=1)
     if metric == "correlation":
-        return ~np.any(x != x[:, :1], axis=1)
-    return np.zeros(len(x), bool)
+        x = x - x.mean(axis=1, keepdims=True)
+    elif metric != "cosine":
+        return np.zeros(len(x), bool)
+    return np.linalg.norm(x, axis=1) == 0  # the norm the similarity divides by
 
 
 def _npz_key(layer: str) -> str:
