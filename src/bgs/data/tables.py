@@ -18,13 +18,13 @@ def read_table(path: str | Path, dtype=None) -> pd.DataFrame:
     the header is row 1, so the first data row is row 2; for Parquet the first row is row 1.
     """
     path = Path(path)
+    refuse_incomplete(path)
     if not path.exists():
         raise UnreadableFileError(path, "file not found", "check the path")
     if path.is_dir():
         raise UnreadableFileError(path, "is a directory, not a table", "give a file")
     if path.stat().st_size == 0:
         raise EmptyFileError(path, "the file is empty", "give a file with a header and rows")
-    refuse_incomplete(path)
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
