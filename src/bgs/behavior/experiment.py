@@ -185,6 +185,10 @@ def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise BGSError(f"{out} is not empty. Fix: give a new folder (results are never overwritten)")
+    if data is not None:  # a bad --data fails before the output folder exists
+        from bgs.synthetic import read_truth
+
+        read_truth(data)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     quiet_transformers()

@@ -89,12 +89,16 @@ def require_defined(emb, ts, metric: str, layer) -> None:
 
 def load_split_ids(path: Path, stimuli: Path | None):
     """Stimulus ids listed in a split file (first column; ids, or file names via --stimuli)."""
+    import pandas as pd
+
     from bgs.data.stimuli import read_stimuli
     from bgs.data.tables import first_row_number, read_table
 
     df = read_table(path)
     col = df.columns[0]
     if stimuli is not None:
-        return read_stimuli(stimuli).to_ids(df[col], path, col, first_row_number(path))
-    values = df[col]
-    return values.astype(str).to_numpy(dtype=object) if values.dtype == object else values.to_numpy()
+        ids = read_stimuli(stimuli).to_ids(df[col], path, col, first_row_number(path))
+    else:
+        values = df[col]
+        ids = values.astype(str).to_numpy(dtype=object) if values.dtype == object else values.to_numpy()
+    return ids[~pd.Index(ids).duplicated()]  # a stimulus listed twice is listed once

@@ -50,9 +50,10 @@ def model_names(paths: list[Path], names: str | None) -> list[str]:
                               "model names with --names a,b[,c]")
         return out
     out = [s.strip() for s in names.split(",")]
-    if len(out) != len(paths) or not all(out):
-        raise ConfigError(f"--names gives {len(out)} name(s) ({names!r}) for {len(paths)} "
-                          "--embeddings file(s); give one non-empty name per file")
+    if len(out) != len(paths) or not all(out) or len(set(out)) != len(out):
+        raise ConfigError(f"--names gives {len(set(out))} distinct name(s) ({names!r}) for "
+                          f"{len(paths)} --embeddings file(s); give one distinct non-empty name "
+                          "per file")
     return out
 
 

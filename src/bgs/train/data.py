@@ -42,7 +42,8 @@ def _ids_from(path: str, stimuli: StimulusTable) -> np.ndarray:
 
     df = read_table(path)
     col = df.columns[-1] if df.columns[0] == "index" and len(df.columns) > 1 else df.columns[0]
-    return stimuli.to_ids(df[col], path, col, first_row_number(path))
+    ids = stimuli.to_ids(df[col], path, col, first_row_number(path))
+    return ids[~pd.Index(ids).duplicated()]  # a stimulus listed twice is listed once
 
 
 def load_training_data(config: TrainConfig) -> TrainingData:
