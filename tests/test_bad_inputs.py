@@ -428,6 +428,19 @@ def other_cases() -> list[Case]:
              {"n.jsonl": '{"id": 0, "views": -5, "likes": 0, "comments": 0}\n'}),
         Case("behavior-id-too-large", "behavior validate {t}/big.jsonl", "big.jsonl",
              {"big.jsonl": f'{{"id": {BIG}, "views": 5, "likes": 0, "comments": 0}}\n'}),
+        Case("partition-duplicate-names", f"{p} -e {{w}}/emb.npz -e {{w}}/emb2.npz --names a,a", "--names"),
+        Case("behavior-experiment-data-missing", "behavior experiment {t}/bx --quick --data {t}/nodata",
+             "nodata"),
+        Case("behavior-experiment-zero-epochs", "behavior experiment {t}/bx --epochs 0", "--epochs"),
+        Case("study-zero-epochs", "study garcia2025 --data {t}/d --out {t}/s --epochs 0", "--epochs"),
+        Case("attention-batch-size-zero", "attention -m timesformer:{m}/tsf -s {m}/syn/video_mapping.csv "
+                                          "--videos {m}/syn/videos --out {t}/att --batch-size 0",
+             "--batch-size", models=True),
+        Case("attention-negative-bootstrap", "attention -m timesformer:{m}/tsf -s {m}/syn/video_mapping.csv "
+                                             "--videos {m}/syn/videos --out {t}/att --n-bootstrap -1",
+             "--n-bootstrap", models=True),
+        Case("attention-model-missing", "attention -m timesformer:{t}/no/model -s {m}/syn/video_mapping.csv "
+                                        "--videos {m}/syn/videos --out {t}/att", "no/model", models=True),
         Case("behavior-zero-bins", "behavior validate {w}/behavior.jsonl --replay-bins 0", "--replay-bins"),
     ]
 
