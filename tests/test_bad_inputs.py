@@ -534,7 +534,7 @@ def train_cases() -> list[Case]:
         Case("train-resume-missing", "train --resume {t}/norun", "norun"),
         Case("train-resume-no-config", "train --resume {t}/empty", "config.toml", {"empty/x": "x"}),
         Case("train-resume-pickle-state", resume, "state.pt",
-             {"run": copied_run(plant_pickle(f"checkpoints/last/state.pt"))}, models=True),
+             {"run": copied_run(plant_pickle("checkpoints/last/state.pt"))}, models=True),
         Case("train-resume-pickle-as-safetensors", resume, "state.safetensors",
              {"run": copied_run(overwrite("checkpoints/last/state.safetensors",
                                           pickle.dumps(Payload(Path("/nonexistent/MARKER")))))},

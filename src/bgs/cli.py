@@ -83,8 +83,10 @@ def data_stats(file: Path = typer.Argument(..., metavar="FILE", help="Triplet fi
                on_error: OnError = OnErrorOpt, max_catch_failure: float = CatchOpt,
                min_rt: Optional[float] = MinRtOpt, max_rt: Optional[float] = MaxRtOpt,
                min_median_rt: Optional[float] = MinMedianRtOpt,
-               n_splits: int = typer.Option(100, min=1, help="Random participant splits for split-half reliability."),
-               n_bootstrap: int = typer.Option(1000, min=0, help="Bootstrap resamples for confidence intervals (0: none)."),
+               n_splits: int = typer.Option(100, min=1,
+                                            help="Random participant splits for split-half reliability."),
+               n_bootstrap: int = typer.Option(1000, min=0,
+                                               help="Bootstrap resamples for confidence intervals (0: none)."),
                seed: int = typer.Option(0, help="Seed of splits and bootstraps."),
                as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
                output: Optional[Path] = typer.Option(None, "--out", "-o",
@@ -150,8 +152,7 @@ def datasets_fetch(name: str = typer.Argument(..., help="Dataset name (see `bgs 
                                               "repository at the pinned commit)."),
                    force: bool = typer.Option(False, "--force", help="Download again even if present.")):
     """Download a dataset, verify every file's SHA-256, resume partial downloads."""
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                               TransferSpeedColumn)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     from bgs.data.registry import fetch
 
@@ -171,8 +172,7 @@ def datasets_fetch(name: str = typer.Argument(..., help="Dataset name (see `bgs 
 
 def _register_commands() -> None:
     """Every command group; heavy dependencies are imported inside the commands."""
-    from bgs.commands import (attention, behavior, demo, embed, evaluate, partition, probe, report,
-                              study, synth, train)
+    from bgs.commands import attention, behavior, demo, embed, evaluate, partition, probe, report, study, synth, train
 
     for module in (evaluate, partition, probe, embed, train, synth, behavior, demo, study, report,
                    attention):
@@ -255,7 +255,8 @@ _CLICK_USAGE = tuple(m.ClickException for m in _click_modules())
 _CLICK_ABORT = tuple(getattr(m.exceptions, "Abort", KeyboardInterrupt) for m in _click_modules())
 
 
-def _usage_message(exc: click.ClickException) -> str:
+def _usage_message(exc) -> str:
+    """The parser's message (a click.ClickException), on one line, with the --help hint."""
     ctx = getattr(exc, "ctx", None)
     command = ctx.command_path if ctx is not None else "bgs"
     message = exc.format_message().strip()

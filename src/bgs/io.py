@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from bgs.errors import FileAccessError, file_access_error
+from bgs.errors import FileAccessError, OutputExistsError, file_access_error
 
 
 def _default_mode() -> int:
@@ -67,6 +67,21 @@ def ensure_writable(target: str | os.PathLike, folder: bool = False) -> Path:
         raise FileAccessError(target, "the file is read-only", "choose another path, or change "
                                                                "its permissions")
     return target
+
+
+def is_new_folder(path: str | os.PathLike) -> bool:
+    """True when ``path`` is absent or an empty folder: where new results may be written."""
+    path = Path(path)
+    return not path.exists() or (path.is_dir() and not any(path.iterdir()))
+
+
+def require_new_folder(path: str | os.PathLike, fix: str) -> Path:
+    """``path`` if it is a new folder (see :func:`is_new_folder`); else one
+    :class:`~bgs.errors.OutputExistsError` ending in ``Fix: <fix>`` (results are never
+    overwritten)."""
+    if not is_new_folder(path):
+        raise OutputExistsError(f"{path} already exists and is not empty. Fix: {fix}")
+    return Path(path)
 
 
 def write_json(target: str | os.PathLike, obj) -> None:

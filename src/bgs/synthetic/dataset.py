@@ -17,9 +17,9 @@ adds what the real data cannot have::
 Every file is written atomically; ``truth.json`` is written last, so a folder without it is
 an interrupted run. ``OUT/.bgs-incomplete`` marks the folder while it is being written:
 readers (:func:`bgs.data.tables.read_table`, :func:`read_truth`) refuse such a folder, and
-``--force`` replaces it, temporary files of a killed run included. Every random draw comes from ``numpy.random.default_rng([seed, stream,
-...])`` with a fixed stream per purpose, so equal seeds give byte-identical folders and a clip's
-content does not depend on how many clips are generated.
+``--force`` replaces it, temporary files of a killed run included. Every random draw comes
+from ``numpy.random.default_rng([seed, stream, ...])`` with a fixed stream per purpose, so
+equal seeds give byte-identical folders and a clip's content does not depend on how many clips are generated.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ import pandas as pd
 
 from bgs import __version__
 from bgs.data.tables import INCOMPLETE, refuse_incomplete
-from bgs.io import atomic_path, ensure_writable
-from bgs.errors import BGSError, ConfigError, UnreadableFileError
+from bgs.errors import ConfigError, OutputExistsError, UnreadableFileError
+from bgs.io import atomic_path, ensure_writable, is_new_folder
 from bgs.synthetic import behavior as bh
 from bgs.synthetic import captions as cap
 from bgs.synthetic import observers as obs
@@ -61,10 +61,6 @@ TRIPLET_COLUMNS = ("participation", "task", "trial", "stim1_name", "stim2_name",
 STREAMS = {"scripts": 1, "content": 2, "nuisance": 3, "split": 4, "captions": 5, "ratings": 6,
            "participants": 7, "design": 8, "responses": 9, "behavior": 10, "ceiling": 11}
 DEFAULT_WEIGHTS = (1.0, 1.0, 0.6, 0.6, 0.8, 0.8, 0.6, 0.6)  # in LATENT_NAMES order
-
-
-class OutputExistsError(BGSError):
-    """The output folder is not empty and overwriting was not asked for."""
 
 
 @dataclass
@@ -228,7 +224,7 @@ def _prepare_out(out: Path, cfg: SynthConfig, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"{out} exists and is not a folder; give a folder path")
     ensure_writable(out, folder=True)
-    if out.is_dir() and any(out.iterdir()):
+    if not is_new_folder(out):
         if not force:
             raise OutputExistsError(
                 f"{out} is not empty; refusing to overwrite it. Fix: give an empty or new folder, "
