@@ -26,8 +26,6 @@ import pytest
 
 from bgs.cli import main
 
-CONFIG_VALIDATION = "config value validation (a type table per config dataclass) is not built yet"
-
 
 # ---------------------------------------------------------------------- valid inputs
 def _triplets(n_stimuli=12, n_participants=8, per=30, seed=0) -> pd.DataFrame:
@@ -55,8 +53,8 @@ def _write_workspace(w: Path) -> None:
     records = [{"id": i, "views": 100 + i, "likes": 3, "comments": ["nice"],
                 "replay_graph": [0.1] * 8} for i in range(12)]
     (w / "behavior.jsonl").write_text("".join(__import__("json").dumps(r) + "\n" for r in records))
-    (w / "run").mkdir()
-    (w / "run" / "metrics.json").write_text('{"kind": "evaluate", "title": "t", "models": {}}\n')
+    assert main(["evaluate", "-e", str(w / "emb.npz"), "-t", str(w / "tri.csv"), "--n-bootstrap", "5",
+                 "--n-permutations", "0", "--run", str(w / "run")]) == 0
 
 
 @pytest.fixture(scope="module")
@@ -413,8 +411,8 @@ def other_cases() -> list[Case]:
         Case("report-binary-metrics", "report {t}/r3", "metrics.json", {"r3/metrics.json": BINARY}),
         Case("report-out-parent-is-file", "report {w}/run --out {t}/f/r.html", "f/r.html", {"f": "x"}),
         Case("report-corrupt-matrices", "report {t}/r4", "matrices.npz",
-             {"r4/metrics.json": '{"kind": "evaluate", "title": "t", "models": {}}\n',
-              "r4/matrices.npz": BINARY}),
+             {"r4": with_models(lambda p, w: (shutil.copytree(w / "run", p),
+                                              (p / "matrices.npz").write_bytes(BINARY)))}),
         Case("datasets-unknown", "datasets fetch nope {t}/d", "nope"),
         Case("datasets-dest-is-file", "datasets fetch garcia2025 {t}/f --mirror {t}/m", "f",
              {"f": "x", "m/.keep": ""}),
@@ -495,24 +493,26 @@ def train_cases() -> list[Case]:
     cfg = "train {m}/train.toml --out {t}/run"
     ck = "run/checkpoints/last"
     resume = "train --resume {t}/run"
-    toml = lambda extra: with_models(lambda p, m: p.write_text(  # noqa: E731
-        (m / "train.toml").read_text().replace('frames = 4', extra)))
+    toml = lambda old, new: with_models(lambda p, m: p.write_text(  # noqa: E731
+        (m / "train.toml").read_text().replace(old, new)))
     cases = [
         Case("train-config-missing", "train {t}/no.toml", "no.toml"),
         Case("train-config-is-folder", "train {t}", "{t}"),
         Case("train-config-syntax", "train {t}/bad.toml", "bad.toml", {"bad.toml": "[data\nx = "}),
-        Case("train-config-binary", "train {t}/bin.toml", "bin.toml", {"bin.toml": BINARY},
-             xfail=CONFIG_VALIDATION),
+        Case("train-config-binary", "train {t}/bin.toml", "bin.toml", {"bin.toml": BINARY}),
         Case("train-config-unknown-section", "train {t}/u.toml", "nope", {"u.toml": "[nope]\nx = 1\n"}),
         Case("train-config-unknown-key", "train {t}/k.toml", "optim.learning_rate",
              {"k.toml": "[optim]\nlearning_rate = 1\n"}),
         Case("train-config-epochs-string", "train {t}/e.toml --out {t}/run", "epochs",
-             {"e.toml": toml('frames = 4\n[optim]\nepochs = "four"')}, xfail=CONFIG_VALIDATION,
+             {"e.toml": toml("epochs = 1", 'epochs = "four"')},
              models=True),
         Case("train-config-head-dim-string", "train {t}/h.toml --out {t}/run", "head_dim",
-             {"h.toml": toml('frames = 4\nhead_dim = "x"')}, xfail=CONFIG_VALIDATION, models=True),
-        Case("train-set-lr-not-a-number", f"{cfg} --set optim.lr=abc", "optim.lr",
-             xfail=CONFIG_VALIDATION, models=True),
+             {"h.toml": toml("frames = 4", 'frames = 4\nhead_dim = "x"')}, models=True),
+        Case("train-set-lr-not-a-number", f"{cfg} --set optim.lr=abc", "optim.lr", models=True),
+        Case("train-set-negative-epochs", f"{cfg} --set optim.epochs=-1", "optim.epochs", models=True),
+        Case("train-set-zero-lora-rank", f"{cfg} --set model.lora.r=0", "model.lora.r", models=True),
+        Case("train-set-unknown-device", f"{cfg} --set run.device='\"tpu\"'", "run.device", models=True),
+        Case("train-set-val-fraction-one", f"{cfg} --set data.val_fraction=1.5", "val_fraction", models=True),
         Case("train-set-without-equals", f"{cfg} --set optim.lr", "optim.lr", models=True),
         Case("train-set-unknown-key", f"{cfg} --set optim.nope=1", "optim.nope", models=True),
         Case("train-set-unknown-section", f"{cfg} --set nope.lr=1", "nope", models=True),
@@ -522,7 +522,7 @@ def train_cases() -> list[Case]:
              models=True),
         Case("train-out-read-only", "train {m}/train.toml --out {t}/ro/run", "ro/run",
              {"ro/keep": "x"}, read_only=("ro",), models=True),
-        Case("train-out-holds-a-run", "train {m}/train.toml --out {t}/run", "already holds a run",
+        Case("train-out-holds-a-run", "train {m}/train.toml --out {t}/run", "{t}/run",
              {"run": copied_run()}, models=True),
         Case("train-triplets-missing", "train {t}/c.toml --out {t}/run", "nothing.csv",
              {"c.toml": with_models(lambda p, m: p.write_text((m / "train.toml").read_text().replace(
@@ -554,7 +554,7 @@ def train_cases() -> list[Case]:
         Case("train-resume-missing-head", resume, "head.safetensors",
              {"run": copied_run(lambda r: (r / "checkpoints/last/head.safetensors").unlink())}, models=True),
         Case("train-resume-config-binary", resume, "config.toml",
-             {"run": copied_run(overwrite("config.toml", BINARY))}, xfail=CONFIG_VALIDATION, models=True),
+             {"run": copied_run(overwrite("config.toml", BINARY))}, models=True),
     ]
     assert ck  # the folder the resume cases corrupt
     return cases

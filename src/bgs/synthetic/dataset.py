@@ -19,7 +19,8 @@ an interrupted run. ``OUT/.bgs-incomplete`` marks the folder while it is being w
 readers (:func:`bgs.data.tables.read_table`, :func:`read_truth`) refuse such a folder, and
 ``--force`` replaces it, temporary files of a killed run included. Every random draw comes
 from ``numpy.random.default_rng([seed, stream, ...])`` with a fixed stream per purpose, so
-equal seeds give byte-identical folders and a clip's content does not depend on how many clips are generated.
+equal seeds give byte-identical folders and a clip's content does not depend on how many clips
+are generated.
 """
 
 from __future__ import annotations
