@@ -196,9 +196,16 @@ class Embeddings:
         return cls(as_ids(ids), ordered, str(path))
 
 
-def _check_ids(path: Path, ids: np.ndarray) -> None:
-    from bgs.data.ids import out_of_range
+def out_of_range(ids: np.ndarray) -> np.ndarray:
+    """Mask of integer ids that do not fit int64 (uint64 above its maximum, huge floats)."""
+    if ids.dtype.kind == "u":
+        return ids > np.iinfo(np.int64).max
+    if ids.dtype.kind == "f":
+        return np.isfinite(ids) & ((ids >= 2.0**63) | (ids < -(2.0**63)))
+    return np.zeros(len(ids), bool)
 
+
+def _check_ids(path: Path, ids: np.ndarray) -> None:
     if ids.ndim != 1:
         raise DataFileError(path, f"the ids have shape {ids.shape}", "store one id per row")
     if ids.dtype.kind not in "iufUSO":

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bgs.data.ids import out_of_range
 from bgs.data.tables import first_row_number, read_table, require_columns
+from bgs.embeddings import out_of_range
 from bgs.errors import (DataFileError, DuplicateIdError, InvalidRecordError, MissingValueError,
                         UnknownStimulusError)
 
