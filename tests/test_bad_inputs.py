@@ -139,7 +139,8 @@ def _snapshot(*roots: Path) -> dict:
                 snap[os.path.join(dirpath, d)] = None
             for f in filenames:
                 p = os.path.join(dirpath, f)
-                snap[p] = hashlib.sha1(Path(p).read_bytes()).hexdigest()
+                snap[p] = (hashlib.sha1(Path(p).read_bytes()).hexdigest() if os.path.isfile(p)
+                           else "special")  # a pipe: never opened
     return snap
 
 
@@ -299,6 +300,7 @@ def data_cases() -> list[Case]:
              {"f": "x"}),
         Case("stats-out-read-only", f"{s} {{w}}/tri.csv --out {{t}}/ro/out.json", "ro/out.json",
              {"ro/keep": "x"}, read_only=("ro",)),
+        Case("stats-out-is-a-pipe", f"{s} {{w}}/tri.csv --out {{t}}/pipe", "pipe", {"pipe": os.mkfifo}),
         Case("stats-out-is-a-folder", f"{s} {{w}}/tri.csv --out {{t}}/d", "{t}/d", {"d/keep": "x"}),
         Case("stats-out-existing-read-only", f"{s} {{w}}/tri.csv --out {{t}}/ro2/o.json",
              "ro2/o.json", {"ro2/o.json": "{}"}, read_only=("ro2/o.json", "ro2")),
@@ -359,6 +361,7 @@ def evaluate_cases() -> list[Case]:
              {"sp.csv": "id\n100\n101\n102\n"}),
         Case("evaluate-out-parent-is-file", f"{e} -e {{w}}/emb.npz --out {{t}}/f/o.json", "f/o.json",
              {"f": "x"}),
+        Case("evaluate-out-is-a-pipe", f"{e} -e {{w}}/emb.npz --out {{t}}/pipe", "pipe", {"pipe": os.mkfifo}),
         Case("evaluate-out-read-only", f"{e} -e {{w}}/emb.npz --out {{t}}/ro/o.json", "ro/o.json",
              {"ro/keep": "x"}, read_only=("ro",)),
         Case("evaluate-run-read-only", f"{e} -e {{w}}/emb.npz --run {{t}}/ro/run", "ro/run",
@@ -580,6 +583,8 @@ def embed_cases() -> list[Case]:
         Case("embed-out-parent-is-file", f"{ok} -o {{t}}/f/e.npz", "f/e.npz", {"f": "x"}, models=True),
         Case("embed-out-read-only", f"{ok} -o {{t}}/ro/e.npz", "ro/e.npz", {"ro/keep": "x"},
              read_only=("ro",), models=True),
+        Case("embed-out-is-a-pipe", f"{ok} -o {{t}}/p.npz", "p.npz", {"p.npz": os.mkfifo}, models=True),
+        Case("embed-zero-frames", f"{ok} --frames 0 -o {{t}}/e.npz", "--frames", models=True),
         Case("embed-out-unknown-suffix", f"{ok} -o {{t}}/e.csv", "e.csv", models=True),
         Case("embed-store-parent-is-file", "embed -m timesformer:{m}/tsf -s {m}/syn/video_mapping.csv "
                                            "--videos {m}/syn/videos --store {t}/f/store -o {t}/e.npz",

@@ -25,8 +25,7 @@ def atomic_path(target: str | os.PathLike, suffix: str = ""):
     On any exception the temporary file is removed and ``target`` is left as it was.
     """
     target = Path(target)
-    if target.is_dir():
-        raise FileAccessError(target, "is a folder, not a file", "give a file path")
+    _refuse_special(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
@@ -45,13 +44,23 @@ def atomic_path(target: str | os.PathLike, suffix: str = ""):
         raise
 
 
+def _refuse_special(target: Path) -> None:
+    """A folder, device, pipe or socket where a file is to be written: renaming a new file
+    onto it would replace it (a device node, for root), so refuse."""
+    if target.is_dir():
+        raise FileAccessError(target, "is a folder, not a file", "give a file path")
+    if target.exists() and not target.is_file():
+        raise FileAccessError(target, "is not a regular file (a device, pipe or socket)",
+                              "give the path of a file to write")
+
+
 def ensure_writable(target: str | os.PathLike, folder: bool = False) -> Path:
     """Fail early, naming ``target``, when it could not be written: a parent that is a file,
     a folder without write permission, or a folder where a file should be (``folder``:
     ``target`` is itself a folder to create or fill). Creates nothing."""
     target = Path(target)
-    if not folder and target.is_dir():
-        raise FileAccessError(target, "is a folder, not a file", "give a file path")
+    if not folder:
+        _refuse_special(target)
     if folder and target.exists() and not target.is_dir():
         raise FileAccessError(target, "exists and is not a folder", "give a folder path")
     probe = target if folder and target.is_dir() else target.parent

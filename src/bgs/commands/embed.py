@@ -52,7 +52,7 @@ def embed_command(
     layers: Optional[str] = typer.Option(None, "--layers",
                                          help="Comma-separated layers: embeddings (pooled output, "
                                               "default), last, or hidden-state indices such as -2,6."),
-    frames: Optional[int] = typer.Option(None, "--frames", help="Frames per clip (default: the model's)."),
+    frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Frames per clip (default: the model's)."),
     resize: Resize = typer.Option(Resize.crop, "--resize",
                                   help="crop: short side then centre crop; squash: ignore aspect."),
     store: Optional[Path] = typer.Option(None, "--store", help="Clip store folder (default: VIDEOS/.bgs-clip-store)."),
