@@ -442,6 +442,13 @@ def other_cases() -> list[Case]:
              "--n-bootstrap", models=True),
         Case("attention-model-missing", "attention -m timesformer:{t}/no/model -s {m}/syn/video_mapping.csv "
                                         "--videos {m}/syn/videos --out {t}/att", "no/model", models=True),
+        Case("vjepa-checkpoint-pickle-payload", "models convert-vjepa2.1 {t}/evil.pt {t}/out", "evil.pt",
+             {"evil.pt": lambda p: p.write_bytes(pickle.dumps(Payload(p.parent / "MARKER")))}),
+        Case("vjepa-checkpoint-torch-save-payload", "models convert-vjepa2.1 {t}/evil2.pt {t}/out",
+             "evil2.pt", {"evil2.pt": lambda p: __import__("torch").save(
+                 {"encoder": Payload(p.parent / "MARKER")}, p)}),
+        Case("vjepa-checkpoint-garbage", "models convert-vjepa2.1 {t}/g.pt {t}/out", "g.pt", {"g.pt": BINARY}),
+        Case("vjepa-checkpoint-missing", "models convert-vjepa2.1 {t}/no.pt {t}/out", "no.pt"),
         Case("behavior-zero-bins", "behavior validate {w}/behavior.jsonl --replay-bins 0", "--replay-bins"),
     ]
 
