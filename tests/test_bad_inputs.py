@@ -534,6 +534,8 @@ def train_cases() -> list[Case]:
              {"ro/keep": "x"}, read_only=("ro",), models=True),
         Case("train-out-holds-a-run", "train {m}/train.toml --out {t}/run", "{t}/run",
              {"run": copied_run()}, models=True),
+        Case("train-out-holds-only-a-users-config", "train {m}/train.toml --out {t}/mine", "{t}/mine",
+             {"mine/config.toml": "# my own notes\n"}, models=True),
         Case("train-triplets-missing", "train {t}/c.toml --out {t}/run", "nothing.csv",
              {"c.toml": with_models(lambda p, m: p.write_text((m / "train.toml").read_text().replace(
                  'syn/all_triplets.csv', 'syn/nothing.csv').replace('"syn/', f'"{m}/syn/').replace(

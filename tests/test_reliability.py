@@ -379,6 +379,9 @@ def test_kill_9_during_train_then_resume_equals_an_uninterrupted_run(trained_wor
     _run("train", m / "train.toml", "--out", tmp_path / "full", *sets)
     run = tmp_path / "killed"
     last = run / "checkpoints" / "last" / "checkpoint.json"
+    run.mkdir()  # what a run killed before its first epoch leaves: it does not block --out
+    (run / "config.toml").write_text("[optim]\nepochs = 99\n")
+    (run / ".bgs-incomplete").write_text("no epoch of this run has finished\n")
 
     def after_first_epoch():
         try:
@@ -389,6 +392,7 @@ def test_kill_9_during_train_then_resume_equals_an_uninterrupted_run(trained_wor
     was_killed = _kill_when(["train", m / "train.toml", "--out", run, *sets], after_first_epoch)
     assert was_killed and not (run / "eval.json").exists()
     _run("train", "--resume", run)
+    assert not (run / ".bgs-incomplete").exists()
     strip = lambda line: {k: v for k, v in json.loads(line).items()  # noqa: E731
                           if k not in ("seconds", "clips_per_s")}
     full = (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bgs.data.tables import INCOMPLETE
 from bgs.errors import BGSError, ConfigError
 from bgs.human.similarity import human_similarity
 from bgs.io import atomic_path, require_new_folder, write_json
@@ -117,6 +118,8 @@ class Trainer:
                                              f"--out a new folder (runs are never overwritten)")
         created = not self.run_dir.exists()
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if not self.resume or never_started(self.run_dir):
+            (self.run_dir / INCOMPLETE).write_text("no epoch of this run has finished\n")
         with atomic_path(self.run_dir / "config.toml") as tmp:
             tmp.write_text(self.config.to_toml())
         return created
@@ -204,7 +207,8 @@ class Trainer:
             return self._run()
         except BaseException:
             if created and never_started(self.run_dir):
-                (self.run_dir / "config.toml").unlink(missing_ok=True)
+                for name in ("config.toml", INCOMPLETE):
+                    (self.run_dir / name).unlink(missing_ok=True)
                 with contextlib.suppress(OSError):
                     self.run_dir.rmdir()
             raise
@@ -351,6 +355,7 @@ class Trainer:
                  "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                  "behavior": self.behavior.state_dict() if self.behavior is not None else None}
         save_checkpoint(model, self.run_dir / "checkpoints" / "last", meta, state)
+        (self.run_dir / INCOMPLETE).unlink(missing_ok=True)  # an epoch has finished
         self._write_history()
 
     def _write_history(self) -> None:
@@ -410,8 +415,11 @@ def _num(value) -> str:
 
 
 def never_started(run_dir: Path) -> bool:
-    """True for a folder holding nothing but (at most) a run's config.toml: no epoch ended."""
-    return Path(run_dir).is_dir() and all(p.name == "config.toml" for p in Path(run_dir).iterdir())
+    """True for a run folder of bgs train in which no epoch finished: it holds the marker
+    written at its creation and at most the run's config.toml."""
+    run_dir = Path(run_dir)
+    return ((run_dir / INCOMPLETE).is_file()
+            and all(p.name in ("config.toml", INCOMPLETE) for p in run_dir.iterdir()))
 
 
 def default_run_dir(config: TrainConfig) -> Path:
