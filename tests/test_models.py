@@ -31,6 +31,10 @@ def tiny_model(kind: str):
                                             mlp_ratio=2, crop_size=32, patch_size=8, frames_per_clip=4,
                                             tubelet_size=2, pred_hidden_size=16,
                                             pred_num_hidden_layers=1, pred_num_attention_heads=2))
+    if kind == "vjepa2.1":
+        from bgs.models.vjepa21 import VJEPA21Config, VJEPA21Model
+
+        return VJEPA21Model(VJEPA21Config(**TINY, image_size=32, patch_size=8, tubelet_size=2))
     if kind == "xclip":
         return t.XCLIPVisionModel(t.XCLIPVisionConfig(**TINY, image_size=32, patch_size=8, num_frames=4,
                                                       mit_hidden_size=32, mit_intermediate_size=37,
@@ -142,7 +146,7 @@ def test_missing_model_folder_is_one_line(tmp_path, videos, capsys):
     code = main(["embed", "--model", f"timesformer:{tmp_path / 'nope'}", "--stimuli", str(table),
                  "--videos", str(root), "--out", str(tmp_path / "e.npz")])
     err = capsys.readouterr().err
-    assert code == 2 and "cannot load timesformer" in err and err.count("\n") == 1
+    assert code == 2 and "nope: no such model folder" in err and err.count("\n") == 1
 
 
 def test_precomputed_rekeys_to_the_stimulus_table(tmp_path, capsys):

