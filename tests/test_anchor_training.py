@@ -46,7 +46,8 @@ def test_training_data_uses_the_anchor_definitions(shoes):
     from bgs.train.data import load_training_data
 
     tc = TrainConfig(data=DataConfig(triplets=str(shoes / "triplets.csv"), format="anchor",
-                                     stimuli=str(shoes / "stimuli.csv"), test=str(shoes / "test.csv")))
+                                     stimuli=str(shoes / "stimuli.csv"), test=str(shoes / "test.csv"),
+                                     val_fraction=0.4))
     data = load_training_data(tc)
     assert data.judgment == "anchor"
     direct = read_anchor_triplets(shoes / "triplets.csv", stimulus_ids=range(16)).restrict(data.train_ids)
