@@ -1,12 +1,18 @@
 """Human similarity from triplets: ``S[x,y] = n(x,y chosen as pair) / n(x,y in one triplet)``.
 
-Pairs that never shared a triplet are *unobserved*: NaN in ``similarity`` and
-``dissimilarity`` and masked out of every statistic, never treated as 0.
+Pairs that never shared a triplet are *unobserved*: absent from the sparse pair list (NaN in
+the dense matrices) and masked out of every statistic, never treated as 0.
+
+Everything is held over the *observed* pairs only. :class:`PairIndex` finds the pair keys of
+a triplet set once (``np.unique`` of ``lo·n + hi``) and maps each triplet's three pairs to a
+compact pair number, so the counts under any re-weighting of the triplets (bootstrap
+multiplicities, a participant half) cost one ``bincount`` over the triplets, never N×N.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterable
 
 import numpy as np
@@ -14,23 +20,112 @@ import pandas as pd
 
 from bgs.data.triplets import TripletSet
 
+#: Column k of a triad's pairs is the pair left when position k is the odd one.
+PAIR_COLUMNS = ((1, 2), (0, 2), (0, 1))
+
+
+def pair_keys(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
+    """One int64 key per unordered pair of stimulus indices: ``min·n + max``."""
+    i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
+    return np.minimum(i, j) * n + np.maximum(i, j)
+
+
+class PairIndex:
+    """The distinct unordered pairs of a triplet set and, per triplet, the number of each of
+    its three pairs (``slots[t, k]``: the pair left when position k is odd).
+
+    ``i < j`` are sorted by key, i.e. in upper-triangle order.
+    """
+
+    def __init__(self, triplets: TripletSet):
+        n = triplets.n_stimuli
+        t = triplets.triads
+        keys = np.concatenate([pair_keys(t[:, a], t[:, b], n) for a, b in PAIR_COLUMNS])
+        unique, inverse = np.unique(keys, return_inverse=True)
+        del keys
+        dtype = np.int32 if len(unique) < 2**31 else np.int64
+        self.n_stimuli = n
+        self.i = (unique // n).astype(np.int32 if n < 2**31 else np.int64)
+        self.j = (unique % n).astype(self.i.dtype)
+        self.slots = inverse.astype(dtype).reshape(3, len(t)).T
+        self.chosen_slot = np.take_along_axis(self.slots, triplets.odd[:, None].astype(np.intp), axis=1)[:, 0]
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.i)
+
+    @cached_property
+    def totals(self) -> tuple[np.ndarray, np.ndarray]:
+        """(chosen, cooccurrence) per pair, unweighted (integers)."""
+        return self.counts()
+
+    def counts(self, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(chosen, cooccurrence) per pair, each triplet counted ``weights[t]`` times."""
+        p = self.n_pairs
+        if weights is None:
+            cooc = np.bincount(self.slots.ravel(), minlength=p)
+            return np.bincount(self.chosen_slot, minlength=p), cooc
+        w = np.asarray(weights, dtype=float)
+        cooc = np.bincount(self.slots.ravel(), weights=np.repeat(w, 3), minlength=p)
+        return np.bincount(self.chosen_slot, weights=w, minlength=p), cooc
+
 
 @dataclass(frozen=True, eq=False)
 class HumanSimilarity:
-    """Pair counts over ``stimulus_ids``; symmetric N×N matrices with a zero diagonal.
+    """Counts over the observed pairs ``(i[k], j[k])``, ``i < j``, of ``stimulus_ids``.
 
-    ``chosen[x,y]``: how often x and y were the chosen pair (the odd one was the third);
-    ``cooccurrence[x,y]``: how often x and y appeared in the same triplet. Counts are floats
-    when the triplets were weighted (bootstrap multiplicities).
+    ``n_chosen[k]``: how often the pair was the chosen pair (the odd one was the third);
+    ``n_cooccur[k]`` (> 0): how often it appeared in one triplet. Counts are floats when the
+    triplets were weighted. The N×N properties (``chosen``, ``cooccurrence``, ``observed``,
+    ``similarity``, ``dissimilarity``) are built on request, for small N.
     """
 
     stimulus_ids: np.ndarray
-    chosen: np.ndarray
-    cooccurrence: np.ndarray
+    i: np.ndarray
+    j: np.ndarray
+    n_chosen: np.ndarray
+    n_cooccur: np.ndarray
+
+    @classmethod
+    def from_matrices(cls, stimulus_ids, chosen: np.ndarray, cooccurrence: np.ndarray) -> "HumanSimilarity":
+        """From symmetric N×N count matrices (the upper triangle is read)."""
+        i, j = np.nonzero(np.triu(np.asarray(cooccurrence) > 0, k=1))
+        return cls(np.asarray(stimulus_ids), i, j, np.asarray(chosen)[i, j], np.asarray(cooccurrence)[i, j])
 
     @property
     def n_stimuli(self) -> int:
         return len(self.stimulus_ids)
+
+    @property
+    def n_pairs(self) -> int:
+        """Number of observed pairs."""
+        return len(self.i)
+
+    @property
+    def pair_similarity(self) -> np.ndarray:
+        """S over the observed pairs."""
+        return self.n_chosen / self.n_cooccur
+
+    @property
+    def pair_dissimilarity(self) -> np.ndarray:
+        """D = 1 − S over the observed pairs."""
+        return 1.0 - self.pair_similarity
+
+    def _dense(self, values: np.ndarray, fill) -> np.ndarray:
+        out = np.full((self.n_stimuli, self.n_stimuli), fill, dtype=np.result_type(values, type(fill)))
+        out[self.i, self.j] = values
+        out[self.j, self.i] = values
+        return out
+
+    @cached_property
+    def chosen(self) -> np.ndarray:
+        """N×N chosen-pair counts (zero diagonal)."""
+        return self._dense(self.n_chosen, 0)
+
+    @cached_property
+    def cooccurrence(self) -> np.ndarray:
+        """N×N co-occurrence counts (zero diagonal)."""
+        return self._dense(self.n_cooccur, 0)
 
     @property
     def observed(self) -> np.ndarray:
@@ -39,63 +134,58 @@ class HumanSimilarity:
 
     @property
     def similarity(self) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(self.observed, self.chosen / np.where(self.observed, self.cooccurrence, 1),
-                            np.nan)
+        """N×N S, NaN where unobserved and on the diagonal."""
+        return self._dense(self.pair_similarity, np.nan)
 
     @property
     def dissimilarity(self) -> np.ndarray:
-        return 1.0 - self.similarity
+        """N×N D = 1 − S, NaN where unobserved and on the diagonal."""
+        return self._dense(self.pair_dissimilarity, np.nan)
 
     def pairs(self) -> pd.DataFrame:
         """Observed pairs (upper triangle, i < j) as a table: ids, counts, S and D."""
-        i, j = np.triu_indices(self.n_stimuli, k=1)
-        obs = self.cooccurrence[i, j] > 0
-        i, j = i[obs], j[obs]
-        s = self.chosen[i, j] / self.cooccurrence[i, j]
-        return pd.DataFrame({"i": i, "j": j, "id_i": self.stimulus_ids[i],
-                             "id_j": self.stimulus_ids[j], "n_chosen": self.chosen[i, j],
-                             "n_cooccur": self.cooccurrence[i, j], "similarity": s,
-                             "dissimilarity": 1.0 - s})
+        s = self.pair_similarity
+        return pd.DataFrame({"i": self.i, "j": self.j, "id_i": self.stimulus_ids[self.i],
+                             "id_j": self.stimulus_ids[self.j], "n_chosen": self.n_chosen,
+                             "n_cooccur": self.n_cooccur, "similarity": s, "dissimilarity": 1.0 - s})
 
     def subset(self, stimulus_ids: Iterable) -> "HumanSimilarity":
-        """The matrices indexed at ``stimulus_ids`` (counts from all triplets, including those
-        with stimuli outside the subset). For counts from only the triplets inside a subset,
-        use ``human_similarity(triplets.restrict(ids))``."""
+        """The pairs among ``stimulus_ids``, re-indexed in that order (counts from all
+        triplets, including those with stimuli outside the subset). For counts from only the
+        triplets inside a subset, use ``human_similarity(triplets.restrict(ids))``."""
         ids = np.asarray(list(stimulus_ids))
         idx = pd.Index(self.stimulus_ids).get_indexer(ids)
         if (idx < 0).any():
             missing = ids[idx < 0][:10].tolist()
             raise KeyError(f"stimulus ids not in this similarity matrix: {missing}")
-        grid = np.ix_(idx, idx)
-        return HumanSimilarity(ids, self.chosen[grid], self.cooccurrence[grid])
+        new = np.full(self.n_stimuli, -1, dtype=np.int64)
+        new[idx] = np.arange(len(idx))
+        a, b = new[self.i], new[self.j]
+        keep = (a >= 0) & (b >= 0)
+        a, b = a[keep], b[keep]
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        order = np.argsort(pair_keys(lo, hi, len(ids)), kind="stable")
+        return HumanSimilarity(ids, lo[order], hi[order], self.n_chosen[keep][order],
+                               self.n_cooccur[keep][order])
 
 
-def _pair_keys(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
-    lo, hi = np.minimum(i, j).astype(np.int64), np.maximum(i, j).astype(np.int64)
-    return lo * n + hi
+def from_counts(stimulus_ids: np.ndarray, index: PairIndex, chosen: np.ndarray,
+                cooccur: np.ndarray) -> HumanSimilarity:
+    """The :class:`HumanSimilarity` of per-pair counts over ``index`` (unobserved pairs dropped)."""
+    keep = cooccur > 0
+    if keep.all():
+        return HumanSimilarity(stimulus_ids, index.i, index.j, chosen, cooccur)
+    return HumanSimilarity(stimulus_ids, index.i[keep], index.j[keep], chosen[keep], cooccur[keep])
 
 
-def human_similarity(triplets: TripletSet, weights: np.ndarray | None = None) -> HumanSimilarity:
-    """Pair counts of ``triplets`` over its stimulus index space, with no loop over rows.
+def human_similarity(triplets: TripletSet, weights: np.ndarray | None = None,
+                     index: PairIndex | None = None) -> HumanSimilarity:
+    """Pair counts of ``triplets`` over its observed pairs, with no loop over rows.
 
     ``weights`` (one per triplet) counts a triplet that many times, e.g. bootstrap
-    multiplicities; unweighted counts are integers.
+    multiplicities; unweighted counts are integers. ``index``: a :class:`PairIndex` of
+    ``triplets`` built before, to reuse.
     """
-    n = triplets.n_stimuli
-    t = triplets.triads
-    pair = triplets.pair
-    cooc_keys = np.concatenate([_pair_keys(t[:, 0], t[:, 1], n), _pair_keys(t[:, 0], t[:, 2], n),
-                                _pair_keys(t[:, 1], t[:, 2], n)])
-    chosen_keys = _pair_keys(pair[:, 0], pair[:, 1], n)
-    if weights is None:
-        cooc = np.bincount(cooc_keys, minlength=n * n).reshape(n, n)
-        chosen = np.bincount(chosen_keys, minlength=n * n).reshape(n, n)
-    else:
-        w = np.asarray(weights, dtype=float)
-        cooc = np.bincount(cooc_keys, weights=np.tile(w, 3), minlength=n * n).reshape(n, n)
-        chosen = np.bincount(chosen_keys, weights=w, minlength=n * n).reshape(n, n)
-    # Only the upper triangle was filled (lo < hi): mirror it.
-    cooc = cooc + cooc.T
-    chosen = chosen + chosen.T
-    return HumanSimilarity(triplets.stimulus_ids, chosen, cooc)
+    index = PairIndex(triplets) if index is None else index
+    chosen, cooc = index.counts(weights)
+    return from_counts(triplets.stimulus_ids, index, chosen, cooc)
