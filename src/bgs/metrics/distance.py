@@ -26,6 +26,9 @@ METRICS = ("cosine", "correlation", "euclidean", "dot")
 #: ``benchmarks/sparse_eval.py --switch`` measures where the two cost the same.
 DENSE_MAX_STIMULI = 4096
 
+#: Memory of one block of rows of the similarity when no N×N matrix is built.
+BLOCK_BYTES = 64 * 2**20
+
 
 def _check(metric: str) -> None:
     if metric not in METRICS:
@@ -79,18 +82,17 @@ class PairSimilarity:
 
     ``of(i, j)`` gives the similarity of the pairs (i[k], j[k]). Up to
     :data:`DENSE_MAX_STIMULI` stimuli it reads a dense matrix (the fastest way there, and
-    bit for bit :func:`similarity_matrix`); above, it computes blocks of ``block_rows`` rows
-    of the similarity with one matrix product each and reads the pairs of those rows, so no
-    N×N array exists and the memory is O(block_rows·N + pairs).
+    bit for bit :func:`similarity_matrix`). Above, no N×N array exists: for many pairs it
+    computes blocks of rows of the similarity with one matrix product each (about
+    :data:`BLOCK_BYTES` each) and reads the pairs of those rows; for few pairs it takes the
+    dot products of the gathered rows directly.
     """
 
-    def __init__(self, x: np.ndarray, metric: str = "cosine", dense: bool | None = None,
-                 block_rows: int = 1024):
+    def __init__(self, x: np.ndarray, metric: str = "cosine", dense: bool | None = None):
         _check(metric)
         self.metric = metric
         self.n = len(x)
         self.dense = self.n <= DENSE_MAX_STIMULI if dense is None else dense
-        self.block_rows = block_rows
         if self.dense:
             self.matrix = similarity_matrix(x, metric)
         else:
@@ -109,20 +111,31 @@ class PairSimilarity:
         """Similarity of the pairs (i[k], j[k])."""
         if self.dense:
             return self.matrix[i, j]
+        dots = self._row_blocks(i, j) if len(i) * 32 > self.n * self.n else self._gathered(i, j)
+        if self.metric == "euclidean":
+            dots = -np.sqrt(np.maximum(self.sq[i] + self.sq[j] - 2 * dots, 0.0))
+        return dots
+
+    def _gathered(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        out = np.empty(len(i))
+        step = max(1, BLOCK_BYTES // (16 * self.x.shape[1]))
+        for start in range(0, len(i), step):
+            sl = slice(start, start + step)
+            out[sl] = np.einsum("ij,ij->i", self.x[i[sl]], self.x[j[sl]])
+        return out
+
+    def _row_blocks(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        rows_per_block = max(1, BLOCK_BYTES // (8 * self.n))
         order = np.argsort(i, kind="stable")
         si, sj = i[order], j[order]
-        bounds = np.searchsorted(si, np.arange(0, self.n + self.block_rows, self.block_rows))
+        edges = np.arange(0, self.n + rows_per_block, rows_per_block)
+        bounds = np.searchsorted(si, edges)
         out = np.empty(len(i))
-        for b, start in enumerate(range(0, self.n, self.block_rows)):
+        for b, start in enumerate(edges[:-1]):
             lo, hi = bounds[b], bounds[b + 1]
-            if lo == hi:
-                continue
-            rows = slice(start, min(start + self.block_rows, self.n))
-            g = self.x[rows] @ self.x.T
-            v = g[si[lo:hi] - start, sj[lo:hi]]
-            if self.metric == "euclidean":
-                v = -np.sqrt(np.maximum(self.sq[si[lo:hi]] + self.sq[sj[lo:hi]] - 2 * v, 0.0))
-            out[order[lo:hi]] = v
+            if lo < hi:
+                g = self.x[start:start + rows_per_block] @ self.x.T
+                out[order[lo:hi]] = g[si[lo:hi] - start, sj[lo:hi]]
         return out
 
     def dissimilarity(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
