@@ -76,11 +76,17 @@ def weighted_pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     total = w.sum()
     if total <= 0:
         return float("nan")
-    xc = x - (w @ x) / total
-    yc = y - (w @ y) / total
+    xc = x - weighted_sum(w, x) / total
+    yc = y - weighted_sum(w, y) / total
     wx = w * xc
-    denom = np.sqrt((wx @ xc) * ((w * yc) @ yc))
-    return float((wx @ yc) / denom) if denom > 0 else float("nan")
+    denom = np.sqrt(weighted_sum(wx, xc) * weighted_sum(w * yc, yc))
+    return float(weighted_sum(wx, yc) / denom) if denom > 0 else float("nan")
+
+
+def weighted_sum(w: np.ndarray, x: np.ndarray) -> float:
+    """``Σ w·x`` of two vectors, by numpy's pairwise sum: steadier than a BLAS dot when the
+    cores are shared, and as exact."""
+    return float(np.multiply(w, x).sum())
 
 
 class RankIndex:

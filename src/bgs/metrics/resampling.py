@@ -31,6 +31,7 @@ from bgs.stats import (
     multiplicities,
     pair_weights,
     weighted_pearson,
+    weighted_sum,
 )
 
 RESAMPLED_CORRELATIONS = ("spearman", "pearson")
@@ -81,10 +82,11 @@ def bootstrap_over_triplets(scores: np.ndarray, rsa: RSAData | None, n_bootstrap
     """Bootstrap over triplets: (B, k) means of the (n, k) per-triplet ``scores``, and the
     RSA distributions per correlation (empty without ``rsa``)."""
     n = len(scores)
+    columns = [np.ascontiguousarray(c) for c in scores.T]
     means = np.empty((n_bootstrap, scores.shape[1]))
     corr = {m: np.empty(n_bootstrap) for m in RESAMPLED_CORRELATIONS} if rsa is not None else {}
     for b, w in enumerate(resamples(n, n_bootstrap, seed)):
-        means[b] = (w @ scores) / n
+        means[b] = [weighted_sum(w, column) / n for column in columns]
         if rsa is not None:
             for m, v in rsa.after_triplet_resample(w.astype(float)).items():
                 corr[m][b] = v
@@ -97,6 +99,7 @@ def bootstrap_over_stimuli(scores: np.ndarray, triads: np.ndarray, rsa: RSAData 
     """Bootstrap over stimuli: (B, k) weighted means of the (n, k) per-triplet ``scores``
     (triplet weight: the product of its stimuli's multiplicities), and RSA per correlation
     over the observed pairs weighted by their number of copies."""
+    columns = [np.ascontiguousarray(c) for c in scores.T]
     means = np.full((n_bootstrap, scores.shape[1]), np.nan)
     corr = {m: np.empty(n_bootstrap) for m in RESAMPLED_CORRELATIONS} if rsa is not None else {}
     if rsa is not None:
@@ -107,7 +110,7 @@ def bootstrap_over_stimuli(scores: np.ndarray, triads: np.ndarray, rsa: RSAData 
         tw = mf[triads[:, 0]] * mf[triads[:, 1]] * mf[triads[:, 2]]
         total = tw.sum()
         if total > 0:
-            means[b] = (tw @ scores) / total
+            means[b] = [weighted_sum(tw, column) / total for column in columns]
         if rsa is not None:
             w = pair_weights(m, rsa.index.i, rsa.index.j)
             for name, v in weighted_correlations(rsa.model, rsa.model_ranks, human, human_ranks, w).items():
