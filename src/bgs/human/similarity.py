@@ -47,7 +47,8 @@ class PairIndex:
         self.n_stimuli = n
         self.i = (unique // n).astype(np.int32 if n < 2**31 else np.int64)
         self.j = (unique % n).astype(self.i.dtype)
-        self.slots = inverse.astype(dtype).reshape(3, len(t)).T
+        self._flat = inverse.astype(dtype)  # column by column: all first pairs, then second, third
+        self.slots = self._flat.reshape(3, len(t)).T
         self.chosen_slot = np.take_along_axis(self.slots, triplets.odd[:, None].astype(np.intp), axis=1)[:, 0]
 
     @property
@@ -63,10 +64,10 @@ class PairIndex:
         """(chosen, cooccurrence) per pair, each triplet counted ``weights[t]`` times."""
         p = self.n_pairs
         if weights is None:
-            cooc = np.bincount(self.slots.ravel(), minlength=p)
+            cooc = np.bincount(self._flat, minlength=p)
             return np.bincount(self.chosen_slot, minlength=p), cooc
         w = np.asarray(weights, dtype=float)
-        cooc = np.bincount(self.slots.ravel(), weights=np.repeat(w, 3), minlength=p)
+        cooc = np.bincount(self._flat, weights=np.tile(w, 3), minlength=p)
         return np.bincount(self.chosen_slot, weights=w, minlength=p), cooc
 
 

@@ -38,13 +38,17 @@ def check_ties(ties: str) -> None:
         raise ConfigError(f"unknown tie policy {ties!r}; choose one of {', '.join(TIE_POLICIES)}")
 
 
-def ooo_scores_from_pairs(ps: np.ndarray, odd: np.ndarray, ties: str = "fractional") -> np.ndarray:
-    """Per-triplet 3-way score from (n, 3) pair similarities and the human's odd position."""
+def ooo_scores_by_odd(ps: np.ndarray, ties: str = "fractional") -> np.ndarray:
+    """(n, 3): the 3-way score of each triad had position k been the human's odd one."""
     check_ties(ties)
     is_max = ps == ps.max(axis=1, keepdims=True)
-    hit = is_max[np.arange(len(ps)), odd]
-    k = is_max.sum(axis=1)
-    return hit / k if ties == "fractional" else (hit & (k == 1)).astype(float)
+    k = is_max.sum(axis=1, keepdims=True)
+    return is_max / k if ties == "fractional" else (is_max & (k == 1)).astype(float)
+
+
+def ooo_scores_from_pairs(ps: np.ndarray, odd: np.ndarray, ties: str = "fractional") -> np.ndarray:
+    """Per-triplet 3-way score from (n, 3) pair similarities and the human's odd position."""
+    return ooo_scores_by_odd(ps, ties)[np.arange(len(ps)), odd]
 
 
 def ooo_scores(similarity: np.ndarray, triplets: TripletSet, ties: str = "fractional") -> np.ndarray:
@@ -76,6 +80,15 @@ def two_way_scores_from_pairs(ps: np.ndarray, odd: np.ndarray) -> np.ndarray:
     first = np.sign(s_xy - ps[rows, cols[:, 0]])
     second = np.sign(s_xy - ps[rows, cols[:, 1]])
     return (np.stack([first, second], axis=1) + 1) / 2
+
+
+def two_way_symmetric_by_odd(ps: np.ndarray) -> np.ndarray:
+    """(n, 3): the anchor 2AFC score averaged over both anchors had position k been odd."""
+    out = np.empty(ps.shape)
+    for o in range(3):
+        x, y = _ANCHOR_COLUMNS[o]
+        out[:, o] = (np.sign(ps[:, o] - ps[:, x]) + np.sign(ps[:, o] - ps[:, y]) + 2) / 4
+    return out
 
 
 def two_way_scores(similarity: np.ndarray, triplets: TripletSet) -> np.ndarray:

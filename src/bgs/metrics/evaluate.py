@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy.stats import rankdata
 
 from bgs.data.triplets import TripletSet
 from bgs.embeddings import Embeddings
-from bgs.human.reliability import ooo_ceiling, split_half_reliability
-from bgs.human.similarity import PairIndex, from_counts
+from bgs.human.reliability import ooo_ceiling, split_half_reliability, triad_choice_counts
+from bgs.human.similarity import PAIR_COLUMNS, PairIndex, from_counts, pair_keys
 from bgs.metrics import alignment as al
 from bgs.metrics.distance import PairSimilarity, to_dissimilarity
 from bgs.metrics.resampling import (
@@ -33,7 +34,7 @@ from bgs.metrics.resampling import (
     permutation_nulls,
     permutation_p_value,
 )
-from bgs.stats import correlate, percentile_ci
+from bgs.stats import correlate, pearson, percentile_ci
 
 CI_LEVEL = 0.95
 TRIPLET_CI = "bootstrap over triplets"
@@ -73,22 +74,30 @@ class _Scores:
         self.model, self.ts, self.index, self.ties = model, ts, index, ties
         self.pair_sim = model.of(index.i, index.j)
 
-    def per_triplet(self, pair_sim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ps = pair_sim[self.index.slots]
+    def per_triplet(self) -> tuple[np.ndarray, np.ndarray]:
+        ps = self.pair_sim[self.index.slots]
         return (al.ooo_scores_from_pairs(ps, self.ts.odd, self.ties),
                 al.two_way_scores_from_pairs(ps, self.ts.odd))
 
     def permuted(self, human: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         """statistics(perm) -> [ooo accuracy, 2AFC accuracy, Spearman, Pearson] of the
-        relabelled model."""
+        relabelled model. The accuracies are summed over distinct triads, each weighted by
+        how often each of its stimuli was chosen (a triad answered 20 times is scored once)."""
         i, j = self.index.i, self.index.j
+        triads, counts = triad_choice_counts(self.ts)
+        keys = pair_keys(i, j, self.ts.n_stimuli)
+        slots = np.stack([np.searchsorted(keys, pair_keys(triads[:, a], triads[:, b], self.ts.n_stimuli))
+                          for a, b in PAIR_COLUMNS], axis=1)
+        weights = counts / len(self.ts)
+        human_ranks = rankdata(human)
 
         def statistics(perm: np.ndarray) -> np.ndarray:
             s = self.model.of(perm[i], perm[j])
-            ooo, two = self.per_triplet(s)
+            ps = s[slots]
             d = to_dissimilarity(s, self.model.metric)
-            return np.array([ooo.mean(), two.mean(), correlate(d, human, "spearman"),
-                             correlate(d, human, "pearson")])
+            return np.array([(al.ooo_scores_by_odd(ps, self.ties) * weights).sum(),
+                             (al.two_way_symmetric_by_odd(ps) * weights).sum(),
+                             pearson(rankdata(d), human_ranks), pearson(d, human)])
         return statistics
 
 
@@ -137,7 +146,7 @@ def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int
                  "seed": seed, "n_bootstrap": n_bootstrap, "n_permutations": n_permutations,
                  "ci_level": CI_LEVEL}
     sc = _Scores(model, ts, index, ties)
-    ooo, two = sc.per_triplet(sc.pair_sim)
+    ooo, two = sc.per_triplet()
     ceiling = ooo_ceiling(ts, n_bootstrap=n_bootstrap, seed=seed)
     ooo_entry, two_entry = _accuracy_entries(ooo, two, ceiling, ties)
     model_vec = to_dissimilarity(sc.pair_sim, model.metric)
