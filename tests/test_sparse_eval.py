@@ -118,6 +118,9 @@ def test_weighted_pair_counts_match_dense_bincount(data, weights):
         dense_c[min(x, y), max(x, y)] += wt
     assert np.array_equal(cooc, dense_k[index.i, index.j]) and np.array_equal(chosen, dense_c[index.i, index.j])
     assert (index.i < index.j).all() and np.count_nonzero(np.triu(dense_k, 1)) <= index.n_pairs
+    blocks = PairIndex(ts, block_slots=5)  # the sort done in blocks of pairs
+    assert np.array_equal(blocks.i, index.i) and np.array_equal(blocks.j, index.j)
+    assert np.array_equal(blocks.slots, index.slots) and np.array_equal(blocks.chosen_slot, index.chosen_slot)
 
 
 def test_no_n_by_n_array_at_twenty_thousand_stimuli():

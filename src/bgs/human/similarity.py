@@ -30,6 +30,40 @@ def pair_keys(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
     return np.minimum(i, j) * n + np.maximum(i, j)
 
 
+def _lo_edges(t: np.ndarray, n: int, n_blocks: int) -> np.ndarray:
+    """Stimulus-index edges splitting the pairs into ``n_blocks`` blocks of about equal
+    size by their smaller index."""
+    hist = sum(np.bincount(np.minimum(t[:, a], t[:, b]), minlength=n) for a, b in PAIR_COLUMNS)
+    cum = np.cumsum(hist)
+    inner = np.searchsorted(cum, cum[-1] * np.arange(1, n_blocks) / n_blocks)
+    return np.unique(np.concatenate([[0], inner, [n]]))
+
+
+def _unique_pairs(t: np.ndarray, n: int, block_slots: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct pair keys, the pair number of every triplet's pairs column by column).
+
+    Done in blocks of pairs by their smaller stimulus index, so the sort never holds more
+    than about ``block_slots`` keys: the memory stays a few bytes per triplet."""
+    n_rows = len(t)
+    total = 3 * n_rows
+    flat = np.empty(total, dtype=np.int32 if total < 2**31 else np.int64)
+    n_blocks = max(1, -(-total // block_slots))
+    edges = np.array([0, n]) if n_blocks == 1 else _lo_edges(t, n, n_blocks)
+    uniques, offset = [], 0
+    for a_edge, b_edge in zip(edges[:-1], edges[1:]):
+        where, keys = [], []
+        for c, (a, b) in enumerate(PAIR_COLUMNS):
+            lo = np.minimum(t[:, a], t[:, b])
+            sel = np.flatnonzero((lo >= a_edge) & (lo < b_edge)) if n_blocks > 1 else np.arange(n_rows)
+            where.append(sel + c * n_rows)
+            keys.append(pair_keys(t[sel, a], t[sel, b], n))
+        unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+        flat[np.concatenate(where)] = inverse + offset
+        uniques.append(unique)
+        offset += len(unique)
+    return np.concatenate(uniques), flat
+
+
 class PairIndex:
     """The distinct unordered pairs of a triplet set and, per triplet, the number of each of
     its three pairs (``slots[t, k]``: the pair left when position k is odd).
@@ -37,18 +71,14 @@ class PairIndex:
     ``i < j`` are sorted by key, i.e. in upper-triangle order.
     """
 
-    def __init__(self, triplets: TripletSet):
+    def __init__(self, triplets: TripletSet, block_slots: int = 16_000_000):
         n = triplets.n_stimuli
         t = triplets.triads
-        keys = np.concatenate([pair_keys(t[:, a], t[:, b], n) for a, b in PAIR_COLUMNS])
-        unique, inverse = np.unique(keys, return_inverse=True)
-        del keys
-        dtype = np.int32 if len(unique) < 2**31 else np.int64
         self.n_stimuli = n
-        self.i = (unique // n).astype(np.int32 if n < 2**31 else np.int64)
-        self.j = (unique % n).astype(self.i.dtype)
-        self._flat = inverse.astype(dtype)  # column by column: all first pairs, then second, third
-        self.slots = self._flat.reshape(3, len(t)).T
+        unique, self._flat = _unique_pairs(t, n, block_slots)
+        self.i = (unique // n).astype(np.int32)
+        self.j = (unique % n).astype(np.int32)
+        self.slots = self._flat.reshape(3, len(t)).T  # a view: column k holds the k-th pairs
         self.chosen_slot = np.take_along_axis(self.slots, triplets.odd[:, None].astype(np.intp), axis=1)[:, 0]
 
     @property
@@ -67,7 +97,10 @@ class PairIndex:
             cooc = np.bincount(self._flat, minlength=p)
             return np.bincount(self.chosen_slot, minlength=p), cooc
         w = np.asarray(weights, dtype=float)
-        cooc = np.bincount(self._flat, weights=np.tile(w, 3), minlength=p)
+        n = len(w)
+        cooc = np.bincount(self._flat[:n], weights=w, minlength=p)
+        for c in (1, 2):
+            cooc += np.bincount(self._flat[c * n:(c + 1) * n], weights=w, minlength=p)
         return np.bincount(self.chosen_slot, weights=w, minlength=p), cooc
 
 
