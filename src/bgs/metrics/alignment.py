@@ -38,10 +38,19 @@ def check_ties(ties: str) -> None:
         raise ConfigError(f"unknown tie policy {ties!r}; choose one of {', '.join(TIE_POLICIES)}")
 
 
-def ooo_scores_by_odd(ps: np.ndarray, ties: str = "fractional") -> np.ndarray:
-    """(n, 3): the 3-way score of each triad had position k been the human's odd one."""
+def pair_order(ps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """sign(ps[:, a] − ps[:, b]) for the column pairs (0, 1), (0, 2), (1, 2), on
+    contiguous columns (much faster than reductions along a length-3 axis)."""
+    c0, c1, c2 = (np.ascontiguousarray(ps[:, k]) for k in range(3))
+    return np.sign(c0 - c1), np.sign(c0 - c2), np.sign(c1 - c2)
+
+
+def ooo_scores_by_odd(ps: np.ndarray, ties: str = "fractional", order=None) -> np.ndarray:
+    """(n, 3): the 3-way score of each triad had position k been the human's odd one.
+    ``order``: :func:`pair_order` of ``ps``, when already computed."""
     check_ties(ties)
-    is_max = ps == ps.max(axis=1, keepdims=True)
+    d01, d02, d12 = pair_order(ps) if order is None else order
+    is_max = np.stack([(d01 >= 0) & (d02 >= 0), (d01 <= 0) & (d12 >= 0), (d02 <= 0) & (d12 <= 0)], axis=1)
     k = is_max.sum(axis=1, keepdims=True)
     return is_max / k if ties == "fractional" else (is_max & (k == 1)).astype(float)
 
@@ -82,13 +91,11 @@ def two_way_scores_from_pairs(ps: np.ndarray, odd: np.ndarray) -> np.ndarray:
     return (np.stack([first, second], axis=1) + 1) / 2
 
 
-def two_way_symmetric_by_odd(ps: np.ndarray) -> np.ndarray:
-    """(n, 3): the anchor 2AFC score averaged over both anchors had position k been odd."""
-    out = np.empty(ps.shape)
-    for o in range(3):
-        x, y = _ANCHOR_COLUMNS[o]
-        out[:, o] = (np.sign(ps[:, o] - ps[:, x]) + np.sign(ps[:, o] - ps[:, y]) + 2) / 4
-    return out
+def two_way_symmetric_by_odd(ps: np.ndarray, order=None) -> np.ndarray:
+    """(n, 3): the anchor 2AFC score averaged over both anchors had position k been odd:
+    ``(sign(s_k − s_a) + sign(s_k − s_b) + 2) / 4`` over the other two columns a, b."""
+    d01, d02, d12 = pair_order(ps) if order is None else order
+    return np.stack([d01 + d02 + 2, d12 - d01 + 2, 2 - d02 - d12], axis=1) / 4
 
 
 def two_way_scores(similarity: np.ndarray, triplets: TripletSet) -> np.ndarray:

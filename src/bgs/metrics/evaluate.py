@@ -34,7 +34,7 @@ from bgs.metrics.resampling import (
     permutation_nulls,
     permutation_p_value,
 )
-from bgs.stats import correlate, pearson, percentile_ci
+from bgs.stats import RankIndex, correlate, pearson, percentile_ci
 
 CI_LEVEL = 0.95
 TRIPLET_CI = "bootstrap over triplets"
@@ -90,15 +90,36 @@ class _Scores:
                           for a, b in PAIR_COLUMNS], axis=1)
         weights = counts / len(self.ts)
         human_ranks = rankdata(human)
+        model_ranks = _DenseRanks(self.model) if self.model.dense else None
 
         def statistics(perm: np.ndarray) -> np.ndarray:
             s = self.model.of(perm[i], perm[j])
             ps = s[slots]
+            order = al.pair_order(ps)
             d = to_dissimilarity(s, self.model.metric)
-            return np.array([(al.ooo_scores_by_odd(ps, self.ties) * weights).sum(),
-                             (al.two_way_symmetric_by_odd(ps) * weights).sum(),
-                             pearson(rankdata(d), human_ranks), pearson(d, human)])
+            ranks = model_ranks.of(perm[i], perm[j]) if model_ranks else rankdata(d)
+            return np.array([(al.ooo_scores_by_odd(ps, self.ties, order) * weights).sum(),
+                             (al.two_way_symmetric_by_odd(ps, order) * weights).sum(),
+                             pearson(ranks, human_ranks), pearson(d, human)])
         return statistics
+
+
+class _DenseRanks:
+    """Ranks of the model dissimilarity of any set of distinct pairs, without a sort per
+    set: every pair of the dense matrix gets the number of its group of equal values once
+    (N×N int32, built only where the similarity itself is dense)."""
+
+    def __init__(self, model: PairSimilarity):
+        iu, ju = np.triu_indices(model.n, k=1)
+        _, groups = np.unique(to_dissimilarity(model.matrix[iu, ju], model.metric), return_inverse=True)
+        self.n_groups = int(groups.max()) + 1 if len(groups) else 0
+        self.groups = np.zeros((model.n, model.n), dtype=np.int32)
+        self.groups[iu, ju] = groups
+        self.groups[ju, iu] = groups
+
+    def of(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """``rankdata`` of the dissimilarities of the pairs (i[k], j[k]), i ≠ j."""
+        return RankIndex(groups=self.groups[i, j], n_groups=self.n_groups).ranks()
 
 
 def _accuracy_entries(ooo: np.ndarray, two: np.ndarray, ceiling, ties: str) -> tuple[dict, dict]:
