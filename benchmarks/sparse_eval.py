@@ -108,6 +108,7 @@ def main(argv=None) -> int:
     p.add_argument("--cases", default="things-test,things-full",
                    help=f"comma-separated, from: {', '.join(CASES)}")
     p.add_argument("--no-dense", action="store_true", help="skip the dense (earlier) path")
+    p.add_argument("--resampling", help="override every case's resampling: BOOTSTRAPS/PERMUTATIONS/SPLITS")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
@@ -121,6 +122,8 @@ def main(argv=None) -> int:
     for case in args.cases.split(","):
         spec = CASES[case]
         resampling = {**DEFAULTS, **spec.get("resampling", {})}
+        if args.resampling:
+            resampling = dict(zip(DEFAULTS, (int(v) for v in args.resampling.split("/"))))
         entry = {"shape": spec["shape"], "resampling": resampling,
                  "sparse": run_child(case, "sparse", resampling, args.seed)}
         if spec["dense"] and not args.no_dense:

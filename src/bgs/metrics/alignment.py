@@ -38,21 +38,41 @@ def check_ties(ties: str) -> None:
         raise ConfigError(f"unknown tie policy {ties!r}; choose one of {', '.join(TIE_POLICIES)}")
 
 
-def pair_order(ps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """sign(ps[:, a] − ps[:, b]) for the column pairs (0, 1), (0, 2), (1, 2), on
-    contiguous columns (much faster than reductions along a length-3 axis)."""
-    c0, c1, c2 = (np.ascontiguousarray(ps[:, k]) for k in range(3))
+def pair_order(columns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """sign(s_a − s_b) for the column pairs (0, 1), (0, 2), (1, 2) of pair similarities,
+    given as three contiguous columns (much faster than reductions along a length-3 axis)."""
+    c0, c1, c2 = columns
     return np.sign(c0 - c1), np.sign(c0 - c2), np.sign(c1 - c2)
 
 
-def ooo_scores_by_odd(ps: np.ndarray, ties: str = "fractional", order=None) -> np.ndarray:
-    """(n, 3): the 3-way score of each triad had position k been the human's odd one.
-    ``order``: :func:`pair_order` of ``ps``, when already computed."""
+def columns_of(ps: np.ndarray) -> list[np.ndarray]:
+    """The three columns of (n, 3) pair similarities, each contiguous."""
+    return [np.ascontiguousarray(ps[:, k]) for k in range(3)]
+
+
+def ooo_by_odd_columns(order, ties: str = "fractional") -> list[np.ndarray]:
+    """Per position k, the 3-way score of each triad had k been the human's odd one, from
+    the :func:`pair_order` signs: 1/m when pair k is among the m most similar (fractional),
+    or 1 only when it alone is (wrong)."""
     check_ties(ties)
-    d01, d02, d12 = pair_order(ps) if order is None else order
-    is_max = np.stack([(d01 >= 0) & (d02 >= 0), (d01 <= 0) & (d12 >= 0), (d02 <= 0) & (d12 <= 0)], axis=1)
-    k = is_max.sum(axis=1, keepdims=True)
-    return is_max / k if ties == "fractional" else (is_max & (k == 1)).astype(float)
+    d01, d02, d12 = order
+    is_max = [(d01 >= 0) & (d02 >= 0), (d01 <= 0) & (d12 >= 0), (d02 <= 0) & (d12 <= 0)]
+    m = is_max[0].astype(np.int8) + is_max[1] + is_max[2]
+    if ties == "fractional":
+        return [hit / m for hit in is_max]
+    return [(hit & (m == 1)).astype(float) for hit in is_max]
+
+
+def two_way_by_odd_columns(order) -> list[np.ndarray]:
+    """Per position k, the anchor 2AFC score averaged over both anchors had k been odd:
+    ``(sign(s_k − s_a) + sign(s_k − s_b) + 2) / 4`` over the other two columns a, b."""
+    d01, d02, d12 = order
+    return [(d01 + d02 + 2) / 4, (d12 - d01 + 2) / 4, (2 - d02 - d12) / 4]
+
+
+def ooo_scores_by_odd(ps: np.ndarray, ties: str = "fractional") -> np.ndarray:
+    """(n, 3): the 3-way score of each triad had position k been the human's odd one."""
+    return np.stack(ooo_by_odd_columns(pair_order(columns_of(ps)), ties), axis=1)
 
 
 def ooo_scores_from_pairs(ps: np.ndarray, odd: np.ndarray, ties: str = "fractional") -> np.ndarray:
@@ -89,13 +109,6 @@ def two_way_scores_from_pairs(ps: np.ndarray, odd: np.ndarray) -> np.ndarray:
     first = np.sign(s_xy - ps[rows, cols[:, 0]])
     second = np.sign(s_xy - ps[rows, cols[:, 1]])
     return (np.stack([first, second], axis=1) + 1) / 2
-
-
-def two_way_symmetric_by_odd(ps: np.ndarray, order=None) -> np.ndarray:
-    """(n, 3): the anchor 2AFC score averaged over both anchors had position k been odd:
-    ``(sign(s_k − s_a) + sign(s_k − s_b) + 2) / 4`` over the other two columns a, b."""
-    d01, d02, d12 = pair_order(ps) if order is None else order
-    return np.stack([d01 + d02 + 2, d12 - d01 + 2, 2 - d02 - d12], axis=1) / 4
 
 
 def two_way_scores(similarity: np.ndarray, triplets: TripletSet) -> np.ndarray:

@@ -34,7 +34,7 @@ from bgs.metrics.resampling import (
     permutation_nulls,
     permutation_p_value,
 )
-from bgs.stats import RankIndex, correlate, pearson, percentile_ci
+from bgs.stats import RankIndex, correlate, pearson, percentile_ci, weighted_sum
 
 CI_LEVEL = 0.95
 TRIPLET_CI = "bootstrap over triplets"
@@ -85,21 +85,23 @@ class _Scores:
         how often each of its stimuli was chosen (a triad answered 20 times is scored once)."""
         i, j = self.index.i, self.index.j
         triads, counts = triad_choice_counts(self.ts)
-        keys = pair_keys(i, j, self.ts.n_stimuli)
-        slots = np.stack([np.searchsorted(keys, pair_keys(triads[:, a], triads[:, b], self.ts.n_stimuli))
-                          for a, b in PAIR_COLUMNS], axis=1)
-        weights = counts / len(self.ts)
+        n = self.ts.n_stimuli
+        keys = pair_keys(i, j, n)
+        slots = [np.searchsorted(keys, pair_keys(triads[:, a], triads[:, b], n)) for a, b in PAIR_COLUMNS]
+        weights = [np.ascontiguousarray(counts[:, k]) / len(self.ts) for k in range(3)]
         human_ranks = rankdata(human)
         model_ranks = _DenseRanks(self.model) if self.model.dense else None
 
+        def weighted(columns) -> float:
+            return sum(weighted_sum(w, c) for w, c in zip(weights, columns))
+
         def statistics(perm: np.ndarray) -> np.ndarray:
             s = self.model.of(perm[i], perm[j])
-            ps = s[slots]
-            order = al.pair_order(ps)
+            order = al.pair_order([s[k] for k in slots])
             d = to_dissimilarity(s, self.model.metric)
             ranks = model_ranks.of(perm[i], perm[j]) if model_ranks else rankdata(d)
-            return np.array([(al.ooo_scores_by_odd(ps, self.ties, order) * weights).sum(),
-                             (al.two_way_symmetric_by_odd(ps, order) * weights).sum(),
+            return np.array([weighted(al.ooo_by_odd_columns(order, self.ties)),
+                             weighted(al.two_way_by_odd_columns(order)),
                              pearson(ranks, human_ranks), pearson(d, human)])
         return statistics
 
