@@ -85,6 +85,33 @@ def child(case: str, path: str, resampling: dict, seed: int) -> dict:
             "ooo_ceiling": r["ooo_ceiling"]}
 
 
+def switch_point(sizes=(1024, 2048, 4096, 8192), triplets_per_stimulus=100, dim=64,
+                 n_permutations=20, seed=0) -> list[dict]:
+    """Time the model side of an evaluation, dense N×N against pair-wise, at several N:
+    building it, the similarity of the observed pairs, and ``n_permutations`` relabellings."""
+    from things_shaped import things_shaped
+
+    from bgs.human.similarity import PairIndex
+    from bgs.metrics.distance import PairSimilarity
+
+    out = []
+    for n in sizes:
+        ts, x = things_shaped(n, triplets_per_stimulus * n, dim, responses=1, n_participants=100, seed=seed)
+        index = PairIndex(ts)
+        rng = np.random.default_rng(seed)
+        perms = [rng.permutation(n) for _ in range(n_permutations)]
+        row = {"n_stimuli": n, "n_pairs": index.n_pairs}
+        for dense in (True, False):
+            t0 = time.perf_counter()
+            model = PairSimilarity(x, "dot", dense=dense)
+            model.of(index.i, index.j)
+            for p in perms:
+                model.of(p[index.i], p[index.j])
+            row["dense_s" if dense else "pairwise_s"] = time.perf_counter() - t0
+        out.append(row)
+    return out
+
+
 def run_child(case: str, path: str, resampling: dict, seed: int) -> dict:
     cmd = [sys.executable, __file__, "--child", case, path, json.dumps(resampling), str(seed)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
@@ -111,8 +138,15 @@ def main(argv=None) -> int:
     p.add_argument("--resampling", help="override every case's resampling: BOOTSTRAPS/PERMUTATIONS/SPLITS")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    p.add_argument("--switch", action="store_true",
+                   help="only measure where a dense N×N model similarity stops paying off")
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.switch:
+        rows = switch_point()
+        table = [(f"N = {r['n_stimuli']:,} ({r['n_pairs']:,} pairs)",
+                  f"dense {r['dense_s']:.2f} s, pair-wise {r['pairwise_s']:.2f} s") for r in rows]
+        return finish(table, {"switch_point": rows}, args.json, True, "")
     if args.child:
         case, path, resampling, seed = args.child
         print(json.dumps(child(case, path, json.loads(resampling), int(seed))))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from bgs.data.triplets import TripletSet
 from bgs.human.reliability import ooo_ceiling, split_half_reliability, triad_choice_counts
 from bgs.human.similarity import PairIndex, human_similarity
