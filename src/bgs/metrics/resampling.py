@@ -105,9 +105,10 @@ def bootstrap_over_stimuli(scores: np.ndarray, triads: np.ndarray, rsa: RSAData 
     if rsa is not None:
         human = rsa.human
         human_ranks = RankIndex(human)
+    first, second, third = (np.ascontiguousarray(triads[:, k]) for k in range(3))
     for b, m in enumerate(resamples(n_stimuli, n_bootstrap, seed)):
         mf = m.astype(float)
-        tw = mf[triads[:, 0]] * mf[triads[:, 1]] * mf[triads[:, 2]]
+        tw = mf[first] * mf[second] * mf[third]
         total = tw.sum()
         if total > 0:
             means[b] = [weighted_sum(tw, column) / total for column in columns]
