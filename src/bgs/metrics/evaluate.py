@@ -90,7 +90,10 @@ class _Scores:
         slots = [np.searchsorted(keys, pair_keys(triads[:, a], triads[:, b], n)) for a, b in PAIR_COLUMNS]
         weights = [np.ascontiguousarray(counts[:, k]) / len(self.ts) for k in range(3)]
         human_ranks = rankdata(human)
-        model_ranks = _DenseRanks(self.model) if self.model.dense else None
+        # a table of all N(N-1)/2 pairs' rank groups pays off only when the observed pairs
+        # are a good part of them; otherwise sorting the observed pairs is cheaper
+        many = len(i) * 16 > self.model.n * (self.model.n - 1) // 2
+        model_ranks = _DenseRanks(self.model) if self.model.dense and many else None
 
         def weighted(columns) -> float:
             return sum(weighted_sum(w, c) for w, c in zip(weights, columns))
