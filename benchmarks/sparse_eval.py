@@ -17,9 +17,10 @@ RSS (``os.wait4``), data included.
 
 Cases (``--cases``): ``things-test`` (1,854 stimuli, 1,000 triads × 20 responses = 20,000
 triplets, 325 participants, 42-d), ``things-full`` (1,854 stimuli, 4.7 M triplets, 12,340
-participants, 42-d), ``images-50m`` (20,000 stimuli, 50 M triplets, 100,000 participants,
-512-d). Resampling: the defaults (1,000 bootstraps, 1,000 permutations, 100 splits) unless
-the case says otherwise (``images-50m``: 200 bootstraps, no permutations, 10 splits).
+participants, 42-d), ``images-5m`` (20,000 stimuli, 5 M triplets, 10,000 participants,
+512-d), ``images-50m`` (20,000 stimuli, 50 M triplets, 100,000 participants, 512-d). Resampling: the defaults (1,000 bootstraps, 1,000 permutations, 100 splits) unless
+the case says otherwise (``images-*``: 200 bootstraps, no permutations, 10 splits), or
+``--resampling B/P/S`` overrides them for every case.
 
 When both paths ran, the point estimates must be identical (exit status 1 if not); the CIs
 and p-values are compared too (the draws are the same, so they agree to rounding).
@@ -47,6 +48,9 @@ CASES = {
                                    n_participants=325), dense=True),
     "things-full": dict(shape=dict(n_stimuli=1854, n_triplets=4_700_000, dim=42, responses=1,
                                    n_participants=12_340), dense=False),
+    "images-5m": dict(shape=dict(n_stimuli=20_000, n_triplets=5_000_000, dim=512, responses=1,
+                                 n_participants=10_000), dense=False,
+                      resampling=dict(n_bootstrap=200, n_permutations=0, n_splits=10)),
     "images-50m": dict(shape=dict(n_stimuli=20_000, n_triplets=50_000_000, dim=512, responses=1,
                                   n_participants=100_000), dense=False,
                        resampling=dict(n_bootstrap=200, n_permutations=0, n_splits=10)),
