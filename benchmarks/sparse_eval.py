@@ -18,8 +18,9 @@ RSS (``os.wait4``), data included.
 Cases (``--cases``): ``things-test`` (1,854 stimuli, 1,000 triads × 20 responses = 20,000
 triplets, 325 participants, 42-d), ``things-full`` (1,854 stimuli, 4.7 M triplets, 12,340
 participants, 42-d), ``images-5m`` (20,000 stimuli, 5 M triplets, 10,000 participants,
-512-d), ``images-50m`` (20,000 stimuli, 50 M triplets, 100,000 participants, 512-d). Resampling: the defaults (1,000 bootstraps, 1,000 permutations, 100 splits) unless
-the case says otherwise (``images-*``: 200 bootstraps, no permutations, 10 splits), or
+512-d), ``images-50m`` (20,000 stimuli, 50 M triplets, 100,000 participants, 512-d).
+Resampling: the defaults (1,000 bootstraps, 1,000 permutations, 100 splits) unless the case
+says otherwise (``images-*``: 200 bootstraps, no permutations, 10 splits), or
 ``--resampling B/P/S`` overrides them for every case.
 
 When both paths ran, the point estimates must be identical (exit status 1 if not); the CIs
@@ -78,9 +79,8 @@ def child(case: str, path: str, resampling: dict, seed: int) -> dict:
         r = evaluate_model(PairSimilarity(x, "dot"), ts, seed=seed, **resampling)
         r["ooo_ceiling"] = [r["ceilings"]["ooo"][k] for k in ("lower", "upper", "lower_ci", "upper_ci")]
     else:
-        from dense_reference import evaluate_dense
-
         from bgs.metrics.distance import similarity_matrix
+        from dense_reference import evaluate_dense
 
         s = similarity_matrix(x, "dot")
         r = evaluate_dense(s, ts, -s, seed=seed, **resampling)
@@ -94,10 +94,9 @@ def switch_point(sizes=(1024, 2048, 4096, 8192), triplets_per_stimulus=100, dim=
                  n_permutations=20, seed=0) -> list[dict]:
     """Time the model side of an evaluation, dense N×N against pair-wise, at several N:
     building it, the similarity of the observed pairs, and ``n_permutations`` relabellings."""
-    from things_shaped import things_shaped
-
     from bgs.human.similarity import PairIndex
     from bgs.metrics.distance import PairSimilarity
+    from things_shaped import things_shaped
 
     out = []
     for n in sizes:
