@@ -23,7 +23,8 @@ METRICS = ("cosine", "correlation", "euclidean", "dot")
 
 #: Up to this many stimuli a dense N×N model similarity is built (at 4,096 it is 134 MB);
 #: above, pair similarities are computed block by block (see :class:`PairSimilarity`).
-#: ``benchmarks/sparse_eval.py --switch`` measures where the two cost the same.
+#: ``benchmarks/sparse_eval.py --switch`` measured the dense side faster at every N up to
+#: 8,192 (3–6× with 20 permutations), so memory, not speed, sets the switch.
 DENSE_MAX_STIMULI = 4096
 
 #: Memory of one block of rows of the similarity when no N×N matrix is built.
