@@ -178,10 +178,10 @@ class HumanSimilarity:
 
     def pairs(self) -> pd.DataFrame:
         """Observed pairs (upper triangle, i < j) as a table: ids, counts, S and D."""
-        s = self.pair_similarity
         return pd.DataFrame({"i": self.i, "j": self.j, "id_i": self.stimulus_ids[self.i],
                              "id_j": self.stimulus_ids[self.j], "n_chosen": self.n_chosen,
-                             "n_cooccur": self.n_cooccur, "similarity": s, "dissimilarity": 1.0 - s})
+                             "n_cooccur": self.n_cooccur, "similarity": self.pair_similarity,
+                             "dissimilarity": self.pair_dissimilarity})
 
     def subset(self, stimulus_ids: Iterable) -> "HumanSimilarity":
         """The pairs among ``stimulus_ids``, re-indexed in that order (counts from all

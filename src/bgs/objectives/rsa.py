@@ -40,10 +40,7 @@ def observed_pair_indices(target: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 def observed_pair_count(target: torch.Tensor) -> int:
     """Number of observed (non-NaN) pairs i < j in the (U, U) target."""
-    _check_target(target)
-    u = target.shape[0]
-    i, j = torch.triu_indices(u, u, offset=1, device=target.device)
-    return int((~torch.isnan(target[i, j])).sum())
+    return int(len(observed_pair_indices(target)[0]))
 
 
 def _pearson(x: torch.Tensor, y: torch.Tensor, ok: torch.Tensor,
