@@ -38,7 +38,7 @@ def anchor_similarity(triplets: AnchorTripletSet, weights: np.ndarray | None = N
     lost = np.bincount(_keys(h, f, n), weights=w, minlength=n * n).reshape(n, n)
     chosen = won + won.T
     compared = won + lost
-    return HumanSimilarity(triplets.stimulus_ids, chosen, compared + compared.T)
+    return HumanSimilarity.from_matrices(triplets.stimulus_ids, chosen, compared + compared.T)
 
 
 def repeat_agreement_ceiling(triplets: AnchorTripletSet) -> dict:
@@ -66,7 +66,7 @@ def repeat_agreement_ceiling(triplets: AnchorTripletSet) -> dict:
 
 def anchor_split_half(triplets: AnchorTripletSet, n_splits: int = 100, seed: int = 0) -> dict:
     """Split-half reliability of ``D`` over participants, Spearman–Brown corrected."""
-    from bgs.human.reliability import _correlate_halves, spearman_brown
+    from bgs.stats import correlate, spearman_brown
 
     p = np.unique(triplets.participant)
     if len(p) < 2:
@@ -78,9 +78,10 @@ def anchor_split_half(triplets: AnchorTripletSet, n_splits: int = 100, seed: int
     values = []
     for _ in range(n_splits):
         half = np.isin(triplets.participant, rng.permutation(p)[: len(p) // 2])
-        s1 = anchor_similarity(triplets.select(half)).similarity
-        s2 = anchor_similarity(triplets.select(~half)).similarity
-        values.append(_correlate_halves(s1, s2, i, j)[0])  # Spearman over pairs seen in both
+        a = anchor_similarity(triplets.select(half)).similarity[i, j]
+        b = anchor_similarity(triplets.select(~half)).similarity[i, j]
+        both = ~np.isnan(a) & ~np.isnan(b)  # Spearman over the pairs seen in both halves
+        values.append(correlate(a[both], b[both], "spearman") if both.sum() > 2 else np.nan)
     r = float(np.nanmean(values)) if values else float("nan")
     rho = float(spearman_brown(r)) if np.isfinite(r) and r > -1 else None
     return {"split_half_r": r, "spearman_brown": rho, "n_splits": n_splits,

@@ -16,14 +16,58 @@ import numpy as np
 from bgs.data.anchor import AnchorTripletSet
 from bgs.embeddings import Embeddings
 from bgs.human.anchor import anchor_similarity, anchor_split_half, repeat_agreement_ceiling
-from bgs.metrics.alignment import correlate, observed_pairs
-from bgs.metrics.resampling import (
-    bootstrap_rsa_stimuli,
-    bootstrap_stimulus_mean,
-    bootstrap_triplet_mean,
-    percentile_ci,
-    permutation_p_value,
-)
+from bgs.stats import correlate, multiplicities, percentile_ci
+
+
+def observed_pairs(human) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j), i < j, of the pairs compared at least once."""
+    i, j = np.triu_indices(human.n_stimuli, k=1)
+    keep = human.cooccurrence[i, j] > 0
+    return i[keep], j[keep]
+
+
+def bootstrap_triplet_mean(scores: np.ndarray, n_bootstrap: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.array([(multiplicities(rng, len(scores)) * scores).sum() / len(scores)
+                     for _ in range(n_bootstrap)])
+
+
+def bootstrap_stimulus_mean(scores: np.ndarray, triplets, n_bootstrap: int, seed: int = 0) -> np.ndarray:
+    """Resampling stimuli: a triplet counts with the product of its stimuli's multiplicities."""
+    rng = np.random.default_rng(seed)
+    t = triplets.triads
+    out = np.empty(n_bootstrap)
+    for k in range(n_bootstrap):
+        w = multiplicities(rng, triplets.n_stimuli).astype(float)
+        tw = w[t[:, 0]] * w[t[:, 1]] * w[t[:, 2]]
+        out[k] = (tw * scores).sum() / tw.sum() if tw.sum() > 0 else np.nan
+    return out
+
+
+def bootstrap_rsa_stimuli(dissimilarity: np.ndarray, human, method: str, n_bootstrap: int,
+                          seed: int = 0) -> np.ndarray:
+    """RSA over stimulus resamples (a pair of a stimulus with its own copy left out)."""
+    rng = np.random.default_rng(seed)
+    n = human.n_stimuli
+    iu, ju = np.triu_indices(n, k=1)
+    hd = human.dissimilarity
+    out = np.empty(n_bootstrap)
+    for k in range(n_bootstrap):
+        draw = rng.integers(0, n, size=n)
+        a, b = draw[iu], draw[ju]
+        h = hd[a, b]
+        keep = (a != b) & ~np.isnan(h)
+        out[k] = correlate(dissimilarity[a[keep], b[keep]], h[keep], method) if keep.sum() > 2 else np.nan
+    return out
+
+
+def permutation_p_value(statistic, observed: float, n_stimuli: int, n_permutations: int,
+                        seed: int = 0) -> tuple[float, np.ndarray]:
+    """One-sided p that a stimulus-label permutation scores at least ``observed``."""
+    rng = np.random.default_rng(seed)
+    null = np.array([statistic(rng.permutation(n_stimuli)) for _ in range(n_permutations)])
+    return float((1 + np.sum(null >= observed - 1e-12)) / (1 + n_permutations)), null
+
 
 CI_LEVEL = 0.95
 RSA_METHODS = ("spearman", "pearson")
