@@ -406,3 +406,7 @@ def test_cli_report_errors(tmp_path):
     run = make_run(tmp_path / "ro", {"kind": "evaluate"}, matrices=False)
     res = CliRunner().invoke(_app(), ["report", str(run), "--out", str(run / "metrics.json" / "x")])
     assert isinstance(res.exception, BGSError) and "--out" in str(res.exception)
+
+
+def test_report_renders_in_a_browser(full_run, report_in_browser, tmp_path):
+    report_in_browser(full_run[0], tmp_path / "report.png")
