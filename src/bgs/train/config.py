@@ -96,6 +96,7 @@ class RunConfig:
     compile: bool = False  # torch.compile each transformer block (pays off on long GPU runs)
     eval_bootstrap: int = 1000
     eval_permutations: int = 200
+    log: str = ""  # "tensorboard": also log every epoch's numbers under RUN/tensorboard
 
 
 @dataclass
@@ -189,6 +190,8 @@ class TrainConfig:
                               f"{self.model.attention!r}")
         if self.optim.select not in ("val_rsa", "last"):
             raise ConfigError(f"optim.select must be 'val_rsa' or 'last', got {self.optim.select!r}")
+        if self.run.log not in ("", "tensorboard"):
+            raise ConfigError(f"run.log must be '' (none) or 'tensorboard', got {self.run.log!r}")
         self.behavior.validate()
 
 

@@ -62,7 +62,7 @@ def _model_config(settings: dict, source: str):
     return TrainConfig.from_dict({"model": settings}, source).model
 
 
-def _encoder(spec, model_config, device: str, attn_implementation: str | None = None):
+def bare_encoder(spec, model_config, device: str, attn_implementation: str | None = None):
     """The encoder of ``spec`` without data: a video/image backbone with no clip store, or a
     text backbone with no captions."""
     if spec.kind.family in ("video", "image"):
@@ -98,7 +98,7 @@ def _load_export(folder: Path, device: str, attn_implementation: str | None):
         config = dataclasses.replace(config, full_finetune=True)
     else:
         source = spec
-    encoder = _encoder(source, config, device, attn_implementation)
+    encoder = bare_encoder(source, config, device, attn_implementation)
     model = BGSModel(encoder, spec.kind, config, str(spec)).to(device)
     if meta["layout"] == "adapter":
         adapter = folder / "adapter_model.safetensors"
@@ -125,7 +125,7 @@ def load_finetuned(run: str | Path, device: str = "cpu", attn_implementation: st
     else:
         config = run_config(run)
         spec = parse_model(config.model.backbone)
-        encoder = _encoder(spec, config.model, device, attn_implementation)
+        encoder = bare_encoder(spec, config.model, device, attn_implementation)
         model = BGSModel(encoder, spec.kind, config.model, str(spec)).to(device)
         meta = load_checkpoint(model, checkpoint_folder(run))
     model.eval()

@@ -31,7 +31,9 @@ from bgs.objectives import Objective
 from bgs.train.checkpoint import load_checkpoint, load_state, read_meta, save_checkpoint
 from bgs.train.config import TrainConfig
 from bgs.train.data import TrainingData, load_training_data, stimulus_files
+from bgs.train.eventlog import TensorBoardLog
 from bgs.train.model import BGSModel, TextEncoder, VideoEncoder
+from bgs.train.progress import StepProgress
 
 
 def _dist():
@@ -85,7 +87,7 @@ class Trainer:
     """Fits ``BGSModel`` with the configured objective; writes everything into ``run_dir``."""
 
     def __init__(self, config: TrainConfig, run_dir: str | Path, resume: bool = False,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, console=None):
         config.validate()
         self.config = config
         self.run_dir = Path(run_dir)
@@ -94,6 +96,7 @@ class Trainer:
         self.rank = dist.get_rank() if dist else 0
         self.world = dist.get_world_size() if dist else 1
         self.log = (log or print) if self.rank == 0 else (lambda *_: None)
+        self.console = console  # a rich Console for the progress bar (default: stderr)
         self.device = config.run.device
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError("run.device is cuda but no CUDA device is available; use cpu")
@@ -240,7 +243,9 @@ class Trainer:
         steps_per_epoch = int(np.ceil(len(data.train) / cfg.optim.batch_triplets))
         if cfg.optim.max_steps_per_epoch:
             steps_per_epoch = min(steps_per_epoch, cfg.optim.max_steps_per_epoch)
-        for epoch in range(start_epoch, cfg.optim.epochs):
+        progress = StepProgress(cfg.optim.epochs, steps_per_epoch, self.console, show=self.rank == 0)
+        events = TensorBoardLog(self.run_dir) if cfg.run.log == "tensorboard" and self.rank == 0 else None
+        for epoch in progress.epochs(range(start_epoch, cfg.optim.epochs)):
             if stale >= cfg.optim.early_stopping:
                 break
             t0 = time.perf_counter()
@@ -260,6 +265,7 @@ class Trainer:
                     torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
                 optimizer.step()
                 n_clips += u
+                progress.advance(parts["loss"], u)
                 for k, v in parts.items():  # on the device: no sync in the step
                     sums[k] = sums.get(k, 0.0) + (v.to(torch.float64) if torch.is_tensor(v) else v)
             sums = {k: float(v) for k, v in sums.items()}  # one read-back per epoch
@@ -273,6 +279,8 @@ class Trainer:
                       "val_rsa": val["rsa"], "val_ooo_accuracy": val["ooo_accuracy"],
                       "seconds": time.perf_counter() - t0, "clips_per_s": n_clips / (time.perf_counter() - t0)}
             self.history.append(record)
+            if events is not None:
+                events.log_epoch(record)
             score = val["rsa"] if val["rsa"] is not None and np.isfinite(val["rsa"]) else -np.inf
             if cfg.optim.select != "last":  # "last": validation judgments steer nothing
                 scheduler.step(score)
@@ -290,6 +298,8 @@ class Trainer:
                          "behavior": self.behavior.state_dict() if self.behavior is not None else None}
                 save_checkpoint(model, last_dir, meta, state)
                 self._write_history()
+        if events is not None:
+            events.close()
         if _dist() is not None:
             _dist().barrier()
         return self.finish(model, data)
