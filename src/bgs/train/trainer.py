@@ -310,8 +310,9 @@ class Trainer:
         try:
             from bgs.report.plots import plot_training_curves
 
-            plot_training_curves(self.history, self.run_dir / "training_curves.png",
-                                 f"{self.config.objective.name}: {self.config.model.backbone}")
+            kind, _, source = self.config.model.backbone.partition(":")
+            plot_training_curves(self.history, self.run_dir / "training_curves.png",  # no local paths
+                                 f"{self.config.objective.name}: {kind}:{Path(source).name or source}")
         except ImportError:  # matplotlib is an optional extra
             pass
 
