@@ -433,3 +433,5 @@ def test_headline_names_the_model_selected_on_validation_not_on_held_out_scores(
     assert "ratings" not in lead  # another family is not the base
     only = _at_a_glance(models[:3], {})
     assert "video hybrid:" in only and "selected" not in only
+    recorded = _at_a_glance(models[1:3], {}, base_name="ratings")  # the run names the base
+    assert "its base model, ratings: odd-one-out accuracy 0.700" in recorded

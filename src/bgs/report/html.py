@@ -193,7 +193,8 @@ figure { margin: 1em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
 pre, code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
   font-size: 0.88em; }
-pre { background: var(--zebra); padding: 10px 12px; overflow-x: auto; border-radius: 4px; }
+pre { background: var(--zebra); padding: 10px 12px; overflow-x: auto; border-radius: 4px;
+      white-space: pre-wrap; overflow-wrap: anywhere; }
 .warn { color: #a04000; }
 details { margin: 0.6em 0; }
 summary { cursor: pointer; color: var(--accent); }
@@ -356,9 +357,10 @@ def _scores(m: dict) -> str:
             f"RSA {_val_ci(ev.get('rsa_spearman'))}")
 
 
-def _at_a_glance(models: list[dict], training=None) -> str:
+def _at_a_glance(models: list[dict], training=None, base_name: str | None = None) -> str:
     """One sentence: the fine-tuned model (selected on validation data, never on the held-out
-    scores) next to its base model, with 95% CIs, then the ceilings."""
+    scores) next to its base model (``base_name``, else the first baseline of its family),
+    with 95% CIs, then the ceilings."""
     picked = _headline_model(models, training)
     scored = [m for m in models if m["eval"]]
     if picked is None and not scored:
@@ -366,7 +368,8 @@ def _at_a_glance(models: list[dict], training=None) -> str:
     if picked is not None:
         tuned, why = picked
         text = f"On held-out stimuli, {tuned['label']}{why}: {_scores(tuned)}"
-        base = next((m for m in scored if m["stage"] != "fine-tuned" and m["family"] == tuned["family"]), None)
+        base = (next((m for m in scored if m["name"] == base_name), None)
+                or next((m for m in scored if m["stage"] != "fine-tuned" and m["family"] == tuned["family"]), None))
         if base is not None:
             text += f"; its base model, {base['label']}: {_scores(base)}"
     else:
@@ -384,6 +387,12 @@ def _at_a_glance(models: list[dict], training=None) -> str:
     return _p_(text + "." + tail, "lead")
 
 
+def _base_name(metrics: dict) -> str | None:
+    """The model the fine-tuning started from, where the run records it."""
+    ft = metrics.get("finetuning")
+    return str(ft["base"]) if isinstance(ft, Mapping) and ft.get("base") else None
+
+
 def _header(metrics: dict, run_dir: Path, models: list[dict]) -> str:
     title = metrics.get("title") or f"bgs run {run_dir.name}"
     bits = [f"run directory {run_dir.name}"]
@@ -392,7 +401,7 @@ def _header(metrics: dict, run_dir: Path, models: list[dict]) -> str:
     if metrics.get("created"):
         bits.append(f"created {metrics['created']}")
     return (f"<header><h1>{_e(title)}</h1>{_p_(' · '.join(bits), 'meta')}"
-            f"{_at_a_glance(models, metrics.get('training'))}</header>")
+            f"{_at_a_glance(models, metrics.get('training'), _base_name(metrics))}</header>")
 
 
 def _command(metrics: dict) -> tuple[str | None, bool]:
