@@ -43,6 +43,9 @@ def training_plan(config: TrainConfig, log=lambda *_: None) -> dict:
     from bgs.train.model import BGSModel
     from bgs.train.restore import bare_encoder
 
+    from bgs.models.embed import quiet_transformers
+
+    quiet_transformers()
     config.validate()
     data = load_training_data(config)
     spec = parse_model(config.model.backbone)
@@ -96,7 +99,7 @@ def plan_rows(plan: dict) -> list[tuple[str, str]]:
                            f"{n(batch)} triplets") + (" (automatic)" if plan["batch_automatic"] else "")))
     if "steps_per_epoch" in plan:
         stop = ("the last epoch is kept" if plan["select"] == "last" else
-                f"early stopping after {plan['early_stopping']} epochs without a better {plan['select']}")
+                f"early stopping after {plan['early_stopping']} epochs without a better validation RSA")
         rows.append(("steps", f"{n(plan['steps_per_epoch'])} per epoch × {plan['epochs']} epochs = "
                               f"{n(plan['max_steps'])} at most ({stop})"))
     else:
