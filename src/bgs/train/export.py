@@ -47,12 +47,10 @@ def export_run(run: str | Path, out: str | Path, merge: bool = False, command: s
                device: str = "cpu") -> Path:
     """Write the export of ``run`` (its best checkpoint) into the new folder ``out``, whole or
     not at all. ``command`` is recorded in the model card (default: the equivalent CLI call)."""
+    from bgs.io import require_new_folder
     from bgs.train.restore import checkpoint_folder, load_finetuned, run_config
 
-    run, out = Path(run), Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BGSError(f"{out} already exists and is not empty. Fix: give a new folder "
-                       f"(exports are never overwritten)")
+    run, out = Path(run), require_new_folder(out, "give a new folder (exports are never overwritten)")
     folder = checkpoint_folder(run)
     config = run_config(run)
     model, meta = load_finetuned(run, device)

@@ -38,12 +38,11 @@ def _clips(config: TrainConfig, data, backbone) -> dict:
 
 def training_plan(config: TrainConfig, log=lambda *_: None) -> dict:
     """The resolved plan of ``config`` as a dict (see :func:`plan_rows` for its reading)."""
+    from bgs.models.embed import quiet_transformers
     from bgs.models.registry import parse_model
     from bgs.train.data import load_training_data
     from bgs.train.model import BGSModel
     from bgs.train.restore import bare_encoder
-
-    from bgs.models.embed import quiet_transformers
 
     quiet_transformers()
     config.validate()
