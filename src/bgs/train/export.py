@@ -95,13 +95,29 @@ def _write_backbone(model, folder: Path, layout: str) -> None:
     if model.kind.family == "text":
         model.encoder.st.save(str(folder))  # the sentence-transformers folder (pooling included)
         return
-    model.encoder.inner.save_pretrained(str(folder), safe_serialization=True)
+    _save_backbone(model, folder)
     backbone = model.encoder.backbone
     settings = _vision_settings(backbone)
     (folder / "preprocessor_config.json").write_text(json.dumps(
         {"image_mean": settings["image_mean"], "image_std": settings["image_std"],
          "size": {"height": backbone.size, "width": backbone.size},
          "num_frames": backbone.frames}, indent=2) + "\n")
+
+
+def _save_backbone(model, folder: Path) -> None:
+    """The (merged) backbone in its own layout: transformers' ``save_pretrained``, or for a
+    bgs-native kind the ``save_folder`` beside its loader."""
+    if not model.kind.loader:
+        model.encoder.inner.save_pretrained(str(folder), safe_serialization=True)
+        return
+    import importlib
+
+    module = importlib.import_module(model.kind.loader.split(":")[0])
+    save = getattr(module, "save_folder", None)
+    if save is None:
+        raise BGSError(f"--merge cannot write a {model.kind.name} backbone. Fix: export the adapter "
+                       f"(without --merge)")
+    save(model.encoder.inner, folder)
 
 
 def peft_wrapper(model):

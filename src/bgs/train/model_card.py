@@ -75,9 +75,15 @@ def _loading(export: dict) -> str:
                   "pooled = st.encode(captions, convert_to_tensor=True, normalize_embeddings=True)"
                   ".mean(dim=0, keepdim=True)")
     else:
-        imports = f"from transformers import {kind.model_class}"
-        backbone = (f'model = PeftModel.from_pretrained({kind.model_class}.from_pretrained("{base}"), FOLDER)'
-                    if adapter else f"model = {kind.model_class}.from_pretrained(FOLDER)")
+        if kind.loader:  # a bgs-native backbone: its own loader
+            module, load = kind.loader.split(":")
+            imports, base_call, own_call = f"from {module} import {load}", f'{load}("{base}")', f"{load}(FOLDER)"
+        else:
+            load = f"{kind.model_class}.from_pretrained"
+            imports = f"from transformers import {kind.model_class}"
+            base_call, own_call = f'{load}("{base}")', f"{load}(FOLDER)"
+        backbone = (f"model = PeftModel.from_pretrained({base_call}, FOLDER)" if adapter
+                    else f"model = {own_call}")
         per_frame = kind.input_layout == "frames"
         pooled = (f"# pixel_values: (B, T, 3, {export['size']}, {export['size']}) float frames, "
                   f"T = {export['frames']}, (x/255 - image_mean) / image_std\n"
