@@ -384,7 +384,8 @@ def _section_run(metrics: dict) -> str:
     if cmd:
         parts.append(f"<p>Command:</p><pre>{_e(cmd)}</pre>")
     if isinstance(cfg, Mapping) and cfg:
-        rows = [(k, _cell(v)) for k, v in _flatten(cfg)]
+        # an empty setting takes its default when the run starts (e.g. the registry's LoRA targets)
+        rows = [(k, "— (default)" if v in ("", [], ()) else _cell(v)) for k, v in _flatten(cfg)]
         if rows:
             parts.append("<h3>Configuration</h3>" + _table(("setting", "value"), rows))
     if metrics.get("kind") == "demo":
