@@ -136,6 +136,23 @@ def test_export_refuses_a_used_folder_and_a_missing_run(tuned, tmp_path, capsys)
     assert not (tmp_path / "new").exists()
 
 
+def test_a_modified_export_is_refused(tuned, tmp_path, capsys):
+    root, run = tuned
+    out = tmp_path / "export"
+    assert main(["export", str(run), str(out)]) == 0
+    sums = json.loads((out / "bgs_model.json").read_text())["files"]
+    assert set(sums) == {"adapter_config.json", "adapter_model.safetensors", "head.safetensors",
+                         "head_config.json"}
+    head = out / "head.safetensors"
+    head.write_bytes(head.read_bytes()[:-4] + b"\0\0\0\0")
+    capsys.readouterr()
+    code = main(["embed", "--model", f"timesformer:{root / 'tsf'}", "--checkpoint", str(out),
+                 "--stimuli", str(root / "syn" / "video_mapping.csv"), "--videos", str(root / "syn" / "videos"),
+                 "--out", str(tmp_path / "e.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and "head.safetensors" in err and "SHA-256" in err and err.count("\n") == 1
+
+
 def test_push_to_hub_uploads_through_huggingface_hub(tuned, tmp_path, monkeypatch, capsys):
     """The real HfApi with its two network calls redirected to a local folder."""
     import shutil

@@ -18,6 +18,7 @@ sentence-transformers folder for text backbones) instead of the two adapter file
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -66,6 +67,7 @@ def export_run(run: str | Path, out: str | Path, merge: bool = False, command: s
                        "epoch": meta.get("epoch"), "checkpoint": str(folder)}
         if model.kind.family != "text":
             export_meta.update(_vision_settings(model.encoder.backbone))
+        export_meta["files"] = file_sums(tmp)  # checked before bgs loads the export
         (tmp / EXPORT_META).write_text(json.dumps(export_meta, indent=2) + "\n")
         from bgs.train.model_card import model_card
 
@@ -77,6 +79,36 @@ def export_run(run: str | Path, out: str | Path, merge: bool = False, command: s
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sums(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file of an export but its model card (which people edit)."""
+    return {p.relative_to(folder).as_posix(): _sha256(p) for p in sorted(Path(folder).rglob("*"))
+            if p.is_file() and p.name not in (CARD, EXPORT_META)}
+
+
+def verify_export(folder: str | Path, meta: dict) -> None:
+    """Every file ``bgs_model.json`` lists is there with its SHA-256."""
+    from bgs.errors import UnreadableFileError
+
+    folder = Path(folder)
+    for name, digest in (meta.get("files") or {}).items():
+        path = folder / name
+        if not path.is_file():
+            raise BGSError(f"{folder}: {name} is missing; the export is incomplete. Fix: export "
+                           f"the run again (bgs export RUN OUT)")
+        if _sha256(path) != digest:
+            raise UnreadableFileError(path, "its SHA-256 differs from the one in bgs_model.json "
+                                            "(the file is truncated or was modified)",
+                                      "export the run again (bgs export RUN OUT)")
 
 
 def _vision_settings(backbone) -> dict:

@@ -23,8 +23,11 @@ def checkpoint_folder(run: str | Path) -> Path:
     run = Path(run)
     if (run / "checkpoint.json").is_file():
         return run
+    from bgs.train.checkpoint import recover
+
     for name in ("best", "last"):
         folder = run / "checkpoints" / name
+        recover(folder)  # a save interrupted between its renames
         if (folder / "checkpoint.json").is_file():
             return folder
     raise BGSError(f"{run}: no checkpoint (expected {run / 'checkpoints' / 'best'}). Fix: give "
@@ -84,10 +87,11 @@ def _load_export(folder: Path, device: str, attn_implementation: str | None):
     from safetensors.torch import load_file
 
     from bgs.models.registry import ModelSpec, parse_model
-    from bgs.train.export import HEAD, read_export_meta
+    from bgs.train.export import HEAD, read_export_meta, verify_export
     from bgs.train.model import BGSModel
 
     meta = read_export_meta(folder)
+    verify_export(folder, meta)
     spec = parse_model(meta["backbone"])
     config = _model_config(meta["model"], str(folder / "bgs_model.json"))
     if meta.get("frames"):  # the clip length it was trained on
