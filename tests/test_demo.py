@@ -73,3 +73,7 @@ def test_demo_reports_where_the_models_look(demo_run):
     assert len(clips) == n_test * 4 and clips["agent_share"].between(0, 1).all()
     html = (demo_run / "report.html").read_text()
     assert 'id="attention"' in html and "agent ratio" in html
+
+
+def test_demo_report_renders_in_a_browser(demo_run, report_in_browser, tmp_path):
+    report_in_browser(demo_run, tmp_path / "demo_report.png")

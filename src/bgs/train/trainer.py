@@ -35,7 +35,9 @@ from bgs.report.rundir import RunHeader, command_line
 from bgs.train.checkpoint import ADAPTER, HEAD, load_checkpoint, load_state, read_meta, save_checkpoint, verify
 from bgs.train.config import TrainConfig
 from bgs.train.data import TrainingData, load_training_data, stimulus_files
+from bgs.train.eventlog import TensorBoardLog
 from bgs.train.model import BGSModel, TextEncoder, VideoEncoder
+from bgs.train.progress import StepProgress
 
 
 def _dist():
@@ -92,7 +94,7 @@ class Trainer:
     """Fits ``BGSModel`` with the configured objective; writes everything into ``run_dir``."""
 
     def __init__(self, config: TrainConfig, run_dir: str | Path, resume: bool = False,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, console=None):
         config = copy.deepcopy(config)  # the run may fill in values (the automatic batch)
         config.validate()
         self.config = config
@@ -102,6 +104,7 @@ class Trainer:
         self.rank = dist.get_rank() if dist else 0
         self.world = dist.get_world_size() if dist else 1
         self.log = (log or print) if self.rank == 0 else (lambda *_: None)
+        self.console = console  # a rich Console for the progress bar (default: stderr)
         self.device = config.run.device
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError("run.device is cuda but no CUDA device is available; use cpu")
@@ -236,12 +239,14 @@ class Trainer:
         steps_per_epoch = int(np.ceil(len(data.train) / cfg.optim.batch_triplets))
         if cfg.optim.max_steps_per_epoch:
             steps_per_epoch = min(steps_per_epoch, cfg.optim.max_steps_per_epoch)
-        for epoch in range(start_epoch, cfg.optim.epochs):
+        progress = StepProgress(cfg.optim.epochs, steps_per_epoch, self.console, show=self.rank == 0)
+        events = TensorBoardLog(self.run_dir) if cfg.run.log == "tensorboard" and self.rank == 0 else None
+        for epoch in progress.epochs(range(start_epoch, cfg.optim.epochs)):
             if stale >= cfg.optim.early_stopping:
                 break
             t0 = time.perf_counter()
             sums, n_steps, n_clips = self._train_epoch(trained, model, objective, optimizer, params, data,
-                                                       epoch, steps_per_epoch)
+                                                       epoch, steps_per_epoch, progress)
             val = self._alignment(model, data.val_ids, data.val)
             tr = self._alignment(model, data.train_ids, data.train)
             record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
@@ -253,6 +258,8 @@ class Trainer:
                           "val_anchor_accuracy": val["anchor_accuracy"]} if "anchor_accuracy" in val else {}),
                       "seconds": time.perf_counter() - t0, "clips_per_s": n_clips / (time.perf_counter() - t0)}
             self.history.append(record)
+            if events is not None:
+                events.log_epoch(record)
             score = val["rsa"] if val["rsa"] is not None and np.isfinite(val["rsa"]) else -np.inf
             if cfg.optim.select != "last":  # "last": validation judgments steer nothing
                 scheduler.step(score)
@@ -262,6 +269,8 @@ class Trainer:
                      f"val RSA {score:.3f}, val {_accuracy_text(val)}"
                      f"{' (best)' if improved else ''}")
             self._save_epoch(model, optimizer, scheduler, epoch, score, improved, best, stale)
+        if events is not None:
+            events.close()
         if _dist() is not None:
             _dist().barrier()
         return self.finish(model, data)
@@ -329,7 +338,7 @@ class Trainer:
         return DistributedDataParallel(model, device_ids=[torch.cuda.current_device()] if on_cuda else None)
 
     def _train_epoch(self, trained, model, objective, optimizer, params, data: TrainingData, epoch: int,
-                     steps_per_epoch: int) -> tuple[dict, int, int]:
+                     steps_per_epoch: int, progress: StepProgress | None = None) -> tuple[dict, int, int]:
         """One epoch's steps; returns the summed loss parts, the steps taken and clips embedded."""
         cfg = self.config
         order = self._seed(epoch).permutation(len(data.train))
@@ -348,6 +357,8 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
             optimizer.step()
             n_clips += u
+            if progress is not None:
+                progress.advance(parts["loss"], u)
             for k, v in parts.items():  # on the device: no sync in the step
                 sums[k] = sums.get(k, 0.0) + (v.to(torch.float64) if torch.is_tensor(v) else v)
         return {k: float(v) for k, v in sums.items()}, max(1, step + 1), n_clips  # one read-back
@@ -374,8 +385,9 @@ class Trainer:
         try:
             from bgs.report.plots import plot_training_curves
 
-            plot_training_curves(self.history, self.run_dir / "training_curves.png",
-                                 f"{self.config.objective.name}: {self.config.model.backbone}")
+            kind, _, source = self.config.model.backbone.partition(":")
+            plot_training_curves(self.history, self.run_dir / "training_curves.png",  # no local paths
+                                 f"{self.config.objective.name}: {kind}:{Path(source).name or source}")
         except ImportError:  # matplotlib is an optional extra
             pass
 
