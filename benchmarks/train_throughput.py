@@ -10,7 +10,7 @@ and mp4 files (3-second clips written with PyAV, 320×240 at 30 fps by default):
   TimeSformer): forward + backward + AdamW on ``--model-clips`` random clips already on the
   device. The ceiling of a loop that uses the stock model.
 * **fused** — the same with bgs's fused attention (``attention = "sdpa"``,
-  :mod:`bgs.models.attention`), plus ``torch.compile`` of the blocks with ``--compile``.
+  :mod:`bgs.models.attention_impl`), plus ``torch.compile`` of the blocks with ``--compile``.
 * **ours** — the full ``Trainer._step`` and update: frames from the clip store (built once,
   timed separately) in pinned memory, copied asynchronously and normalised on the device,
   the batch's unique stimuli embedded once, triplet + RSA loss from those embeddings
@@ -91,10 +91,10 @@ def prepare(work: Path, args) -> dict:
     """Synthetic judgments, one mp4 per stimulus, a random TimeSformer and a config."""
     import pandas as pd
     import transformers
-    from embed_store import write_clip
 
     from bgs.models.embed import quiet_transformers
     from bgs.synthetic import SynthConfig, make_dataset
+    from embed_store import write_clip
 
     quiet_transformers()
     syn = work / "syn"
@@ -400,7 +400,7 @@ def child(args) -> dict:
 
 
 def current_attention(model) -> str:
-    from bgs.models.attention import current_attention as attention_of
+    from bgs.models.attention_impl import current_attention as attention_of
 
     return attention_of(model.encoder.inner)
 

@@ -18,7 +18,7 @@ HAS_MINILM = minilm_folder() is not None
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
+def workspace(tmp_path_factory, tiny_train_config):
     from bgs.synthetic import SynthConfig, make_dataset
 
     root = tmp_path_factory.mktemp("behavior-train")
@@ -27,40 +27,12 @@ def workspace(tmp_path_factory):
     transformers.VideoMAEModel(transformers.VideoMAEConfig(
         hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
         image_size=32, patch_size=8, num_frames=8, tubelet_size=2)).save_pretrained(root / "vmae")
-    (root / "train.toml").write_text(f"""
-[data]
-triplets = "syn/all_triplets.csv"
-stimuli = "syn/video_mapping.csv"
-videos = "syn/videos"
-train = "syn/train.csv"
-test = "syn/test.csv"
-val_fraction = 0.25
-
-[model]
-backbone = "videomae:vmae"
-full_finetune = true
-head_dropout = 0.0
-
-[objective]
-name = "none"
-
-[optim]
-epochs = 3
-batch_triplets = 12
-max_steps_per_epoch = 4
-lr = 0.003
-select = "last"
-
-[behavior]
-file = "syn/behavior.jsonl"
-engagement = 1.0
-replay = 2.0
-comments = {0.5 if HAS_MINILM else 0.0}
-
-[run]
-eval_bootstrap = 20
-eval_permutations = 0
-""")
+    tiny_train_config(root / "train.toml", "videomae:vmae",
+                      model={"full_finetune": True, "head_dropout": 0.0}, objective={"name": "none"},
+                      optim={"batch_triplets": 12, "max_steps_per_epoch": 4, "select": "last"},
+                      behavior={"file": "syn/behavior.jsonl", "engagement": 1.0, "replay": 2.0,
+                                "comments": 0.5 if HAS_MINILM else 0.0},
+                      run={"eval_bootstrap": 20})
     return root
 
 

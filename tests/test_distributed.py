@@ -53,37 +53,9 @@ pytestmark = [
 TIMEOUT = 180  # seconds per subprocess (a run takes about 10 s on 2 CPU cores)
 TOL = 1e-5  # absolute, scaled by the magnitude of the compared values (at least 1)
 
-CONFIG = """
-[data]
-triplets = "syn/all_triplets.csv"
-stimuli = "syn/video_mapping.csv"
-videos = "syn/videos"
-train = "syn/train.csv"
-test = "syn/test.csv"
-val_fraction = 0.25
-
-[model]
-backbone = "timesformer:tsf"
-frames = 8
-head_dropout = 0.0
-
-[model.lora]
-dropout = 0.0
-
-[objective]
-name = "hybrid"
-
-[optim]
-epochs = 2
-batch_triplets = 16
-max_steps_per_epoch = 3
-lr = 0.003
-
-[run]
-seed = 0
-eval_bootstrap = 20
-eval_permutations = 0
-"""
+#: the tiny training run (conftest.TINY_TRAIN) with dropout off, 2 epochs of 3 steps
+CHANGES = {"model": {"frames": 8, "head_dropout": 0.0, "lora": {"dropout": 0.0}},
+           "optim": {"epochs": 2, "max_steps_per_epoch": 3}, "run": {"seed": 0, "eval_bootstrap": 20}}
 
 # One step of the trainer; run as a plain script (1 process) or under torchrun (2).
 GRAD_WORKER = '''
@@ -182,7 +154,7 @@ def close_weights(a, b, what: str, max_move: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
+def workspace(tmp_path_factory, tiny_train_config):
     from bgs.synthetic import SynthConfig, make_dataset
 
     root = tmp_path_factory.mktemp("ddp")
@@ -192,7 +164,7 @@ def workspace(tmp_path_factory):
     transformers.TimesformerModel(transformers.TimesformerConfig(
         hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
         image_size=32, patch_size=8, num_frames=8)).save_pretrained(root / "tsf")
-    (root / "train.toml").write_text(CONFIG)
+    tiny_train_config(root / "train.toml", "timesformer:tsf", **CHANGES)
     (root / "grad_worker.py").write_text(textwrap.dedent(GRAD_WORKER))
     return root
 
@@ -228,7 +200,7 @@ def test_metrics_match_single_process(runs):
 
 def test_checkpoints_match_single_process(runs):
     single, ddp = runs
-    cfg = tomllib.loads(CONFIG)["optim"]
+    cfg = tomllib.loads((single.parent / "train.toml").read_text())["optim"]
     for ckpt in ("last", "best"):
         assert (json.loads((single / "checkpoints" / ckpt / "checkpoint.json").read_text())["epoch"]
                 == json.loads((ddp / "checkpoints" / ckpt / "checkpoint.json").read_text())["epoch"])

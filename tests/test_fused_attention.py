@@ -12,15 +12,14 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
-from test_models import TINY, VISION_KINDS, tiny_model  # noqa: E402
-
 from bgs.errors import ConfigError  # noqa: E402
-from bgs.models.attention import timesformer_sdpa_class  # noqa: E402
+from bgs.models.attention_impl import timesformer_sdpa_class  # noqa: E402
 from bgs.models.checkpointing import checkpointed_blocks, enable_gradient_checkpointing  # noqa: E402
 from bgs.models.registry import parse_model  # noqa: E402
 from bgs.models.vision import load_vision_backbone  # noqa: E402
 from bgs.train.config import ModelConfig  # noqa: E402
 from bgs.train.model import lora_targets  # noqa: E402
+from test_models import TINY, VISION_KINDS, tiny_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The demo's masked-autoencoder pre-training of a small VideoMAE (``bgs.demo.pretrain``):
+"""The demo's masked-autoencoder pre-training of a small VideoMAE (``bgs.pretrain.mae``):
 config and masks, the loss falling, the saved encoder loading as a ``videomae:`` backbone,
 determinism, the cache, atomic writes, and what the features still carry."""
 
@@ -13,9 +13,9 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 av = pytest.importorskip("av")
 
-from bgs.demo import pretrain as P  # noqa: E402
-from bgs.demo.pretrain import MAEConfig, cached_videomae, pretrain_videomae  # noqa: E402
 from bgs.errors import BGSError, ConfigError  # noqa: E402
+from bgs.pretrain import mae as P  # noqa: E402
+from bgs.pretrain.mae import MAEConfig, cached_videomae, pretrain_videomae  # noqa: E402
 
 QUICK = MAEConfig.quick()
 # smaller still, for the tests that train twice (determinism, cache, failure)
@@ -71,7 +71,7 @@ def test_learning_rate_warms_up_then_decays_to_zero():
 def test_refuses_a_non_empty_output_folder(tmp_path):
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "something").write_text("x")
-    with pytest.raises(BGSError, match="refusing to overwrite"):
+    with pytest.raises(BGSError, match="already exists and is not empty"):
         pretrain_videomae(tmp_path / "m", TINY, log=None)
 
 

@@ -105,9 +105,10 @@ def probe_rows(shift: float) -> list[dict]:
 
 def fake_metrics() -> dict:
     return {
-        "kind": "demo", "title": "BGS demo on synthetic interactions",
+        "schema": 1, "kind": "demo", "title": "BGS demo on synthetic interactions",
         "created": "2026-05-09T10:00:00+00:00",
-        "config": {"command": "bgs demo --out runs/demo --seed 0", "seed": 0,
+        "command": ["bgs", "demo", "--out", "runs/demo", "--seed", "0"],
+        "config": {"seed": 0,
                    "data": {"n_clips": 60, "n_participants": 40},
                    "train": {"epochs": 6, "objectives": ["triplet", "rsa"]}},
         "data": {"source": "triplets.csv", "n_rows": 2100, "n_valid": 2000,
@@ -149,9 +150,15 @@ def fake_metrics() -> dict:
     }
 
 
+def with_header(metrics: dict) -> dict:
+    """``metrics`` under the run-directory header (what every command writes first)."""
+    header = {"schema": 1, "kind": "evaluate", "title": "", "command": [], "config": {}}
+    return {**header, **metrics}
+
+
 def make_run(path, metrics=None, matrices=True):
     path.mkdir(parents=True, exist_ok=True)
-    (path / "metrics.json").write_text(json.dumps(fake_metrics() if metrics is None else metrics))
+    (path / "metrics.json").write_text(json.dumps(fake_metrics() if metrics is None else with_header(metrics)))
     if matrices:
         np.savez(path / "matrices.npz", **fake_matrices())
     return path
@@ -269,10 +276,9 @@ def test_existing_plots_are_reused_and_extra_plots_shown(full_run, tmp_path):
 def test_minimal_run_directory_skips_absent_sections(full_run, tmp_path):
     run = run_with_plots(full_run, tmp_path / "ev", {"kind": "evaluate", "models": {
         "m": {"eval": fake_eval(0.45, 0.2, 0.6)}}}, drop=FIGURES[1:])
-    (run / "config.json").write_text(json.dumps({"command": "bgs evaluate", "metric": "cosine"}))
     text = write_report(run).read_text()
     assert "Held-out results" in text and "0.450" in text
-    assert "<pre>bgs evaluate</pre>" in text and "with the settings listed" in text
+    assert "records no command" in text
     for absent in ("Fine-tuning", "Linear probes", "Variance partitioning", "Attention",
                    "Timings", "Data and noise ceilings"):
         assert absent not in text, absent
@@ -285,7 +291,7 @@ def test_attention_section_and_partition_only(full_run, tmp_path):
     run = run_with_plots(full_run, tmp_path / "att", drop=FIGURES[:2] + FIGURES[3:])
     (run / "attn").mkdir()
     (run / "plots" / "probes.png").rename(run / "attn" / "heads.png")
-    m = {"kind": "partition", "partition": PARTITION}
+    m = with_header({"kind": "partition", "partition": PARTITION})
     m["attention"] = {"description": "Attention to the interacting agents.",
                       "agent_share": 0.62, "plots": ["attn/heads.png", "../outside.png"]}
     (run / "metrics.json").write_text(json.dumps(m))
@@ -316,9 +322,14 @@ def test_html_escaping(full_run, tmp_path):
 def test_train_run_directory_is_understood(full_run, tmp_path):
     run = tmp_path / "20260509-triplet"
     run.mkdir()
-    (run / "metrics.json").write_text(json.dumps({"run": "x", "epochs": 4, "best_epoch": 3,
-                                                  "history": fake_history(4, 0.2, 0.2)}))
-    (run / "eval.json").write_text(json.dumps(fake_eval(0.52, 0.41, 0.7)))
+    result = fake_eval(0.52, 0.41, 0.7)
+    (run / "eval.json").write_text(json.dumps(result))
+    (run / "metrics.json").write_text(json.dumps(with_header({  # as the trainer writes it
+        "kind": "train", "title": f"Fine-tuning run {run.name}", "command": ["bgs", "train", "c.toml"],
+        "run": "x", "epochs": 4, "best_epoch": 3,
+        "training": {"triplet": {"run": ".", "history": fake_history(4, 0.2, 0.2), "best_epoch": 3}},
+        "models": {"triplet": {"label": "triplet (fine-tuned)", "family": "model", "stage": "fine-tuned",
+                               "metric": "cosine", "eval": result}}})))
     (run / "training_curves.png").write_bytes(
         (full_run[0] / "plots" / "training_rsa.png").read_bytes())
     (run / "plots").mkdir()
@@ -406,3 +417,11 @@ def test_cli_report_errors(tmp_path):
     run = make_run(tmp_path / "ro", {"kind": "evaluate"}, matrices=False)
     res = CliRunner().invoke(_app(), ["report", str(run), "--out", str(run / "metrics.json" / "x")])
     assert isinstance(res.exception, BGSError) and "--out" in str(res.exception)
+
+
+def test_a_metrics_file_without_the_run_header_is_refused(tmp_path):
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"models": {}}))
+    with pytest.raises(BGSError, match="no run-directory header"):
+        write_report(run)

@@ -271,7 +271,7 @@ def test_attributes_numeric_columns_prefix_stripped_and_reindexed(table, tmp_pat
     assert attrs.loc[10].tolist() == [0.25, 0.0]
     assert attrs.loc[30].tolist() == [0.5, 1.0]
     assert attrs.loc[20].isna().all()  # not rated: NaN
-    assert attrs.dtypes.map(lambda d: d == float).all()
+    assert attrs.dtypes.map(lambda d: d == np.float64).all()
 
 
 def test_attributes_no_common_prefix_kept(table, tmp_path):

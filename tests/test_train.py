@@ -20,7 +20,7 @@ from bgs.train.trainer import Trainer, build_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
+def workspace(tmp_path_factory, tiny_train_config):
     from bgs.synthetic import SynthConfig, make_dataset
 
     root = tmp_path_factory.mktemp("train")
@@ -29,32 +29,7 @@ def workspace(tmp_path_factory):
     transformers.TimesformerModel(transformers.TimesformerConfig(
         hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
         image_size=32, patch_size=8, num_frames=8)).save_pretrained(root / "tsf")
-    (root / "train.toml").write_text("""
-[data]
-triplets = "syn/all_triplets.csv"
-stimuli = "syn/video_mapping.csv"
-videos = "syn/videos"
-train = "syn/train.csv"
-test = "syn/test.csv"
-val_fraction = 0.25
-
-[model]
-backbone = "timesformer:tsf"
-frames = 8
-
-[objective]
-name = "hybrid"
-
-[optim]
-epochs = 3
-batch_triplets = 16
-max_steps_per_epoch = 6
-lr = 0.003
-
-[run]
-eval_bootstrap = 50
-eval_permutations = 0
-""")
+    tiny_train_config(root / "train.toml", "timesformer:tsf", model={"frames": 8})
     return root
 
 
@@ -133,7 +108,7 @@ def test_run_directories_are_never_overwritten(workspace, tmp_path, capsys):
     (tmp_path / "run" / "something").write_text("x")
     code = main(["train", str(workspace / "train.toml"), "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
-    assert code == 2 and "already holds a run" in err and err.count("\n") == 1
+    assert code == 2 and "already exists and is not empty" in err and err.count("\n") == 1
 
 
 def test_strict_loading_rejects_a_wrong_checkpoint(workspace, tmp_path):
@@ -328,3 +303,21 @@ def test_cuda_automatic_batch_fits(workspace):
     model = build_model(cfg, data, "cuda", log=lambda *_: None)
     b = auto_batch_triplets(model, data.train_ids, "cuda", amp=True, log=lambda *_: None)
     assert 1 <= b <= MAX_AUTO_TRIPLETS
+
+
+def test_finetune_returns_the_history_and_embeddings_and_leaves_the_config(workspace, tmp_path):
+    from bgs.embeddings import Embeddings
+    from bgs.study.finetune import finetune
+
+    cfg = config(workspace, "optim.epochs=2", "optim.max_steps_per_epoch=2", "optim.batch_triplets=0")
+    before = cfg.to_dict()
+    result = finetune(cfg, tmp_path / "run", log=lambda *_: None)
+    assert cfg.to_dict() == before  # the automatic batch was filled in on the trainer's copy
+    assert "batch_triplets = 16" in (tmp_path / "run" / "config.toml").read_text()  # CPU default
+    on_disk = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert result.history == on_disk and [h["epoch"] for h in on_disk] == [0, 1]
+    saved = Embeddings.load(tmp_path / "run" / "embeddings.npz")
+    assert list(result.embeddings.ids) == list(saved.ids)
+    np.testing.assert_array_equal(result.embeddings.matrix, saved.matrix)
+    entry = result.entry(tmp_path)
+    assert entry["run"] == "run" and entry["best_epoch"] == result.summary["best_epoch"] in (0, 1)

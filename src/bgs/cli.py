@@ -143,8 +143,7 @@ def datasets_fetch(name: str = typer.Argument(..., help="Dataset name (see `bgs 
                                               "repository at the pinned commit)."),
                    force: bool = typer.Option(False, "--force", help="Download again even if present.")):
     """Download a dataset, verify every file's SHA-256, resume partial downloads."""
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                               TransferSpeedColumn)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     from bgs.data.registry import fetch
 
@@ -164,8 +163,7 @@ def datasets_fetch(name: str = typer.Argument(..., help="Dataset name (see `bgs 
 
 def _register_commands() -> None:
     """Every command group; heavy dependencies are imported inside the commands."""
-    from bgs.commands import (attention, behavior, demo, embed, evaluate, partition, probe, report,
-                              study, synth, train)
+    from bgs.commands import attention, behavior, demo, embed, evaluate, partition, probe, report, study, synth, train
 
     for module in (evaluate, partition, probe, embed, train, synth, behavior, demo, study, report,
                    attention):

@@ -22,6 +22,10 @@ class BGSError(Exception):
     """Base class of every error on bad input or configuration."""
 
 
+class OutputExistsError(BGSError):
+    """The output folder already holds something (results are never overwritten)."""
+
+
 class DataFileError(BGSError):
     """A problem with one input file (triplets, stimulus table, captions, ...)."""
 

@@ -8,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from bgs.errors import OutputExistsError
+
 
 def _default_mode() -> int:
     """0666 less the process umask: the mode an ordinary ``open(path, "w")`` would give."""
@@ -34,6 +36,21 @@ def atomic_path(target: str | os.PathLike, suffix: str = ""):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def is_new_folder(path: str | os.PathLike) -> bool:
+    """True when ``path`` is absent or an empty folder: where new results may be written."""
+    path = Path(path)
+    return not path.exists() or (path.is_dir() and not any(path.iterdir()))
+
+
+def require_new_folder(path: str | os.PathLike, fix: str) -> Path:
+    """``path`` if it is a new folder (see :func:`is_new_folder`); else one
+    :class:`~bgs.errors.OutputExistsError` ending in ``Fix: <fix>`` (results are never
+    overwritten)."""
+    if not is_new_folder(path):
+        raise OutputExistsError(f"{path} already exists and is not empty. Fix: {fix}")
+    return Path(path)
 
 
 def write_json(target: str | os.PathLike, obj) -> None:

@@ -3,7 +3,7 @@
 :mod:`~bgs.behavior.table` holds the per-stimulus table, :mod:`~bgs.behavior.readers` reads and
 validates JSONL/Parquet and BLIFT-style records, :mod:`~bgs.behavior.normalise` turns them into
 targets, :mod:`~bgs.behavior.training` plugs the losses of :mod:`bgs.objectives.behavior` into
-the trainer, and :mod:`~bgs.behavior.experiment` compares behavior, BGS and both.
+the trainer; the experiment comparing behavior, BGS and both is :mod:`bgs.study.behavior`.
 """
 
 from bgs.behavior.normalise import (

@@ -7,9 +7,10 @@ All weights default to 0 (off). With any weight above 0 the trainer adds
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import ClassVar
 
+from bgs.constraints import FLAG, TEXT, Interval, Options, check
 from bgs.errors import ConfigError
 
 WEIGHTS = ("engagement", "replay", "comments")
@@ -29,21 +30,18 @@ class BehaviorConfig:
     text_model: str = "minilm"  # frozen comment encoder (text model source: minilm, mpnet, folder)
     head_hidden: int = 64  # width of the engagement head
 
+    SECTION: ClassVar[str] = "behavior"
+    CONSTRAINTS: ClassVar[dict] = {
+        "file": [TEXT], "format": [Options("auto", "bgs", "blift")], "id_field": [TEXT],
+        **{k: [Interval(float, 0, None)] for k in WEIGHTS},
+        "smoothing": [Interval(float, 0, None, closed="neither")],
+        "temperature": [Interval(float, 0, None, closed="neither")],
+        "per_channel": [FLAG], "text_model": [TEXT], "head_hidden": [Interval(int, 1, None)]}
+
     def __post_init__(self):
+        check(self)
         for key in WEIGHTS + ("smoothing", "temperature"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or value < 0:
-                raise ConfigError(f"behavior.{key} must be a finite number >= 0, got {value!r}")
-            setattr(self, key, float(value))
-        if self.smoothing <= 0 or self.temperature <= 0:
-            raise ConfigError("behavior.smoothing and behavior.temperature must be positive")
-        if self.format not in ("auto", "bgs", "blift"):
-            raise ConfigError(f"behavior.format must be auto, bgs or blift, got {self.format!r}")
-        if not isinstance(self.per_channel, bool):
-            raise ConfigError(f"behavior.per_channel must be true or false, got {self.per_channel!r}")
-        if isinstance(self.head_hidden, bool) or not isinstance(self.head_hidden, int) or self.head_hidden < 1:
-            raise ConfigError(f"behavior.head_hidden must be a positive integer, got {self.head_hidden!r}")
+            setattr(self, key, float(getattr(self, key)))
 
     @property
     def active(self) -> bool:

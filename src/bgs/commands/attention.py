@@ -38,15 +38,15 @@ def attention_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from bgs.attention.rollout import METHODS
-    from bgs.attention.study import attention_study, load_models
     from bgs.commands.options import load_split_ids
     from bgs.data.stimuli import read_stimuli
-    from bgs.errors import BGSError, ConfigError
+    from bgs.errors import ConfigError
+    from bgs.io import require_new_folder
     from bgs.media.decode import DecodeParams
     from bgs.media.store import ClipStore
+    from bgs.study.attention import attention_study, load_models
 
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise BGSError(f"{out_dir} exists and is not empty. Fix: give a new --out folder")
+    require_new_folder(out_dir, "give a new --out folder")
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     bad = [m for m in chosen if m not in METHODS]
     if bad or not chosen:

@@ -70,7 +70,7 @@ def experiment(
     """
     from dataclasses import replace
 
-    from bgs.behavior.experiment import (
+    from bgs.study.behavior import (
         ExperimentConfig,
         measure_experiment,
         run_experiment,
@@ -90,10 +90,10 @@ def experiment(
     changes = {"threads": threads}
     if not quick or seeds != "0,1,2":
         changes["seeds"] = seed_list
-    for key, value in (("epochs", epochs), ("steps_per_epoch", steps), ("clips", clips)):
-        if value is not None:
-            changes[key] = value
-    cfg = replace(cfg, **changes)
+    if clips is not None:
+        changes["clips"] = clips
+    budget = {k: v for k, v in (("epochs", epochs), ("max_steps_per_epoch", steps)) if v is not None}
+    cfg = replace(cfg, optim=replace(cfg.optim, **budget), **changes)
     results = run_experiment(out_dir, cfg, data=data, log=out.print)
     out.print((out_dir / "results.md").read_text())
     out.print(f"done in {results['timings'].get('total', 0):.0f} s: {out_dir / 'results.md'}, "

@@ -19,7 +19,7 @@ def demo_command(
 ):
     """The whole study on a fresh synthetic dataset: data → ceilings → baselines → BGS
     fine-tuning → held-out evaluation → probes → partitioning → report.html."""
-    from bgs.demo.run import DemoConfig, run_demo
+    from bgs.study.demo import DemoConfig, run_demo
 
     run_dir = out_dir or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     cfg = DemoConfig.quick(seed) if quick else DemoConfig(seed=seed)

@@ -47,12 +47,14 @@ def embed_command(
     out_path: Path = typer.Option(..., "--out", "-o", help="Embeddings file to write (.npz, .parquet, .safetensors)."),
     videos: Optional[Path] = typer.Option(None, "--videos", help="Folder of the video files (video and image models)."),
     captions: Optional[Path] = typer.Option(None, "--captions", help="Captions file (text models)."),
-    pool: Pool = typer.Option(Pool.first, "--pool", help="Captions: first, mean (re-normalised) or all (one row each)."),
+    pool: Pool = typer.Option(Pool.first, "--pool",
+                              help="Captions: first, mean (re-normalised) or all (one row each)."),
     layers: Optional[str] = typer.Option(None, "--layers",
                                          help="Comma-separated layers: embeddings (pooled output, "
                                               "default), last, or hidden-state indices such as -2,6."),
     frames: Optional[int] = typer.Option(None, "--frames", help="Frames per clip (default: the model's)."),
-    resize: Resize = typer.Option(Resize.crop, "--resize", help="crop: short side then centre crop; squash: ignore aspect."),
+    resize: Resize = typer.Option(Resize.crop, "--resize",
+                                  help="crop: short side then centre crop; squash: ignore aspect."),
     store: Optional[Path] = typer.Option(None, "--store", help="Clip store folder (default: VIDEOS/.bgs-clip-store)."),
     on_error: OnDecodeError = typer.Option(OnDecodeError.skip, "--on-error",
                                            help="An unreadable video: skip it (listed in the output) or fail."),
@@ -92,47 +94,8 @@ def embed_command(
             emb = backbone.embed_captions(lists, pool.value, batch_size=max(batch_size, 32))
         meta.update(pool=pool.value, captions=str(captions))
     else:
-        if videos is None:
-            raise ConfigError(f"a {family} model embeds videos: give --videos DIR")
-        from bgs.media.decode import DecodeParams
-        from bgs.media.store import ClipStore
-        from bgs.models.embed import embed_clips
-        from bgs.models.vision import layer_names, load_vision_backbone
-
-        quiet_transformers()
-        finetuned = None
-        if checkpoint is not None:
-            from bgs.train.restore import load_finetuned_vision
-
-            finetuned, backbone, ck_meta = load_finetuned_vision(checkpoint, device)
-            if ck_meta.get("backbone") != str(spec):
-                raise ConfigError(f"--checkpoint {checkpoint} was trained on {ck_meta.get('backbone')}, "
-                                  f"not --model {spec}. Fix: give --model {ck_meta.get('backbone')}")
-            meta["checkpoint"] = str(checkpoint)
-        else:
-            backbone = load_vision_backbone(spec, frames=frames, device=device)
-        names = layer_names(layers, backbone.n_layers)
-        params = DecodeParams(frames=backbone.frames, size=backbone.size, resize=resize.value)
-        clip_store = ClipStore(store or videos / ".bgs-clip-store", params)
-        with _progress() as bar:
-            task = bar.add_task("decoding (once; reused later)", total=len(table))
-            report = clip_store.build_from_table(table, videos, on_error=on_error.value,
-                                                 progress=lambda *_: bar.advance(task))
-        meta["skipped"] = {str(k): v for k, v in report.skipped.items()}
-        ids = [i for i in table.ids if i in clip_store]
-        if not ids:
-            raise ConfigError(f"no video of {stimuli} could be decoded; see the errors above")
-        with _progress() as bar:
-            task = bar.add_task(f"embedding with {spec.kind.name}", total=len(ids))
-            if finetuned is not None:
-                emb = _embed_finetuned(finetuned, clip_store, ids, batch_size,
-                                       lambda n: bar.advance(task, n))
-                names = emb.layer_names
-            else:
-                emb = embed_clips(backbone, clip_store, ids, names, batch_size,
-                                  progress=lambda n: bar.advance(task, n))
-        meta.update(frames=params.frames, size=params.size, resize=params.resize, layers=names,
-                    decoded=len(report.decoded), reused=len(report.reused))
+        emb = _embed_videos(spec, table, stimuli, videos, layers, frames, resize, store, on_error,
+                            batch_size, device, checkpoint, meta)
     emb.save(out_path)
     meta.update(n=len(emb), dim=int(emb.matrix.shape[1]), layers=emb.layer_names)
     write_json(out_path.with_name(out_path.name + ".meta.json"), meta)
@@ -142,23 +105,53 @@ def embed_command(
               f"({', '.join(emb.layer_names)}); {len(meta['skipped'])} skipped")
 
 
-def _embed_finetuned(model, store, ids, batch_size: int, progress):
-    """Embeddings of a fine-tuned model (backbone + adapter + head, eval mode) for ``ids``."""
-    import numpy as np
-    import torch
+def _embed_videos(spec, table, stimuli: Path, videos: Path | None, layers: str | None, frames: int | None,
+                  resize: Resize, store: Path | None, on_error: OnDecodeError, batch_size: int, device: str,
+                  checkpoint: Path | None, meta: dict):
+    """The embeddings of a video or image model (or a fine-tuned run); fills in ``meta``."""
+    family = spec.kind.family
+    if videos is None:
+        raise ConfigError(f"a {family} model embeds videos: give --videos DIR")
+    from bgs.media.decode import DecodeParams
+    from bgs.media.store import ClipStore
+    from bgs.models.embed import embed_clips, quiet_transformers
+    from bgs.models.vision import layer_names, load_vision_backbone
 
-    from bgs.embeddings import Embeddings
+    quiet_transformers()
+    finetuned = None
+    if checkpoint is not None:
+        from bgs.train.restore import embed_finetuned, load_finetuned_vision
 
-    backbone = model.encoder.backbone
-    chunks = []
-    with torch.inference_mode():
-        for start in range(0, len(ids), batch_size):
-            batch = ids[start:start + batch_size]
-            clips = backbone.preprocess(torch.from_numpy(np.ascontiguousarray(store.get_batch(batch))))
-            chunks.append(model.head(backbone(clips)["embeddings"]).float().cpu().numpy())
-            progress(len(batch))
-    arr = np.asarray(ids) if not isinstance(ids[0], str) else np.asarray(ids, dtype=object)
-    return Embeddings.from_array(arr, np.concatenate(chunks), source=str(model.backbone_ref))
+        finetuned, backbone, ck_meta = load_finetuned_vision(checkpoint, device)
+        if ck_meta.get("backbone") != str(spec):
+            raise ConfigError(f"--checkpoint {checkpoint} was trained on {ck_meta.get('backbone')}, "
+                              f"not --model {spec}. Fix: give --model {ck_meta.get('backbone')}")
+        meta["checkpoint"] = str(checkpoint)
+    else:
+        backbone = load_vision_backbone(spec, frames=frames, device=device)
+    names = layer_names(layers, backbone.n_layers)
+    params = DecodeParams(frames=backbone.frames, size=backbone.size, resize=resize.value)
+    clip_store = ClipStore(store or videos / ".bgs-clip-store", params)
+    with _progress() as bar:
+        task = bar.add_task("decoding (once; reused later)", total=len(table))
+        report = clip_store.build_from_table(table, videos, on_error=on_error.value,
+                                             progress=lambda *_: bar.advance(task))
+    meta["skipped"] = {str(k): v for k, v in report.skipped.items()}
+    ids = [i for i in table.ids if i in clip_store]
+    if not ids:
+        raise ConfigError(f"no video of {stimuli} could be decoded; see the errors above")
+    with _progress() as bar:
+        task = bar.add_task(f"embedding with {spec.kind.name}", total=len(ids))
+        if finetuned is not None:
+            emb = embed_finetuned(finetuned, clip_store, ids, batch_size,
+                                  lambda n: bar.advance(task, n))
+            names = emb.layer_names
+        else:
+            emb = embed_clips(backbone, clip_store, ids, names, batch_size,
+                              progress=lambda n: bar.advance(task, n))
+    meta.update(frames=params.frames, size=params.size, resize=params.resize, layers=names,
+                decoded=len(report.decoded), reused=len(report.reused))
+    return emb
 
 
 @models_app.command("list")

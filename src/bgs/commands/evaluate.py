@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from bgs.commands import options as cli
+from bgs.commands import options as opts
 from bgs.commands.options import load_split_ids
 
 
@@ -26,9 +26,9 @@ def register(app: typer.Typer) -> None:
                                         help="Embeddings file (.npz with ids/embeddings, Parquet "
                                              "with id/embedding, or .safetensors)."),
         triplets: Path = typer.Option(..., "--triplets", "-t", help="Triplet file."),
-        format: str = cli.FormatOpt, columns: Optional[str] = cli.ColumnsOpt,
-        id_type: Optional[str] = cli.IdTypeOpt, stimuli: Optional[Path] = cli.StimuliOpt,
-        on_error: cli.OnError = cli.OnErrorOpt, max_catch_failure: float = cli.CatchOpt,
+        format: str = opts.FormatOpt, columns: Optional[str] = opts.ColumnsOpt,
+        id_type: Optional[str] = opts.IdTypeOpt, stimuli: Optional[Path] = opts.StimuliOpt,
+        on_error: opts.OnError = opts.OnErrorOpt, max_catch_failure: float = opts.CatchOpt,
         split: Optional[Path] = typer.Option(
             None, "--split", help="Evaluate only among the stimuli listed in this file (e.g. "
                                   "test.csv): triplets with all three stimuli inside."),
@@ -40,9 +40,9 @@ def register(app: typer.Typer) -> None:
         n_bootstrap: int = typer.Option(1000, help="Bootstrap resamples for CIs (0: none)."),
         n_permutations: int = typer.Option(1000, help="Stimulus-label permutations for p-values (0: none)."),
         seed: int = typer.Option(0, help="Seed of every resampling."),
-        as_json: bool = cli.JsonOpt,
-        output: Optional[Path] = cli.JsonOutOpt,
-        run: Optional[Path] = cli.RunOpt,
+        as_json: bool = opts.JsonOpt,
+        output: Optional[Path] = opts.JsonOutOpt,
+        run: Optional[Path] = opts.RunOpt,
     ):
         """Odd-one-out accuracy, two-way accuracy and RSA with CIs, p-values and ceilings."""
         from bgs.embeddings import Embeddings
@@ -53,12 +53,12 @@ def register(app: typer.Typer) -> None:
         if run is not None:
             new_run_dir(run, create=False)  # fail before the work, not after
 
-        ts = cli.load_triplets(triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
+        ts = opts.load_triplets(triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
                        None, None, None)
         if split is not None:
             ts = ts.restrict(load_split_ids(split, stimuli))
         emb = Embeddings.load(embeddings)
-        with cli.err.status(f"evaluating on {len(ts):,} triplets ({n_bootstrap} bootstrap "
+        with opts.err.status(f"evaluating on {len(ts):,} triplets ({n_bootstrap} bootstrap "
                             f"resamples, {n_permutations} permutations) ..."):
             result = evaluate_embeddings(emb, ts, metric=metric, layer=layer, ties=ties,
                                          n_bootstrap=n_bootstrap, n_permutations=n_permutations,
@@ -70,47 +70,55 @@ def register(app: typer.Typer) -> None:
         if run is not None:
             import pandas as pd
 
-            from bgs.report.rundir import score_row, write_run
+            from bgs.report.rundir import RunHeader, command_line, score_row, write_run
 
             name = embeddings.stem
-            config = {"command": "bgs evaluate", "embeddings": str(embeddings), "triplets": str(triplets),
+            config = {"embeddings": str(embeddings), "triplets": str(triplets),
                       "format": format, "split": str(split) if split else None, "metric": metric,
                       "layer": layer, "ties": ties, "n_bootstrap": n_bootstrap,
                       "n_permutations": n_permutations, "seed": seed}
             entry = {"label": name, "family": "model", "stage": "evaluated", "metric": metric,
                      "eval": result}
-            write_run(run, "evaluate", f"bgs evaluate: {name}", config, {"models": {name: entry}},
+            header = RunHeader("evaluate", f"bgs evaluate: {name}", command_line(["bgs", "evaluate"]), config)
+            write_run(run, header, {"models": {name: entry}},
                       {"results": pd.DataFrame([score_row(name, entry)])})
         if as_json:
             sys.stdout.write(json.dumps(result, indent=2) + "\n")
             return
-        t = Table(title=f"{embeddings.name} vs {triplets.name}"
-                        f"{f' ({split.name})' if split else ''}: {result['n_triplets']:,} triplets, "
-                        f"{result['n_stimuli']} stimuli, {result['n_pairs']:,} observed pairs",
-                  header_style="bold")
-        for col in ("score", "value", "95% CI", "95% CI²", "p", "chance", "ceiling"):
-            t.add_column(col, justify="left" if col == "score" else "right")
-        o = result["ooo_accuracy"]
-        t.add_row("odd-one-out acc.", f"{o['value']:.3f}", _fmt(o), _fmt(o, "ci_stimuli"),
-                  f"{o.get('p_value', float('nan')):.3g}", "0.333",
-                  f"{o['ceiling']['lower']:.3f}–{o['ceiling']['upper']:.3f}")
-        w = result["two_way_accuracy_symmetric"]
-        t.add_row("two-way acc.*", f"{w['value']:.3f}", _fmt(w),
-                  _fmt(w, "ci_stimuli"), f"{w.get('p_value', float('nan')):.3g}", "0.5", "")
-        for m in ("spearman", "pearson"):
-            r = result[f"rsa_{m}"]
-            t.add_row(f"RSA {m} r", f"{r['value']:.3f}", _fmt(r), _fmt(r, "ci_triplets"),
-                      f"{r.get('p_value', float('nan')):.3g}", "0",
-                      f"{r['ceiling']:.3f}" if "ceiling" in r else "")
-            t.add_row(f"  r² ({m})", f"{r['explained_variance']:.3f}", "", "",
-                      "", "0", f"{r['explained_variance_ceiling']:.3f}"
-                      if "explained_variance_ceiling" in r else "")
-        k = result["rsa_kendall_tau_a"]
-        t.add_row("RSA Kendall τa", f"{k['value']:.3f}", "", "", "", "0", "")
-        cli.out.print(t)
-        cli.out.print("[dim]odd-one-out acc.: 3-way, the model's odd one out is outside its most "
-                      "similar pair. *two-way acc.: the paper's anchor 2AFC variant (chance 1/2), "
-                      "mean over both anchors. 95% CI: bootstrap over triplets (accuracies) or "
-                      "stimuli (RSA); CI²: resampling the other unit. p: stimulus-label permutation. "
-                      "Odd-one-out ceiling: lower–upper bound from repeated triads; RSA ceiling: "
-                      "√(split-half reliability), for r² the reliability itself.[/dim]")
+        title = (f"{embeddings.name} vs {triplets.name}{f' ({split.name})' if split else ''}: "
+                 f"{result['n_triplets']:,} triplets, {result['n_stimuli']} stimuli, "
+                 f"{result['n_pairs']:,} observed pairs")
+        opts.out.print(_result_table(result, title))
+        opts.out.print(NOTE)
+
+
+NOTE = ("[dim]odd-one-out acc.: 3-way, the model's odd one out is outside its most similar pair. "
+        "*two-way acc.: the paper's anchor 2AFC variant (chance 1/2), mean over both anchors. 95% CI: "
+        "bootstrap over triplets (accuracies) or stimuli (RSA); CI²: resampling the other unit. p: "
+        "stimulus-label permutation. Odd-one-out ceiling: lower–upper bound from repeated triads; RSA "
+        "ceiling: √(split-half reliability), for r² the reliability itself.[/dim]")
+
+
+def _result_table(result: dict, title: str):
+    """The terminal table of an evaluation: every score with its CIs, p-value, chance, ceiling."""
+    t = Table(title=title, header_style="bold")
+    for col in ("score", "value", "95% CI", "95% CI²", "p", "chance", "ceiling"):
+        t.add_column(col, justify="left" if col == "score" else "right")
+    o = result["ooo_accuracy"]
+    t.add_row("odd-one-out acc.", f"{o['value']:.3f}", _fmt(o), _fmt(o, "ci_stimuli"),
+              f"{o.get('p_value', float('nan')):.3g}", "0.333",
+              f"{o['ceiling']['lower']:.3f}–{o['ceiling']['upper']:.3f}")
+    w = result["two_way_accuracy_symmetric"]
+    t.add_row("two-way acc.*", f"{w['value']:.3f}", _fmt(w),
+              _fmt(w, "ci_stimuli"), f"{w.get('p_value', float('nan')):.3g}", "0.5", "")
+    for m in ("spearman", "pearson"):
+        r = result[f"rsa_{m}"]
+        t.add_row(f"RSA {m} r", f"{r['value']:.3f}", _fmt(r), _fmt(r, "ci_triplets"),
+                  f"{r.get('p_value', float('nan')):.3g}", "0",
+                  f"{r['ceiling']:.3f}" if "ceiling" in r else "")
+        t.add_row(f"  r² ({m})", f"{r['explained_variance']:.3f}", "", "",
+                  "", "0", f"{r['explained_variance_ceiling']:.3f}"
+                  if "explained_variance_ceiling" in r else "")
+    k = result["rsa_kendall_tau_a"]
+    t.add_row("RSA Kendall τa", f"{k['value']:.3f}", "", "", "", "0", "")
+    return t

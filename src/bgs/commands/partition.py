@@ -3,7 +3,7 @@
     bgs partition --embeddings video.npz --embeddings caption.npz --names video,caption \\
         --triplets all_triplets.csv --format garcia2025 [--split test.csv] [--cv-folds 5] [--json]
 
-Register on an app with :func:`register` (after ``bgs.cli`` has defined its shared options).
+Register on an app with :func:`register` (its shared options are in ``bgs.commands.options``).
 """
 
 import json
@@ -82,10 +82,24 @@ def report_table(report: dict) -> Table:
     return t
 
 
+def _write_partition_run(run: Path, report: dict, config: dict) -> None:
+    """The ``--run`` folder: the report in ``metrics.json`` and one long table of its parts."""
+    import pandas as pd
+
+    from bgs.report.rundir import RunHeader, command_line, write_run
+
+    rows = [{"mode": mode, "part": part, "component": k, "value": v}
+            for mode in ("in_sample", "cross_validated") if report.get(mode)
+            for part in ("r2", "unique", "shared") for k, v in report[mode][part].items()]
+    header = RunHeader("partition", "bgs partition: " + " vs ".join(config["names"]),
+                       command_line(["bgs", "partition"]), config)
+    write_run(run, header, {"partition": report}, {"partition": pd.DataFrame(rows)})
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``partition`` command to ``app`` (uses ``bgs.cli``'s shared options and loader,
+    """Add the ``partition`` command to ``app`` (uses ``bgs.commands.options``' shared options and loader,
     so call it after they are defined)."""
-    from bgs.commands import options as cli
+    from bgs.commands import options as opts
 
     @app.command("partition")
     def partition(
@@ -97,11 +111,11 @@ def register(app: typer.Typer) -> None:
                                                      "--embeddings (default: the file names)."),
             triplets: Path = typer.Option(..., "--triplets", "-t",
                                           help="Triplet file (CSV, TSV, Parquet, JSONL)."),
-            format: str = cli.FormatOpt, columns: Optional[str] = cli.ColumnsOpt,
-            id_type: Optional[str] = cli.IdTypeOpt, stimuli: Optional[Path] = cli.StimuliOpt,
-            on_error: cli.OnError = cli.OnErrorOpt, max_catch_failure: float = cli.CatchOpt,
-            min_rt: Optional[float] = cli.MinRtOpt, max_rt: Optional[float] = cli.MaxRtOpt,
-            min_median_rt: Optional[float] = cli.MinMedianRtOpt,
+            format: str = opts.FormatOpt, columns: Optional[str] = opts.ColumnsOpt,
+            id_type: Optional[str] = opts.IdTypeOpt, stimuli: Optional[Path] = opts.StimuliOpt,
+            on_error: opts.OnError = opts.OnErrorOpt, max_catch_failure: float = opts.CatchOpt,
+            min_rt: Optional[float] = opts.MinRtOpt, max_rt: Optional[float] = opts.MaxRtOpt,
+            min_median_rt: Optional[float] = opts.MinMedianRtOpt,
             split: Optional[Path] = typer.Option(
                 None, "--split", help="Use only the triplets among the stimuli listed in this "
                                       "file (first column: ids, or file names with --stimuli)."),
@@ -116,15 +130,14 @@ def register(app: typer.Typer) -> None:
             seed: int = typer.Option(0, "--seed", help="Seed of the stimulus folds."),
             weighted: bool = typer.Option(False, "--weighted",
                                           help="Weight each pair by its co-occurrence count."),
-            as_json: bool = cli.JsonOpt,
-            output: Optional[Path] = cli.JsonOutOpt,
-            run: Optional[Path] = cli.RunOpt):
+            as_json: bool = opts.JsonOpt,
+            output: Optional[Path] = opts.JsonOutOpt,
+            run: Optional[Path] = opts.RunOpt):
         """Unique and shared variance of human dissimilarity explained by 2 or 3 models
         (in-sample and cross-validated over stimuli)."""
         from bgs.embeddings import Embeddings
         from bgs.io import write_json
-
-        from bgs.report.rundir import new_run_dir, write_run
+        from bgs.report.rundir import new_run_dir
 
         if run is not None:
             new_run_dir(run, create=False)
@@ -134,7 +147,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--cv-folds must be 0 (off) or at least 2, got {cv_folds}")
         labels = model_names(embeddings, names)
         embs = {name: Embeddings.load(p) for name, p in zip(labels, embeddings)}
-        ts = cli.load_triplets(triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
+        ts = opts.load_triplets(triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
                        min_rt, max_rt, min_median_rt)
         from bgs.metrics.partition import partition_report
 
@@ -147,23 +160,16 @@ def register(app: typer.Typer) -> None:
         if output is not None:
             write_json(output, report)
         if run is not None:
-            import pandas as pd
-
-            rows = [{"mode": mode, "part": part, "component": k, "value": v}
-                    for mode in ("in_sample", "cross_validated") if report.get(mode)
-                    for part in ("r2", "unique", "shared") for k, v in report[mode][part].items()]
-            write_run(run, "partition", "bgs partition: " + " vs ".join(labels),
-                      {"command": "bgs partition", "embeddings": [str(p) for p in embeddings],
-                       "names": labels, "triplets": str(triplets), "metric": metric,
-                       "cv_folds": cv_folds, "seed": seed},
-                      {"partition": report}, {"partition": pd.DataFrame(rows)})
+            _write_partition_run(run, report, {"embeddings": [str(p) for p in embeddings], "names": labels,
+                                               "triplets": str(triplets), "metric": metric,
+                                               "cv_folds": cv_folds, "seed": seed})
         if as_json:
             sys.stdout.write(json.dumps(report, indent=2) + "\n")
             return
-        cli.out.print(report_table(report))
+        opts.out.print(report_table(report))
         tr = report["triplets"]
-        cli.out.print(f"[dim]{tr['n_used']:,} triplets over {tr['n_stimuli']:,} stimuli; "
+        opts.out.print(f"[dim]{tr['n_used']:,} triplets over {tr['n_stimuli']:,} stimuli; "
                       f"{report['in_sample']['n_observed_pairs']:,} observed pairs. "
                       f"{report['in_sample']['definition']}.[/dim]")
         if report["cross_validated"]:
-            cli.out.print(f"[dim]{report['cross_validated']['definition']}.[/dim]")
+            opts.out.print(f"[dim]{report['cross_validated']['definition']}.[/dim]")

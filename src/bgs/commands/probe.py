@@ -13,10 +13,10 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from bgs.commands import options as cli
+from bgs.commands import options as opts
 from bgs.errors import ConfigError, UnknownStimulusError
 
-out, err = cli.out, cli.err
+out, err = opts.out, opts.err
 
 
 def _parse_alphas(text: str) -> np.ndarray:
@@ -107,6 +107,28 @@ def _table(result) -> Table:
     return t
 
 
+def _inputs(embeddings: Path, attributes: Path, stimuli: Path | None, columns: str | None,
+            train: Path | None, test: Path | None):
+    """(embeddings, attribute table, train/test split or None) of the command's files."""
+    from bgs.data.stimuli import read_stimuli
+    from bgs.embeddings import Embeddings
+
+    table = read_stimuli(stimuli if stimuli is not None else attributes)
+    table = table.with_attributes(attributes)
+    attrs = table.attributes
+    if columns is not None:
+        attrs = _select_columns(attrs, columns, attributes)
+    if attrs.shape[1] == 0:
+        raise ConfigError(f"{attributes} has no numeric rating columns; name them with --columns")
+    emb = Embeddings.load(embeddings)
+    if stimuli is not None:
+        emb = _embeddings_by_table_id(emb, table)
+    split = None
+    if train is not None:
+        split = (_read_split_part(table, train, "train"), _read_split_part(table, test, "test"))
+    return emb, attrs, split
+
+
 def probe(embeddings: Path = typer.Option(..., "--embeddings", "-e",
                                           help="Embeddings file (.npz, .parquet, .safetensors)."),
           attributes: Path = typer.Option(..., "--attributes", "-a",
@@ -135,19 +157,16 @@ def probe(embeddings: Path = typer.Option(..., "--embeddings", "-e",
                                           help="Bootstrap resamples of held-out stimuli for the "
                                                "confidence intervals (0: none)."),
           seed: int = typer.Option(0, "--seed", help="Seed of the folds and the bootstrap."),
-          as_json: bool = cli.JsonOpt,
-          output: Optional[Path] = cli.JsonOutOpt,
-          run: Optional[Path] = cli.RunOpt):
+          as_json: bool = opts.JsonOpt,
+          output: Optional[Path] = opts.JsonOutOpt,
+          run: Optional[Path] = opts.RunOpt):
     """Ridge probes from embeddings to attribute ratings: R² and Pearson r per attribute.
 
     Folds over stimuli; penalty by leave-one-out inside each training fold; no test leakage.
     """
-    from bgs.data.stimuli import read_stimuli
-    from bgs.embeddings import Embeddings
     from bgs.io import write_json
     from bgs.metrics.probes import linear_probe
-
-    from bgs.report.rundir import new_run_dir, write_run
+    from bgs.report.rundir import RunHeader, command_line, new_run_dir, write_run
 
     if run is not None:
         new_run_dir(run, create=False)
@@ -157,20 +176,7 @@ def probe(embeddings: Path = typer.Option(..., "--embeddings", "-e",
         raise ConfigError("give either --folds or --train/--test, not both")
     grid = _parse_alphas(alphas) if alphas is not None else None
 
-    table = read_stimuli(stimuli if stimuli is not None else attributes)
-    table = table.with_attributes(attributes)
-    attrs = table.attributes
-    if columns is not None:
-        attrs = _select_columns(attrs, columns, attributes)
-    if attrs.shape[1] == 0:
-        raise ConfigError(f"{attributes} has no numeric rating columns; name them with --columns")
-
-    emb = Embeddings.load(embeddings)
-    if stimuli is not None:
-        emb = _embeddings_by_table_id(emb, table)
-    split = None
-    if train is not None:
-        split = (_read_split_part(table, train, "train"), _read_split_part(table, test, "test"))
+    emb, attrs, split = _inputs(embeddings, attributes, stimuli, columns, train, test)
 
     with err.status("fitting probes ...") if err.is_terminal else nullcontext():
         result = linear_probe(emb, attrs, folds=folds, split=split, alphas=grid,
@@ -182,10 +188,11 @@ def probe(embeddings: Path = typer.Option(..., "--embeddings", "-e",
         write_json(output, payload)
     if run is not None:
         frame = result.to_frame()
-        write_run(run, "probe", f"bgs probe: {embeddings.stem}",
-                  {"command": "bgs probe", "embeddings": str(embeddings), "attributes": str(attributes),
-                   "folds": folds, "train": str(train) if train else None,
-                   "test": str(test) if test else None, "seed": seed, "n_bootstrap": n_bootstrap},
+        header = RunHeader("probe", f"bgs probe: {embeddings.stem}", command_line(["bgs", "probe"]),
+                           {"embeddings": str(embeddings), "attributes": str(attributes), "folds": folds,
+                            "train": str(train) if train else None, "test": str(test) if test else None,
+                            "seed": seed, "n_bootstrap": n_bootstrap})
+        write_run(run, header,
                   {"probes": {embeddings.stem: json.loads(frame.to_json(orient="records"))}},
                   {"probes": frame.astype({"alphas": str})})
     if as_json:

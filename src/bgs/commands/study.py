@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -58,14 +57,16 @@ def garcia2025(
     variance partitioning (captions vs ratings); BGS fine-tuning of a sentence encoder on the
     200 training clips, evaluated on the 50 held-out clips; report.html."""
     from bgs.study.garcia2025 import StudyConfig, run_study
+    from bgs.train.config import OptimConfig
 
     cfg = StudyConfig(text_models=_names(text_models, "--text-models"), finetune=finetune,
                       finetune_model=finetune_model, objectives=_names(objectives, "--objectives"),
-                      caption_pool=caption_pool, epochs=epochs, steps_per_epoch=steps,
-                      batch_triplets=batch, lr=lr, n_bootstrap=n_bootstrap,
+                      caption_pool=caption_pool,
+                      optim=OptimConfig(epochs=epochs, max_steps_per_epoch=steps,
+                                        batch_triplets=batch, lr=lr), n_bootstrap=n_bootstrap,
                       n_permutations=n_permutations, seed=seed)
     run_dir = out_dir or Path("runs") / f"garcia2025-{time.strftime('%Y%m%d-%H%M%S')}"
-    metrics = run_study(run_dir, data, cfg, log=out.print, argv=["bgs", *sys.argv[1:]])
+    metrics = run_study(run_dir, data, cfg, log=out.print)
     out.print(f"[green]done[/green] in {metrics['timings']['total']:.0f} s: {run_dir}/report.html "
               f"(metrics.json, tables/, plots/, train/)")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -46,10 +47,11 @@ def train_command(
         run_dir = None
     flags = {"objective.name": objective, "optim.epochs": epochs, "run.device": device,
              "run.seed": seed}
-    assignments = list(sets or []) + [f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"
+    # the user's --set values go through as written; the flags' strings as TOML strings
+    assignments = list(sets or []) + [f"{k}={json.dumps(v) if isinstance(v, str) else v}"
                                       for k, v in flags.items() if v is not None]
     if assignments:
-        cfg = cfg.override([a.replace("'", '"') for a in assignments])
+        cfg = cfg.override(assignments)
     run_dir = run_dir or out_dir or default_run_dir(cfg)
     distributed = init_distributed()
     rank = 0

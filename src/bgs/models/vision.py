@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from bgs.errors import ConfigError
-from bgs.models.attention import DEFAULT_ATTENTION, check_attention, current_attention, set_attention
+from bgs.models.attention_impl import DEFAULT_ATTENTION, check_attention, current_attention, set_attention
 from bgs.models.registry import BackboneKind, ModelSpec
 
 DEFAULT_LAYER = "embeddings"
@@ -91,7 +91,7 @@ class VisionBackbone(nn.Module):
 
     @property
     def attention(self) -> str:
-        """'sdpa' or 'eager' (see :mod:`bgs.models.attention`)."""
+        """'sdpa' or 'eager' (see :mod:`bgs.models.attention_impl`)."""
         return current_attention(self.model)
 
     def set_attention(self, attention: str) -> None:
@@ -219,11 +219,12 @@ def load_vision_backbone(spec: ModelSpec, frames: int | None = None, device: str
     get their ``config.num_frames``. The input size comes from the model config.
     ``attention``: ``"sdpa"`` (fused kernels; the library's where transformers has one,
     bgs's for TimeSformer) or ``"eager"`` (needed for attention weights); see
-    :mod:`bgs.models.attention`. The weights are the same either way.
+    :mod:`bgs.models.attention_impl`. The weights are the same either way.
     ``attn_implementation`` (transformers' name, kept for callers that use it) overrides
     ``attention`` when given.
     """
     import transformers
+
     from bgs.errors import BGSError
 
     if attn_implementation is not None:

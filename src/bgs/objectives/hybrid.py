@@ -24,16 +24,16 @@ once and shared by all terms.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
 
 import torch
 
+from bgs.constraints import FLAG, Interval, Options, check
 from bgs.errors import ConfigError
 from bgs.objectives.rsa import (
     _check_target,
     observed_pair_count,
-    rsa_loss_from_distances,
     rsa_loss_masked,
 )
 from bgs.objectives.triplet import cosine_distances, triplet_loss_from_distances, zero_loss
@@ -65,21 +65,18 @@ class ObjectiveConfig:
     margin: float = 0.2
     symmetric: bool = True
 
+    SECTION: ClassVar[str] = "objective"
+    CONSTRAINTS: ClassVar[dict] = {"name": [Options(*OBJECTIVES)],
+                                   **{k: [Interval(float, 0, None)] for k in _NUMERIC},
+                                   "symmetric": [FLAG]}
+
     def __post_init__(self):
-        if self.name not in OBJECTIVES:
-            raise ConfigError(f"unknown objective {self.name!r}; choose one of {', '.join(OBJECTIVES)}")
+        check(self)
         for key in _NUMERIC:
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"objective {key} must be a number, got {value!r}")
-            if not math.isfinite(value) or value < 0:
-                raise ConfigError(f"objective {key} must be finite and non-negative, got {value!r}")
-            setattr(self, key, float(value))
+            setattr(self, key, float(getattr(self, key)))
         if self.beta_start > self.beta_max:
             raise ConfigError(f"objective beta_start ({self.beta_start}) exceeds beta_max "
                               f"({self.beta_max}); raise beta_max or lower beta_start")
-        if not isinstance(self.symmetric, bool):
-            raise ConfigError(f"objective symmetric must be true or false, got {self.symmetric!r}")
 
     def beta(self, epoch: int) -> float:
         """``min(beta_max, beta_start + beta_step·epoch)``, epoch counted from 0."""
@@ -191,34 +188,29 @@ class Objective:
 
     def __call__(self, z: torch.Tensor, anchor: torch.Tensor, positive: torch.Tensor,
                  negative: torch.Tensor, target: torch.Tensor | None,
-                 epoch: int, sync: bool = True) -> tuple[torch.Tensor, dict]:
-        """``sync=False`` (the trainer's step): ``parts`` holds detached 0-d tensors instead
-        of floats and the RSA term is computed without reading anything back to the host
-        (:func:`~bgs.objectives.rsa.rsa_loss_masked`), so the step never waits for a GPU.
-        The budget-matched objective still needs its pair budget on the host."""
+                 epoch: int) -> tuple[torch.Tensor, dict]:
+        """(loss, parts). ``parts`` holds detached 0-d tensors (the loss terms, the observed
+        pairs) and floats (the weights, the batch's triplets); the RSA term is computed
+        without reading anything back to the host (:func:`~bgs.objectives.rsa.rsa_loss_masked`),
+        so a training step never waits for a GPU. The budget-matched objective still needs
+        its pair budget on the host."""
         cfg = self.config
         beta = cfg.beta(epoch)
         dist = cosine_distances(z)
+        rsa_term = None
         if target is None:
             if cfg.name not in ("triplet", "none"):
                 raise ValueError(f"the {cfg.name!r} objective needs a target dissimilarity")
             n_pairs = 0
+        elif cfg.name in ("hybrid", "rsa"):
+            rsa_term, n_pairs = rsa_loss_masked(dist, target)
         else:
             _check_target(target, dist.shape[0])
             target = target.to(device=dist.device, dtype=dist.dtype)
-            n_pairs = None if not sync and cfg.name != "budget_matched" else observed_pair_count(target)
-        rsa_term = None
-        if cfg.name in ("hybrid", "rsa"):
-            if sync:
-                rsa_term = rsa_loss_from_distances(dist, target)
-            else:
-                rsa_term, n_pairs = rsa_loss_masked(dist, target)
-        if n_pairs is None:  # no sync, no RSA term: count the observed pairs on the device
-            u = dist.shape[0]
-            upper = torch.ones(u, u, dtype=torch.bool, device=dist.device).triu(1)
-            n_pairs = (upper & ~torch.isnan(target)).sum()
-        scalar = float if sync else (lambda v: v.detach().float() if torch.is_tensor(v)  # no copy
-                                     else torch.full((), float(v), device=dist.device))  # to device
+            n_pairs = observed_pair_count(target) if cfg.name == "budget_matched" else (
+                torch.ones_like(target, dtype=torch.bool).triu(1) & ~torch.isnan(target)).sum()
+        scalar = (lambda v: v.detach().float() if torch.is_tensor(v)  # no copy
+                  else torch.full((), float(v), device=dist.device))  # to the device
         parts: dict = {"alpha": cfg.alpha, "beta": beta,
                        "n_triplets": float(len(torch.as_tensor(anchor).reshape(-1))),
                        "n_pairs": scalar(n_pairs), "n_mined": 0.0}

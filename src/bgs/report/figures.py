@@ -201,6 +201,33 @@ def _first(evals: Sequence[dict], getter):
     return None
 
 
+def _reference_lines(ax, key: str, evals: list, true_ceiling, lows: list, highs: list) -> None:
+    """Ceilings and chance of the ``key`` panel (extending ``lows``/``highs`` for the limits)."""
+    if key == "ooo_accuracy":
+        lo = _first(evals, lambda ev: _num(ev["ooo_accuracy"]["ceiling"]["lower"]))
+        hi = _first(evals, lambda ev: _num(ev["ooo_accuracy"]["ceiling"]["upper"]))
+        chance = _first(evals, lambda ev: _num(ev["ooo_accuracy"]["chance"])) or 1 / 3
+        if lo is not None and hi is not None:
+            ax.axvspan(lo, hi, color=CEILING_COLOR, alpha=0.3, lw=0, zorder=1)
+            highs.append(hi)
+        ax.axvline(chance, ls="--", color="#444444", lw=1, zorder=2)
+        lows.append(chance)
+        if _num(true_ceiling) is not None:
+            ax.axvline(float(true_ceiling), ls=":", color="black", lw=1.8, zorder=2)
+            highs.append(float(true_ceiling))
+    else:
+        ceil = _first(evals, lambda ev: _num(ev["rsa_spearman"]["ceiling"]))
+        rel_ci = _first(evals, lambda ev: _ci(ev["ceilings"]["split_half"]["spearman"]["ci"]))
+        if ceil is not None:
+            if rel_ci is not None and rel_ci[0] > 0:
+                ax.axvspan(math.sqrt(rel_ci[0]), math.sqrt(max(rel_ci[1], 0)),
+                           color=CEILING_COLOR, alpha=0.3, lw=0, zorder=1)
+            ax.axvline(ceil, color=CEILING_COLOR, lw=2.5, zorder=1)
+            highs.append(ceil)
+        ax.axvline(0, ls="--", color="#444444", lw=1, zorder=2)
+        lows.append(0.0)
+
+
 def plot_model_scores(models: Mapping[str, Mapping], path: str | Path, title: str = "",
                       true_ceiling: float | None = None) -> Path:
     """Held-out scores per model: 3-way odd-one-out accuracy (left) and Spearman RSA (right),
@@ -252,29 +279,7 @@ def plot_model_scores(models: Mapping[str, Mapping], path: str | Path, title: st
                         textcoords="offset points", va="center", fontsize=8, color="#333333")
             lows.append(v)
             highs.append(v)
-        if key == "ooo_accuracy":
-            lo = _first(evals, lambda ev: _num(ev["ooo_accuracy"]["ceiling"]["lower"]))
-            hi = _first(evals, lambda ev: _num(ev["ooo_accuracy"]["ceiling"]["upper"]))
-            chance = _first(evals, lambda ev: _num(ev["ooo_accuracy"]["chance"])) or 1 / 3
-            if lo is not None and hi is not None:
-                ax.axvspan(lo, hi, color=CEILING_COLOR, alpha=0.3, lw=0, zorder=1)
-                highs.append(hi)
-            ax.axvline(chance, ls="--", color="#444444", lw=1, zorder=2)
-            lows.append(chance)
-            if _num(true_ceiling) is not None:
-                ax.axvline(float(true_ceiling), ls=":", color="black", lw=1.8, zorder=2)
-                highs.append(float(true_ceiling))
-        else:
-            ceil = _first(evals, lambda ev: _num(ev["rsa_spearman"]["ceiling"]))
-            rel_ci = _first(evals, lambda ev: _ci(ev["ceilings"]["split_half"]["spearman"]["ci"]))
-            if ceil is not None:
-                if rel_ci is not None and rel_ci[0] > 0:
-                    ax.axvspan(math.sqrt(rel_ci[0]), math.sqrt(max(rel_ci[1], 0)),
-                               color=CEILING_COLOR, alpha=0.3, lw=0, zorder=1)
-                ax.axvline(ceil, color=CEILING_COLOR, lw=2.5, zorder=1)
-                highs.append(ceil)
-            ax.axvline(0, ls="--", color="#444444", lw=1, zorder=2)
-            lows.append(0.0)
+        _reference_lines(ax, key, evals, true_ceiling, lows, highs)
         if lows and highs:
             span = max(highs) - min(lows) or 0.1
             ax.set_xlim(min(lows) - 0.05 * span, max(highs) + 0.16 * span)

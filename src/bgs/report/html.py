@@ -32,6 +32,7 @@ from pathlib import Path
 
 from bgs.errors import BGSError, UnreadableFileError
 from bgs.io import atomic_path
+from bgs.report.rundir import SCHEMA, RunHeader
 
 RUN_DIR_COMMANDS = ("`bgs demo`, `bgs train`, or `bgs evaluate`, `bgs probe` or `bgs partition` "
                     "with --run DIR")
@@ -221,46 +222,12 @@ def _load_metrics(run_dir: Path) -> dict:
     if not isinstance(metrics, dict):
         raise UnreadableFileError(path, "the JSON is not an object",
                                   f"give a run directory written by {RUN_DIR_COMMANDS}")
-    metrics = _normalise(metrics, run_dir)
-    cfg_path = run_dir / "config.json"
-    if cfg_path.is_file():  # the command, when metrics.json's config lacks it
-        with contextlib.suppress(OSError, UnicodeDecodeError, json.JSONDecodeError):
-            extra = json.loads(cfg_path.read_text())
-            cfg = metrics.get("config")
-            if isinstance(extra, dict):
-                if not isinstance(cfg, Mapping):
-                    metrics["config"] = extra
-                elif not any(k in cfg for k in _COMMAND_KEYS):
-                    metrics["config"] = {**{k: extra[k] for k in _COMMAND_KEYS if k in extra},
-                                         **cfg}
+    if RunHeader.from_metrics(metrics) is None:
+        raise UnreadableFileError(path, f"no run-directory header (schema {SCHEMA}: kind, title, "
+                                        "command, config)",
+                                  "make the run again with this version of bgs, or give a run "
+                                  f"directory written by {RUN_DIR_COMMANDS}")
     return metrics
-
-
-def _normalise(metrics: dict, run_dir: Path) -> dict:
-    """Map the ``metrics.json`` of a ``bgs train`` run directory (``history``, ``best_epoch``,
-    ``test``; ``eval.json`` beside it) onto the run-directory schema."""
-    if "kind" in metrics or "history" not in metrics:
-        return metrics
-    out = dict(metrics)
-    out["kind"] = "train"
-    name = run_dir.name
-    cfg_path = run_dir / "config.toml"
-    if cfg_path.is_file():
-        with contextlib.suppress(Exception):
-            import tomllib
-
-            cfg = tomllib.loads(cfg_path.read_text())
-            out.setdefault("config", cfg)
-            name = str(cfg.get("objective", {}).get("name") or name)
-    out.setdefault("title", f"Fine-tuning run {run_dir.name}")
-    out["training"] = {name: {"run": ".", "history": metrics["history"],
-                              "best_epoch": metrics.get("best_epoch")}}
-    eval_path = run_dir / "eval.json"
-    if eval_path.is_file() and "models" not in metrics:
-        with contextlib.suppress(OSError, json.JSONDecodeError):
-            out["models"] = {name: {"label": f"{name} (fine-tuned)", "stage": "fine-tuned",
-                                    "eval": json.loads(eval_path.read_text())}}
-    return out
 
 
 def _load_matrices(run_dir: Path):
@@ -377,31 +344,20 @@ def _header(metrics: dict, run_dir: Path, models: list[dict]) -> str:
             f"{_at_a_glance(models)}</header>")
 
 
-def _command(metrics: dict) -> tuple[str | None, bool]:
-    """The recorded command line, and whether it is complete (an argv list, or a string with
-    options) rather than just the command's name (``"bgs evaluate"``)."""
-    cfg = metrics.get("config") if isinstance(metrics.get("config"), Mapping) else {}
-    for key in ("argv", "command_line", "command", "cmd"):
-        for src in (cfg, metrics):
-            v = src.get(key)
-            if isinstance(v, (list, tuple)) and v:
-                return shlex.join(str(x) for x in v), True
-            if isinstance(v, str) and v.strip():
-                return v.strip(), len(shlex.split(v)) > 2 or " -" in v
-    return None, False
-
-
-_COMMAND_KEYS = ("argv", "command_line", "command", "cmd")
+def _command(metrics: dict) -> str | None:
+    """The command line recorded in the run's header."""
+    argv = metrics.get("command")
+    return shlex.join(str(x) for x in argv) if argv else None
 
 
 def _section_run(metrics: dict) -> str:
     cfg = metrics.get("config")
     parts = []
-    cmd, _ = _command(metrics)
+    cmd = _command(metrics)
     if cmd:
         parts.append(f"<p>Command:</p><pre>{_e(cmd)}</pre>")
     if isinstance(cfg, Mapping) and cfg:
-        rows = [(k, _cell(v)) for k, v in _flatten(cfg) if k not in _COMMAND_KEYS]
+        rows = [(k, _cell(v)) for k, v in _flatten(cfg)]
         if rows:
             parts.append("<h3>Configuration</h3>" + _table(("setting", "value"), rows))
     if metrics.get("kind") == "demo":
@@ -415,6 +371,36 @@ _CEILING_NAMES = {"n_triplets": "triplets",
                   "ooo_lower": "odd-one-out ceiling, lower",
                   "ooo_upper": "odd-one-out ceiling, upper",
                   "split_half_spearman_brown": "split-half reliability ρ (Spearman–Brown)"}
+
+
+def _ceilings_table(ceilings: Mapping) -> str:
+    """The noise ceilings per split (all stimuli, held-out stimuli) and what they mean."""
+    keys: list[str] = []
+    for c in ceilings.values():
+        if isinstance(c, Mapping):
+            keys += [k for k in c if not k.endswith("_ci") and k not in keys
+                     and not isinstance(c[k], (Mapping, list))]
+    has_rho = "split_half_spearman_brown" in keys
+    header = ["stimuli"] + [_CEILING_NAMES.get(k, k.replace("_", " ")) for k in keys]
+    if has_rho:
+        header.append("RSA ceiling √ρ")
+    rows = []
+    for split, c in ceilings.items():
+        if not isinstance(c, Mapping):
+            continue
+        row = [{"all": "all stimuli", "test": "held-out (test) stimuli"}.get(split, split)]
+        row += [_int(c[k]) if isinstance(c.get(k), int) and not isinstance(c[k], bool)
+                else _f(c.get(k)) + _ci(c.get(f"{k}_ci")) if _num(c.get(k)) is not None
+                else _cell(c.get(k, "—")) for k in keys]
+        if has_rho:
+            rho = _num(c.get("split_half_spearman_brown"))
+            row.append(_f(math.sqrt(rho)) if rho is not None and rho > 0 else "—")
+        rows.append(row)
+    return ("<h3>Noise ceilings</h3>" + _table(header, rows, numeric=range(1, len(header)))
+            + _p_("The odd-one-out ceiling bounds the 3-way accuracy any model can reach "
+                  "on these triplets (from triads answered more than once); the RSA "
+                  "ceiling is √ρ, the expected correlation of a perfect model with "
+                  "noisy human data (for r² it is ρ).", "note"))
 
 
 def _section_data(metrics: dict, rep: _Report) -> str:
@@ -482,33 +468,7 @@ def _section_data(metrics: dict, rep: _Report) -> str:
         if isinstance(tc, Mapping) and tc.get("definition"):
             parts.append(_p_(f"True ceiling: {tc['definition']}", "note"))
     if ceilings:
-        keys: list[str] = []
-        for c in ceilings.values():
-            if isinstance(c, Mapping):
-                keys += [k for k in c if not k.endswith("_ci") and k not in keys
-                         and not isinstance(c[k], (Mapping, list))]
-        has_rho = "split_half_spearman_brown" in keys
-        header = ["stimuli"] + [_CEILING_NAMES.get(k, k.replace("_", " ")) for k in keys]
-        if has_rho:
-            header.append("RSA ceiling √ρ")
-        rows = []
-        for split, c in ceilings.items():
-            if not isinstance(c, Mapping):
-                continue
-            row = [{"all": "all stimuli", "test": "held-out (test) stimuli"}.get(split, split)]
-            row += [_int(c[k]) if isinstance(c.get(k), int) and not isinstance(c[k], bool)
-                    else _f(c.get(k)) + _ci(c.get(f"{k}_ci")) if _num(c.get(k)) is not None
-                    else _cell(c.get(k, "—")) for k in keys]
-            if has_rho:
-                rho = _num(c.get("split_half_spearman_brown"))
-                row.append(_f(math.sqrt(rho)) if rho is not None and rho > 0 else "—")
-            rows.append(row)
-        parts.append("<h3>Noise ceilings</h3>" + _table(header, rows,
-                                                        numeric=range(1, len(header))))
-        parts.append(_p_("The odd-one-out ceiling bounds the 3-way accuracy any model can reach "
-                         "on these triplets (from triads answered more than once); the RSA "
-                         "ceiling is √ρ, the expected correlation of a perfect model with "
-                         "noisy human data (for r² it is ρ).", "note"))
+        parts.append(_ceilings_table(ceilings))
     for png in sorted((rep.run_dir / "plots").glob("*contact*.png")):
         parts.append(rep.image(png, "Example stimuli: frames of generated clips"))
     return "".join(parts)
@@ -649,6 +609,27 @@ def _fraction(ev: Mapping) -> str:
     return "; ".join(bits) or "—"
 
 
+def _results_notes(first: Mapping, data) -> str:
+    """The notes under the results table: the ceilings of its triplets, what two-way means."""
+    o = first.get("ooo_accuracy") or {}
+    c = o.get("ceiling") or {}
+    r = first.get("rsa_spearman") or {}
+    notes = []
+    if c:
+        notes.append(f"odd-one-out ceiling on these triplets {_f(c.get('lower'))}–"
+                     f"{_f(c.get('upper'))} (chance {_f(o.get('chance', 1 / 3))})")
+    if _num(r.get("ceiling")) is not None:
+        notes.append(f"RSA ceiling √ρ = {_f(r['ceiling'])} (ρ = {_f(r.get('reliability'))})")
+    tc = true_test_ceiling(data)
+    if tc is not None:
+        notes.append(f"true odd-one-out ceiling of the simulation on these stimuli {_f(tc)}")
+    notes.append("two-way accuracy is the paper's anchor two-alternative variant (chance "
+                 "0.5), not the 3-way odd-one-out accuracy whose ceiling is shown")
+    notes.append("fraction of ceiling: odd-one-out accuracy over the upper–lower ceiling, "
+                 "RSA r over √ρ")
+    return _p_("Notes: " + "; ".join(notes) + ".", "note")
+
+
 def _section_results(metrics: dict, rep: _Report, models: list[dict]) -> str:
     from bgs.report import figures
 
@@ -681,23 +662,7 @@ def _section_results(metrics: dict, rep: _Report, models: list[dict]) -> str:
             rows.append((m["label"], m["stage"] or "—", _val_ci(o), _p(o.get("p_value")),
                          _val_ci(w), _val_ci(r), _p(r.get("p_value")), ex, _fraction(ev)))
         parts.append(_table(header, rows, numeric=range(2, 9)))
-        o = first.get("ooo_accuracy") or {}
-        c = o.get("ceiling") or {}
-        r = first.get("rsa_spearman") or {}
-        notes = []
-        if c:
-            notes.append(f"odd-one-out ceiling on these triplets {_f(c.get('lower'))}–"
-                         f"{_f(c.get('upper'))} (chance {_f(o.get('chance', 1 / 3))})")
-        if _num(r.get("ceiling")) is not None:
-            notes.append(f"RSA ceiling √ρ = {_f(r['ceiling'])} (ρ = {_f(r.get('reliability'))})")
-        tc = true_test_ceiling(metrics.get("data"))
-        if tc is not None:
-            notes.append(f"true odd-one-out ceiling of the simulation on these stimuli {_f(tc)}")
-        notes.append("two-way accuracy is the paper's anchor two-alternative variant (chance "
-                     "0.5), not the 3-way odd-one-out accuracy whose ceiling is shown")
-        notes.append("fraction of ceiling: odd-one-out accuracy over the upper–lower ceiling, "
-                     "RSA r over √ρ")
-        parts.append(_p_("Notes: " + "; ".join(notes) + ".", "note"))
+        parts.append(_results_notes(first, metrics.get("data")))
         more = []
         for m in scored:
             ev = m["eval"]
@@ -854,16 +819,11 @@ def _section_other_figures(rep: _Report) -> str:
 def _footer(metrics: dict, run_dir: Path) -> str:
     from bgs import __version__
 
-    cmd, complete = _command(metrics)
+    cmd = _command(metrics)
     parts = ["<footer><h2 id=\"reproduce\">How to reproduce</h2>"]
-    if cmd and complete:
+    if cmd:
         parts.append("<p>Run the command that made this run directory:</p>"
                      f"<pre>{_e(cmd)}</pre>")
-    elif cmd:
-        parts.append("<p>Run</p>"
-                     f"<pre>{_e(cmd)}</pre>"
-                     + _p_("with the settings listed under “What was run” (the configuration "
-                           "records the options, not the exact command line)."))
     else:
         parts.append(_p_("metrics.json records no command; the configuration above lists the "
                          "settings of the run."))

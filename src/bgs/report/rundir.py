@@ -1,26 +1,75 @@
 """Run directories: every command that produces results can write one (``--run DIR``):
 ``config.json`` (the command and its options), ``metrics.json``, tables as CSV and Parquet,
-and ``plots/``; ``bgs report DIR`` turns it into report.html. Never overwritten."""
+and ``plots/``; ``bgs report DIR`` turns it into report.html. Never overwritten.
+
+Every ``metrics.json`` — of ``bgs train``, the demo, the studies and the commands' ``--run``
+folders — starts with the same typed header (:class:`RunHeader`): ``schema``, ``kind``,
+``title``, ``created``, ``command`` (the argv list) and ``config``. What follows depends on
+the kind, in the same names everywhere: ``models`` (name → label, family, stage, metric,
+``eval``), ``training`` (objective → run, history, best_epoch), ``data``, ``ceilings``,
+``probes``, ``partition``, ``attention``, ``timings``."""
 
 from __future__ import annotations
 
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from bgs.errors import BGSError
-from bgs.io import atomic_path, write_json
+from bgs.io import atomic_path, require_new_folder, write_json
+
+SCHEMA = 1  # the version of the run-directory layout
+KINDS = ("train", "demo", "study", "evaluate", "probe", "partition", "experiment")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@dataclass
+class RunHeader:
+    """The fields every run directory's ``metrics.json`` starts with."""
+
+    kind: str  # one of KINDS
+    title: str
+    command: list  # the argv of the command that made the run, e.g. ["bgs", "demo", "--quick"]
+    config: dict  # the settings, as the command resolved them
+    created: str = field(default_factory=_now)
+    schema: int = SCHEMA
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"run kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        self.command = [str(a) for a in self.command]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_metrics(cls, metrics: dict) -> "RunHeader | None":
+        """The header of a ``metrics.json``; None when it has none (a run written before the
+        schema)."""
+        if not isinstance(metrics.get("schema"), int) or metrics.get("kind") not in KINDS:
+            return None
+        return cls(kind=metrics["kind"], title=str(metrics.get("title", "")),
+                   command=list(metrics.get("command") or []), config=dict(metrics.get("config") or {}),
+                   created=str(metrics.get("created", "")), schema=metrics["schema"])
+
+
+def command_line(default: list[str]) -> list[str]:
+    """The argv of the running ``bgs`` command (``default`` when bgs runs as a library)."""
+    import sys
+
+    argv = sys.argv[1:]
+    return ["bgs", *argv] if argv and Path(sys.argv[0]).name in ("bgs", "__main__.py") else list(default)
 
 
 def new_run_dir(path: str | Path, create: bool = True) -> Path:
     """Check that ``path`` is free for a new run (absent or empty); create it with ``plots/``."""
-    path = Path(path)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise BGSError(f"{path} already exists and is not empty. Fix: give a new --run folder "
-                       f"(run directories are never overwritten)")
+    path = require_new_folder(path, "give a new --run folder (run directories are never overwritten)")
     if create:
         (path / "plots").mkdir(parents=True, exist_ok=True)
     return path
@@ -38,16 +87,14 @@ def write_table(df: pd.DataFrame, base: Path) -> None:
         pass
 
 
-def write_run(path: str | Path, kind: str, title: str, config: dict, metrics: dict,
+def write_run(path: str | Path, header: RunHeader, metrics: dict,
               tables: dict[str, pd.DataFrame] | None = None) -> Path:
     """Write a complete run directory for a command's results."""
     path = new_run_dir(path)
-    write_json(path / "config.json", config)
+    write_json(path / "config.json", {"command": header.command, **header.config})
     for name, df in (tables or {}).items():
         write_table(df, path / "tables" / name)
-    write_json(path / "metrics.json", {"kind": kind, "title": title,
-                                       "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                       "config": config, **metrics})
+    write_json(path / "metrics.json", {**header.to_dict(), **metrics})
     return path
 
 

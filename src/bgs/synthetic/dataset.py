@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 
 from bgs import __version__
-from bgs.io import atomic_path
-from bgs.errors import BGSError, ConfigError, UnreadableFileError
+from bgs.errors import ConfigError, OutputExistsError, UnreadableFileError
+from bgs.io import atomic_path, is_new_folder
 from bgs.synthetic import behavior as bh
 from bgs.synthetic import captions as cap
 from bgs.synthetic import observers as obs
@@ -58,10 +58,6 @@ TRIPLET_COLUMNS = ("participation", "task", "trial", "stim1_name", "stim2_name",
 STREAMS = {"scripts": 1, "content": 2, "nuisance": 3, "split": 4, "captions": 5, "ratings": 6,
            "participants": 7, "design": 8, "responses": 9, "behavior": 10, "ceiling": 11}
 DEFAULT_WEIGHTS = (1.0, 1.0, 0.6, 0.6, 0.8, 0.8, 0.6, 0.6)  # in LATENT_NAMES order
-
-
-class OutputExistsError(BGSError):
-    """The output folder is not empty and overwriting was not asked for."""
 
 
 @dataclass
@@ -224,7 +220,7 @@ def _sha256(path: Path) -> str:
 def _prepare_out(out: Path, cfg: SynthConfig, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"{out} exists and is not a folder; give a folder path")
-    if out.is_dir() and any(out.iterdir()):
+    if not is_new_folder(out):
         if not force:
             raise OutputExistsError(
                 f"{out} is not empty; refusing to overwrite it. Fix: give an empty or new folder, "

@@ -8,9 +8,12 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from bgs.behavior.config import BehaviorConfig
+from bgs.constraints import FLAG, TEXT, Checked, Interval, OfType, Options, check
 from bgs.errors import ConfigError
+from bgs.media.decode import RESIZE_MODES
 from bgs.objectives import ObjectiveConfig
 
 if sys.version_info >= (3, 11):
@@ -20,8 +23,16 @@ else:  # pragma: no cover
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Checked):
     """Where the judgments, stimuli and media are, and how stimuli are split."""
+
+    SECTION: ClassVar[str] = "data"
+    CONSTRAINTS: ClassVar[dict] = {
+        **{k: [TEXT] for k in ("triplets", "format", "stimuli", "videos", "captions", "store",
+                               "train", "test")},
+        "val_fraction": [Interval(float, 0, 1, closed="neither")],
+        "resize": [Options(*RESIZE_MODES)],
+        "caption_pool": [Options("first", "mean")]}
 
     triplets: str = ""
     format: str = "garcia2025"
@@ -45,7 +56,12 @@ class DataConfig:
 
 
 @dataclass
-class LoraSettings:
+class LoraSettings(Checked):
+    SECTION: ClassVar[str] = "model.lora"
+    CONSTRAINTS: ClassVar[dict] = {"r": [Interval(int, 1, None)], "alpha": [Interval(float, 0, None, "neither")],
+                                   "dropout": [Interval(float, 0, 1, closed="left")],
+                                   "targets": [OfType(list, tuple)]}
+
     r: int = 8
     alpha: int = 16
     dropout: float = 0.1
@@ -53,7 +69,13 @@ class LoraSettings:
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(Checked):
+    SECTION: ClassVar[str] = "model"
+    CONSTRAINTS: ClassVar[dict] = {
+        "backbone": [TEXT], "frames": [Interval(int, 0, None)], "full_finetune": [FLAG],
+        "head_dim": [Interval(int, 1, None)], "head_dropout": [Interval(float, 0, 1, closed="left")],
+        "gradient_checkpointing": [FLAG], "attention": [Options("sdpa", "eager")]}
+
     backbone: str = ""  # KIND:SOURCE
     frames: int = 0  # 0: the backbone's default
     lora: LoraSettings = field(default_factory=LoraSettings)
@@ -65,16 +87,29 @@ class ModelConfig:
 
 
 @dataclass
-class TargetConfig:
+class TargetConfig(Checked):
     """The target geometry: human judgments, or a language model's caption embeddings
     (language distillation: ``source = "language"`` with an embeddings file)."""
+
+    SECTION: ClassVar[str] = "target"
+    CONSTRAINTS: ClassVar[dict] = {"source": [Options("human", "language")], "embeddings": [TEXT]}
 
     source: str = "human"
     embeddings: str = ""
 
 
 @dataclass
-class OptimConfig:
+class OptimConfig(Checked):
+    SECTION: ClassVar[str] = "optim"
+    CONSTRAINTS: ClassVar[dict] = {
+        "lr": [Interval(float, 0, None, closed="neither")], "weight_decay": [Interval(float, 0, None)],
+        "batch_triplets": [Interval(int, 0, None)],  # 0: automatic
+        "epochs": [Interval(int, 1, None)], "max_steps_per_epoch": [Interval(int, 0, None)],
+        "plateau_patience": [Interval(int, 0, None)],
+        "plateau_factor": [Interval(float, 0, 1, closed="neither")],
+        "early_stopping": [Interval(int, 1, None)], "grad_clip": [Interval(float, 0, None)],
+        "select": [Options("val_rsa", "last")]}
+
     lr: float = 1e-4
     weight_decay: float = 0.01
     batch_triplets: int = 0  # 0: automatic (CUDA: the largest that fits free memory; CPU: 16)
@@ -89,7 +124,12 @@ class OptimConfig:
 
 
 @dataclass
-class RunConfig:
+class RunConfig(Checked):
+    SECTION: ClassVar[str] = "run"
+    CONSTRAINTS: ClassVar[dict] = {
+        "seed": [Interval(int, 0, None)], "device": [TEXT], "amp": [FLAG], "compile": [FLAG],
+        "eval_bootstrap": [Interval(int, 0, None)], "eval_permutations": [Interval(int, 0, None)]}
+
     seed: int = 0
     device: str = "cpu"
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
@@ -169,27 +209,32 @@ class TrainConfig:
         return _to_toml(self.to_dict())
 
     def validate(self) -> None:
+        """The values of every section (their ``CONSTRAINTS``), then what needs two fields."""
+        for section in (self.data, self.model, self.model.lora, self.target, self.optim, self.run):
+            check(section)
         if not self.model.backbone:
             raise ConfigError("model.backbone is empty; set it to KIND:SOURCE (e.g. timesformer:FOLDER)")
         if not self.data.triplets or not self.data.stimuli:
             raise ConfigError("data.triplets and data.stimuli are required")
-        if not 0 < self.data.val_fraction < 1:
-            raise ConfigError(f"data.val_fraction must be in (0, 1), got {self.data.val_fraction}")
-        if self.target.source not in ("human", "language"):
-            raise ConfigError(f"target.source must be 'human' or 'language', got {self.target.source!r}")
         if self.target.source == "language" and not self.target.embeddings:
             raise ConfigError("target.source = 'language' needs target.embeddings (caption embeddings)")
-        if self.optim.batch_triplets < 0:
-            raise ConfigError(f"optim.batch_triplets must be at least 1, or 0 for automatic "
-                              f"(from free GPU memory), got {self.optim.batch_triplets}")
-        if self.optim.epochs < 1:
-            raise ConfigError("optim.epochs must be at least 1")
-        if self.model.attention not in ("sdpa", "eager"):
-            raise ConfigError(f"model.attention must be 'sdpa' (fused) or 'eager', got "
-                              f"{self.model.attention!r}")
-        if self.optim.select not in ("val_rsa", "last"):
-            raise ConfigError(f"optim.select must be 'val_rsa' or 'last', got {self.optim.select!r}")
         self.behavior.validate()
+
+
+def build_dataclass(cls, data: dict, source: str):
+    """``cls`` from a (possibly nested) dict, as read from TOML or JSON; unknown keys and
+    values the fields refuse are a ``ConfigError`` naming ``source`` and the key."""
+    return _build(cls, data, source, "")
+
+
+def _section_type(f: dataclasses.Field):
+    """The dataclass a field holds (a nested section), or None."""
+    if f.default_factory is dataclasses.MISSING:
+        return None
+    if dataclasses.is_dataclass(f.default_factory):
+        return f.default_factory
+    default = f.default_factory()
+    return type(default) if dataclasses.is_dataclass(default) else None
 
 
 def _build(cls, data: dict, source: str, prefix: str):
@@ -202,9 +247,8 @@ def _build(cls, data: dict, source: str, prefix: str):
                           f"known in this section: {', '.join(fields)}")
     kwargs = {}
     for name, value in data.items():
-        f = fields[name]
-        sub = f.default_factory if f.default_factory is not dataclasses.MISSING else None
-        if sub is not None and dataclasses.is_dataclass(sub):
+        sub = _section_type(fields[name])
+        if sub is not None:
             kwargs[name] = _build(sub, value, source, f"{prefix}{name}.")
         else:
             kwargs[name] = value

@@ -57,3 +57,24 @@ def load_finetuned_vision(run: str | Path, device: str = "cpu", attn_implementat
     meta = load_checkpoint(model, checkpoint_folder(run))
     model.eval()
     return model, model.encoder.backbone, meta
+
+
+def embed_finetuned(model, store, ids, batch_size: int = 16, progress=None):
+    """Embeddings of a fine-tuned model (backbone + adapter + head, eval mode) for ``ids``,
+    read from a built clip ``store``; ``progress(n)`` after each batch."""
+    import numpy as np
+    import torch
+
+    from bgs.embeddings import Embeddings
+
+    backbone = model.encoder.backbone
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, len(ids), batch_size):
+            batch = ids[start:start + batch_size]
+            clips = backbone.preprocess(torch.from_numpy(np.ascontiguousarray(store.get_batch(batch))))
+            chunks.append(model.head(backbone(clips)["embeddings"]).float().cpu().numpy())
+            if progress is not None:
+                progress(len(batch))
+    arr = np.asarray(ids) if not isinstance(ids[0], str) else np.asarray(ids, dtype=object)
+    return Embeddings.from_array(arr, np.concatenate(chunks), source=str(model.backbone_ref))

@@ -14,6 +14,7 @@ single-process gradient of the same global batch.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -23,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bgs.errors import BGSError, ConfigError
+from bgs.errors import ConfigError
 from bgs.human.similarity import human_similarity
-from bgs.io import atomic_path, write_json
+from bgs.io import atomic_path, require_new_folder, write_json
 from bgs.metrics import alignment as al
 from bgs.objectives import Objective
+from bgs.report.rundir import RunHeader, command_line
 from bgs.train.checkpoint import load_checkpoint, load_state, read_meta, save_checkpoint
 from bgs.train.config import TrainConfig
 from bgs.train.data import TrainingData, load_training_data, stimulus_files
@@ -86,6 +88,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, run_dir: str | Path, resume: bool = False,
                  log: Callable[[str], None] | None = None):
+        config = copy.deepcopy(config)  # the run may fill in values (the automatic batch)
         config.validate()
         self.config = config
         self.run_dir = Path(run_dir)
@@ -98,14 +101,17 @@ class Trainer:
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError("run.device is cuda but no CUDA device is available; use cpu")
         self.history: list[dict] = []
+        self.behavior = None  # the receiver-behavior terms, when the config has them
+        self.embeddings = None  # every stimulus, from the best checkpoint, once the run ends
+        self._target: tuple | None = None  # (data, its target on the device)
 
     # ------------------------------------------------------------------ set-up
     def _prepare_run_dir(self) -> None:
         if self.rank != 0:
             return
-        if self.run_dir.exists() and any(self.run_dir.iterdir()) and not self.resume:
-            raise BGSError(f"{self.run_dir} already holds a run. Fix: --resume {self.run_dir} to "
-                           f"continue it, or --out a new folder (runs are never overwritten)")
+        if not self.resume:
+            require_new_folder(self.run_dir, f"--resume {self.run_dir} to continue the run there, or "
+                                             f"--out a new folder (runs are never overwritten)")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.run_dir / "config.toml") as tmp:
             tmp.write_text(self.config.to_toml())
@@ -142,7 +148,7 @@ class Trainer:
 
     def _target_on_device(self, data: TrainingData) -> torch.Tensor:
         """The (n_train, n_train) target, moved to the device once per run."""
-        cached = getattr(self, "_target", None)
+        cached = self._target
         if cached is None or cached[0] is not data:
             self._target = (data, torch.tensor(data.target, dtype=torch.float32, device=self.device))
         return self._target[1]
@@ -157,12 +163,12 @@ class Trainer:
             [unique] + [np.searchsorted(unique, x) for x in (pair[:, 0], pair[:, 1], train.odd_index[rows])])
         target = self._target_on_device(data)[where][:, where]
         amp = self.device.startswith("cuda") and self.config.run.amp
-        behavior = getattr(self, "behavior", None)
+        behavior = self.behavior
         temporal = behavior is not None and behavior.needs_temporal
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
             z = self._embed_batch(model, data.train_ids[unique], temporal=temporal)
         z, tokens = z if temporal else (z, None)
-        loss, parts = objective(z.float(), anchor, positive, negative, target, epoch, sync=False)
+        loss, parts = objective(z.float(), anchor, positive, negative, target, epoch)
         if behavior is not None:  # receiver-behavior terms (bgs.behavior.training)
             loss, parts = behavior.add_to(loss, parts, z.float(),
                                           tokens.float() if tokens is not None else None,
@@ -180,12 +186,56 @@ class Trainer:
 
     # ------------------------------------------------------------------ the run
     def run(self) -> dict:
+        """Train, evaluate the best checkpoint and return the run's summary, its
+        ``history`` (one record per epoch) included; ``self.embeddings`` then holds the
+        embeddings of every stimulus."""
         cfg = self.config
         self._prepare_run_dir()
         torch.manual_seed(cfg.run.seed)
         data = load_training_data(cfg)
+        model = self._model(data)
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=cfg.optim.plateau_factor, patience=cfg.optim.plateau_patience)
+        objective = Objective(cfg.objective)
+        start_epoch, best, stale = self._resume(model, optimizer, scheduler)
+        trained = self._distributed(model)
+        steps_per_epoch = int(np.ceil(len(data.train) / cfg.optim.batch_triplets))
+        if cfg.optim.max_steps_per_epoch:
+            steps_per_epoch = min(steps_per_epoch, cfg.optim.max_steps_per_epoch)
+        for epoch in range(start_epoch, cfg.optim.epochs):
+            if stale >= cfg.optim.early_stopping:
+                break
+            t0 = time.perf_counter()
+            sums, n_steps, n_clips = self._train_epoch(trained, model, objective, optimizer, params, data,
+                                                       epoch, steps_per_epoch)
+            val = self._alignment(model, data.val_ids, data.val)
+            tr = self._alignment(model, data.train_ids, data.train)
+            record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
+                      "train_loss": sums.get("loss", 0.0) / n_steps,
+                      **{f"loss_{k}": v / n_steps for k, v in sums.items() if k != "loss"},
+                      "train_rsa": tr["rsa"], "train_ooo_accuracy": tr["ooo_accuracy"],
+                      "val_rsa": val["rsa"], "val_ooo_accuracy": val["ooo_accuracy"],
+                      "seconds": time.perf_counter() - t0, "clips_per_s": n_clips / (time.perf_counter() - t0)}
+            self.history.append(record)
+            score = val["rsa"] if val["rsa"] is not None and np.isfinite(val["rsa"]) else -np.inf
+            if cfg.optim.select != "last":  # "last": validation judgments steer nothing
+                scheduler.step(score)
+            improved = score > best or cfg.optim.select == "last"
+            best, stale = (score, 0) if improved else (best, stale + 1)
+            self.log(f"epoch {epoch}: loss {record['train_loss']:.4f}, train RSA {tr['rsa']:.3f}, "
+                     f"val RSA {score:.3f}, val odd-one-out {val['ooo_accuracy']:.3f}"
+                     f"{' (best)' if improved else ''}")
+            self._save_epoch(model, optimizer, scheduler, epoch, score, improved, best, stale)
+        if _dist() is not None:
+            _dist().barrier()
+        return self.finish(model, data)
+
+    def _model(self, data: TrainingData) -> BGSModel:
+        """The model with its behavior heads, the batch size when automatic, compiled blocks."""
+        cfg = self.config
         model = build_model(cfg, data, self.device, self.log)
-        self.behavior = None
         if cfg.behavior.active:
             from bgs.behavior.training import build_behavior_objective
 
@@ -208,91 +258,75 @@ class Trainer:
 
             n = compile_blocks(model)
             self.log(f"torch.compile: {n} transformer blocks compiled (first steps are slow)")
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max", factor=cfg.optim.plateau_factor, patience=cfg.optim.plateau_patience)
-        objective = Objective(cfg.objective)
-        start_epoch, best, stale = 0, -np.inf, 0
-        last_dir, best_dir = self.run_dir / "checkpoints" / "last", self.run_dir / "checkpoints" / "best"
-        if self.resume:
-            state = load_state(last_dir)
-            if state is None:
-                self.log(f"no finished epoch in {self.run_dir}: starting from the beginning")
-            else:
-                load_checkpoint(model, last_dir)
-                optimizer.load_state_dict(state["optimizer"])
-                scheduler.load_state_dict(state["scheduler"])
-                start_epoch, best, stale = state["epoch"] + 1, state["best"], state["stale"]
-                if self.behavior is not None:
-                    self.behavior.load_state_dict(state["behavior"])
-                self.history = state["history"]
-                self.log(f"resuming {self.run_dir} after epoch {state['epoch']}")
-        trained = model
-        if _dist() is not None:
-            from torch.nn.parallel import DistributedDataParallel
+        return model
 
-            on_cuda = self.device.startswith("cuda")
-            if on_cuda:
-                model.to(torch.device("cuda", torch.cuda.current_device()))
-            trained = DistributedDataParallel(
-                model, device_ids=[torch.cuda.current_device()] if on_cuda else None)
-        steps_per_epoch = int(np.ceil(len(data.train) / cfg.optim.batch_triplets))
-        if cfg.optim.max_steps_per_epoch:
-            steps_per_epoch = min(steps_per_epoch, cfg.optim.max_steps_per_epoch)
-        for epoch in range(start_epoch, cfg.optim.epochs):
-            if stale >= cfg.optim.early_stopping:
+    def _resume(self, model, optimizer, scheduler) -> tuple[int, float, int]:
+        """(first epoch, best score, stale epochs): from the last checkpoint with ``resume``."""
+        if not self.resume:
+            return 0, -np.inf, 0
+        last_dir = self.run_dir / "checkpoints" / "last"
+        state = load_state(last_dir)
+        if state is None:
+            self.log(f"no finished epoch in {self.run_dir}: starting from the beginning")
+            return 0, -np.inf, 0
+        load_checkpoint(model, last_dir)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if self.behavior is not None:
+            self.behavior.load_state_dict(state["behavior"])
+        self.history = state["history"]
+        self.log(f"resuming {self.run_dir} after epoch {state['epoch']}")
+        return state["epoch"] + 1, state["best"], state["stale"]
+
+    def _distributed(self, model: BGSModel):
+        """``model`` under DistributedDataParallel when running under torchrun, else itself."""
+        if _dist() is None:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        on_cuda = self.device.startswith("cuda")
+        if on_cuda:
+            model.to(torch.device("cuda", torch.cuda.current_device()))
+        return DistributedDataParallel(model, device_ids=[torch.cuda.current_device()] if on_cuda else None)
+
+    def _train_epoch(self, trained, model, objective, optimizer, params, data: TrainingData, epoch: int,
+                     steps_per_epoch: int) -> tuple[dict, int, int]:
+        """One epoch's steps; returns the summed loss parts, the steps taken and clips embedded."""
+        cfg = self.config
+        order = self._seed(epoch).permutation(len(data.train))
+        model.train()
+        sums: dict[str, float] = {}
+        n_clips = 0
+        step = 0
+        for step in range(steps_per_epoch):
+            rows = order[step * cfg.optim.batch_triplets:(step + 1) * cfg.optim.batch_triplets]
+            if len(rows) == 0:
                 break
-            t0 = time.perf_counter()
-            rng = self._seed(epoch)
-            order = rng.permutation(len(data.train))
-            model.train()
-            sums: dict[str, float] = {}
-            n_clips = 0
-            for step in range(steps_per_epoch):
-                rows = order[step * cfg.optim.batch_triplets:(step + 1) * cfg.optim.batch_triplets]
-                if len(rows) == 0:
-                    break
-                loss, parts, u = self._step(trained, objective, data, rows, epoch)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.optim.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
-                optimizer.step()
-                n_clips += u
-                for k, v in parts.items():  # on the device: no sync in the step
-                    sums[k] = sums.get(k, 0.0) + (v.to(torch.float64) if torch.is_tensor(v) else v)
-            sums = {k: float(v) for k, v in sums.items()}  # one read-back per epoch
-            n_steps = max(1, step + 1)
-            val = self._alignment(model, data.val_ids, data.val)
-            tr = self._alignment(model, data.train_ids, data.train)
-            record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
-                      "train_loss": sums.get("loss", 0.0) / n_steps,
-                      **{f"loss_{k}": v / n_steps for k, v in sums.items() if k != "loss"},
-                      "train_rsa": tr["rsa"], "train_ooo_accuracy": tr["ooo_accuracy"],
-                      "val_rsa": val["rsa"], "val_ooo_accuracy": val["ooo_accuracy"],
-                      "seconds": time.perf_counter() - t0, "clips_per_s": n_clips / (time.perf_counter() - t0)}
-            self.history.append(record)
-            score = val["rsa"] if val["rsa"] is not None and np.isfinite(val["rsa"]) else -np.inf
-            if cfg.optim.select != "last":  # "last": validation judgments steer nothing
-                scheduler.step(score)
-            improved = score > best or cfg.optim.select == "last"
-            best, stale = (score, 0) if improved else (best, stale + 1)
-            self.log(f"epoch {epoch}: loss {record['train_loss']:.4f}, train RSA {tr['rsa']:.3f}, "
-                     f"val RSA {score:.3f}, val odd-one-out {val['ooo_accuracy']:.3f}"
-                     f"{' (best)' if improved else ''}")
-            if self.rank == 0:
-                meta = {"epoch": epoch, "val_rsa": score, "objective": cfg.objective.to_dict()}
-                if improved:
-                    save_checkpoint(model, best_dir, meta)
-                state = {"epoch": epoch, "best": best, "stale": stale, "history": self.history,
-                         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                         "behavior": self.behavior.state_dict() if self.behavior is not None else None}
-                save_checkpoint(model, last_dir, meta, state)
-                self._write_history()
-        if _dist() is not None:
-            _dist().barrier()
-        return self.finish(model, data)
+            loss, parts, u = self._step(trained, objective, data, rows, epoch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.optim.grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+            optimizer.step()
+            n_clips += u
+            for k, v in parts.items():  # on the device: no sync in the step
+                sums[k] = sums.get(k, 0.0) + (v.to(torch.float64) if torch.is_tensor(v) else v)
+        return {k: float(v) for k, v in sums.items()}, max(1, step + 1), n_clips  # one read-back
+
+    def _save_epoch(self, model, optimizer, scheduler, epoch: int, score: float, improved: bool,
+                    best: float, stale: int) -> None:
+        """The best and last checkpoints (with the optimiser state for ``--resume``) and the history."""
+        if self.rank != 0:
+            return
+        cfg = self.config
+        meta = {"epoch": epoch, "val_rsa": score, "objective": cfg.objective.to_dict()}
+        if improved:
+            save_checkpoint(model, self.run_dir / "checkpoints" / "best", meta)
+        state = {"epoch": epoch, "best": best, "stale": stale, "history": self.history,
+                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                 "behavior": self.behavior.state_dict() if self.behavior is not None else None}
+        save_checkpoint(model, self.run_dir / "checkpoints" / "last", meta, state)
+        self._write_history()
 
     def _write_history(self) -> None:
         with atomic_path(self.run_dir / "metrics.jsonl") as tmp:
@@ -312,7 +346,7 @@ class Trainer:
 
         best_dir = self.run_dir / "checkpoints" / "best"
         summary = {"run": str(self.run_dir), "epochs": len(self.history), "best_epoch": None,
-                   **data.summary()}
+                   **data.summary(), "history": self.history}
         if self.rank != 0:
             return summary
         if (best_dir / "checkpoint.json").exists():
@@ -322,6 +356,7 @@ class Trainer:
         every = np.concatenate([data.train_ids, data.val_ids, data.test_ids])
         emb = Embeddings.from_array(every, model.embed(list(every)), source=str(best_dir))
         emb.save(self.run_dir / "embeddings.npz")
+        self.embeddings = emb
         if data.test is not None and len(data.test):
             result = evaluate_embeddings(emb, data.test, n_bootstrap=self.config.run.eval_bootstrap,
                                          n_permutations=self.config.run.eval_permutations,
@@ -329,8 +364,20 @@ class Trainer:
             write_json(self.run_dir / "eval.json", result)
             summary["test"] = {k: result[k]["value"] for k in
                                ("ooo_accuracy", "two_way_accuracy_symmetric", "rsa_spearman", "rsa_pearson")}
-        write_json(self.run_dir / "metrics.json", {**summary, "history": self.history})
+        write_json(self.run_dir / "metrics.json", self._run_record(summary, result if "test" in summary else None))
         return summary
+
+    def _run_record(self, summary: dict, result: dict | None) -> dict:
+        """``metrics.json`` in the run-directory schema (``bgs report`` reads it as it is)."""
+        name = self.config.objective.name
+        header = RunHeader("train", f"Fine-tuning run {self.run_dir.name}", command_line(["bgs", "train"]),
+                           self.config.to_dict())
+        record = {**header.to_dict(), **{k: v for k, v in summary.items() if k != "history"},
+                  "training": {name: {"run": ".", "history": self.history, "best_epoch": summary["best_epoch"]}}}
+        if result is not None:
+            record["models"] = {name: {"label": f"{name} (fine-tuned)", "family": "model",
+                                       "stage": "fine-tuned", "metric": "cosine", "eval": result}}
+        return record
 
 
 def default_run_dir(config: TrainConfig) -> Path:

@@ -137,38 +137,48 @@ def attention_study(out: str | Path, ids: Sequence, files: Sequence, store, *,
             if progress is not None:
                 progress(1)
     table = pd.DataFrame(rows)
-    out.mkdir(parents=True, exist_ok=True)
-    arrays = {"ids": np.asarray(ids) if not isinstance(ids[0], str) else np.asarray(ids, dtype=str)}
-    arrays.update({k.replace("|", "__"): np.stack(v) for k, v in maps.items()})
-    with atomic_path(out / "maps.npz", suffix=".npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-    from bgs.report.rundir import write_table
-
-    write_table(table, out / "clips")
+    _write_maps(out, ids, maps, table)
     summary = summarise(table, n_bootstrap, seed)
     summary.update({"n_clips": len(ids), "n_with_masks": len(fractions), "methods": list(methods),
                     "models": summary.get("models", {}),
                     "backbones": {label: bb.source for label, (bb, _) in models.items()},
                     "checkpoint": str(checkpoint) if checkpoint else None,
                     "frames": frames_n, "size": size, "n_bootstrap": n_bootstrap, "seed": seed})
-    overlays = []
-    for k, (sid, f) in enumerate(zip(ids, files)):
-        if k >= max_overlays:
-            break
-        frames = np.asarray(store.get(sid))
-        mask = fractions.get(sid, (None, None))[0]
-        clip_maps = {f"{label} | {meth}": maps[f"{label}|{meth}"][k] for label in models for meth in methods}
-        stem = Path(f).stem
-        from bgs.attention.overlay import write_gif, write_sheet
-
-        write_sheet(out / "overlays" / f"{stem}.png", frames, clip_maps, mask, title=f"{stem} (id {sid})")
-        write_gif(out / "overlays" / f"{stem}.gif", frames, clip_maps, mask)
-        overlays.append(f"overlays/{stem}.png")
-    summary["overlays"] = overlays
+    summary["overlays"] = _write_overlays(out, ids[:max_overlays], files, store, maps, fractions,
+                                          [f"{label}|{meth}" for label in models for meth in methods])
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     write_json(out / "summary.json", json.loads(json.dumps(summary, default=_jsonable)))
     return summary
+
+
+def _write_maps(out: Path, ids: list, maps: dict, table: pd.DataFrame) -> None:
+    """``maps.npz`` (ids and one array per model × method) and ``clips.csv``/``.parquet``."""
+    from bgs.report.rundir import write_table
+
+    out.mkdir(parents=True, exist_ok=True)
+    arrays = {"ids": np.asarray(ids) if not isinstance(ids[0], str) else np.asarray(ids, dtype=str)}
+    arrays.update({k.replace("|", "__"): np.stack(v) for k, v in maps.items()})
+    with atomic_path(out / "maps.npz", suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+    write_table(table, out / "clips")
+
+
+def _write_overlays(out: Path, ids: list, files: list, store, maps: dict, fractions: dict,
+                    keys: list[str]) -> list[str]:
+    """A PNG sheet and a GIF per clip of ``ids``; returns the sheets' paths under ``out``."""
+    from bgs.attention.overlay import write_gif, write_sheet
+
+    written = []
+    for k, (sid, f) in enumerate(zip(ids, files)):
+        frames = np.asarray(store.get(sid))
+        mask = fractions.get(sid, (None, None))[0]
+        clip_maps = {key.replace("|", " | "): maps[key][k] for key in keys}
+        stem = Path(f).stem
+        write_sheet(out / "overlays" / f"{stem}.png", frames, clip_maps, mask, title=f"{stem} (id {sid})")
+        write_gif(out / "overlays" / f"{stem}.gif", frames, clip_maps, mask)
+        written.append(f"overlays/{stem}.png")
+    return written
 
 
 def _jsonable(v):

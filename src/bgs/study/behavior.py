@@ -18,8 +18,9 @@ training clips' embeddings, scored on the test clips; bootstrap CIs over test cl
 No condition uses the validation judgments: every run keeps its last epoch at a constant
 learning rate (``optim.select = "last"``), so the behavior-only model never sees a human
 judgment. As a manipulation check the like log-ratio of the held-out clips is probed the same
-way: does behavior training make the behavior itself decodable from new clips? Training seeds differ in initialisation of the head and batch order; the table
-reports each seed and the mean over seeds.
+way: does behavior training make the behavior itself decodable from new clips? Training
+seeds differ in initialisation of the head and batch order; the table reports each seed and
+the mean over seeds.
 """
 
 from __future__ import annotations
@@ -28,14 +29,18 @@ import json
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bgs.behavior.config import BehaviorConfig
 from bgs.errors import BGSError
 from bgs.io import atomic_path, write_json
+from bgs.report.rundir import new_run_dir
+from bgs.study.finetune import finetune, train_config
+from bgs.train.config import DataConfig, ModelConfig, OptimConfig, TrainConfig, build_dataclass
 
 CONDITIONS = ("behavior", "bgs", "both")
 LABELS = {"untrained": "untrained backbone", "behavior": "receiver behavior only",
@@ -46,6 +51,9 @@ SHORT = {"untrained": "untrained\nbackbone", "behavior": "behavior\nonly", "bgs"
 
 @dataclass
 class ExperimentConfig:
+    """The experiment's data, budget and seeds; ``model``, ``optim`` and ``behavior`` are the
+    ``bgs train`` sections every condition shares (each run keeps its last epoch)."""
+
     seed: int = 0  # dataset seed
     clips: int = 160
     participants: int = 60
@@ -53,21 +61,25 @@ class ExperimentConfig:
     frames: int = 8
     size: int = 32
     seeds: tuple = (0, 1, 2)  # training seeds
-    epochs: int = 6
-    steps_per_epoch: int = 15
-    batch_triplets: int = 16
-    lr: float = 1e-3
-    full_finetune: bool = True
-    engagement: float = 1.0
-    replay: float = 1.0
-    comments: float = 0.5
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(full_finetune=True))
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
+        epochs=6, max_steps_per_epoch=15, batch_triplets=16, lr=1e-3))
+    behavior: BehaviorConfig = field(default_factory=lambda: BehaviorConfig(
+        engagement=1.0, replay=1.0, comments=0.5))  # the weights; the file is the dataset's
     n_bootstrap: int = 1000
     threads: int = 2
 
     @classmethod
     def quick(cls) -> "ExperimentConfig":
-        return cls(clips=48, participants=24, seeds=(0,), epochs=2, steps_per_epoch=3,
-                   n_bootstrap=100)
+        return cls(clips=48, participants=24, seeds=(0,), optim=OptimConfig(
+            epochs=2, max_steps_per_epoch=3, batch_triplets=16, lr=1e-3), n_bootstrap=100)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str) -> "ExperimentConfig":
+        """The config of a finished experiment (its ``config.json``)."""
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["seeds"] = tuple(known.get("seeds", cls.seeds))
+        return build_dataclass(cls, known, source)
 
 
 def _social_names():
@@ -76,29 +88,17 @@ def _social_names():
     return list(SOCIAL_NAMES)
 
 
-def train_config(data_dir: Path, store: Path, backbone: str, condition: str, seed: int,
-                 cfg: ExperimentConfig):
-    """The ``bgs train`` config of one condition (also written as TOML into its run)."""
-    from bgs.train.config import DataConfig, TrainConfig
-
-    tc = TrainConfig(data=DataConfig.for_dataset(data_dir, videos=str(data_dir / "videos"), store=str(store)))
-    tc.model.backbone = backbone
-    tc.model.full_finetune = cfg.full_finetune
-    tc.objective.name = "none" if condition == "behavior" else "hybrid"
-    if condition in ("behavior", "both"):
-        tc.behavior.file = str(data_dir / "behavior.jsonl")
-        tc.behavior.engagement, tc.behavior.replay, tc.behavior.comments = (
-            cfg.engagement, cfg.replay, cfg.comments)
-    tc.optim.epochs = cfg.epochs
-    tc.optim.max_steps_per_epoch = cfg.steps_per_epoch
-    tc.optim.batch_triplets = cfg.batch_triplets
-    tc.optim.lr = cfg.lr
-    tc.optim.select = "last"
-    tc.optim.early_stopping = cfg.epochs + 1
-    tc.run.seed = seed
-    tc.run.eval_bootstrap = 0  # the experiment evaluates every model itself, the same way
-    tc.run.eval_permutations = 0
-    return tc
+def experiment_train_config(data_dir: Path, store: Path, backbone: str, condition: str, seed: int,
+                            cfg: ExperimentConfig) -> TrainConfig:
+    """The ``bgs train`` config of one condition (also written as TOML into its run): the
+    last epoch at a constant learning rate, so validation judgments steer nothing."""
+    data = DataConfig.for_dataset(data_dir, videos=str(data_dir / "videos"), store=str(store))
+    behavior = (replace(cfg.behavior, file=str(data_dir / "behavior.jsonl"))
+                if condition in ("behavior", "both") else BehaviorConfig())
+    optim = replace(cfg.optim, select="last", early_stopping=cfg.optim.epochs + 1)
+    # the experiment evaluates every model itself, the same way: no bootstrap in the runs
+    return train_config(data, cfg.model, optim, "none" if condition == "behavior" else "hybrid",
+                        backbone, seed, 0, 0, behavior=behavior)
 
 
 def _mean_r2_ci(pred: pd.DataFrame, names: list[str], n_bootstrap: int, seed: int):
@@ -172,19 +172,16 @@ def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
     """Run every condition into ``out`` (a new folder); returns ``results.json``'s content."""
     import torch
 
-    from bgs.demo.pretrain import MAEConfig, cached_videomae
     from bgs.media.decode import DecodeParams
     from bgs.media.store import ClipStore
     from bgs.models.embed import embed_clips, quiet_transformers
     from bgs.models.registry import parse_model
     from bgs.models.vision import load_vision_backbone
+    from bgs.pretrain.mae import MAEConfig, cached_videomae
     from bgs.synthetic import SynthConfig, make_dataset
-    from bgs.train.trainer import Trainer
 
     cfg = config or ExperimentConfig()
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise BGSError(f"{out} is not empty. Fix: give a new folder (results are never overwritten)")
+    out = new_run_dir(out, create=False)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     quiet_transformers()
@@ -223,8 +220,8 @@ def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
             t0 = time.perf_counter()
             name = f"{condition}-s{seed}"
             log(f"training {name} ...")
-            tc = train_config(data_dir, store_root, backbone_ref, condition, seed, cfg)
-            Trainer(tc, out / "runs" / name, log=lambda m: log(f"  {m}")).run()
+            tc = experiment_train_config(data_dir, store_root, backbone_ref, condition, seed, cfg)
+            finetune(tc, out / "runs" / name, log)
             timings[f"train:{name}"] = time.perf_counter() - t0
     timings["train_total"] = time.perf_counter() - t_start
     write_json(out / "timings.json", {k: round(v, 1) for k, v in timings.items()})
@@ -241,8 +238,7 @@ def measure_experiment(out: str | Path, log: Callable[[str], None] = print) -> d
         raise BGSError(f"{out} holds no finished experiment (config.json, untrained.npz). Fix: run "
                        f"`bgs behavior experiment {out}` first")
     raw = json.loads((out / "config.json").read_text())
-    cfg = ExperimentConfig(**{k: (tuple(v) if k == "seeds" else v) for k, v in raw.items()
-                              if k in ExperimentConfig.__dataclass_fields__})
+    cfg = ExperimentConfig.from_dict(raw, str(out / "config.json"))
     data_dir = Path(raw["data"]) if raw.get("data") else out / "data"
     stimuli, test, latents, split = _dataset(data_dir)
     targets = latents.join(like_rate_column(data_dir, stimuli))

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from bgs.errors import BGSError, ConfigError
-from bgs.io import write_json
+from bgs.io import require_new_folder, write_json
 
 #: Bumped whenever the same MAEConfig would train a different model (data, masking, schedule),
 #: so that cached folders of an older version are not reused.
@@ -260,6 +260,35 @@ def _lr_factor(step: int, config: MAEConfig) -> float:
 
 
 # ---------------------------------------------------------------------------- training
+def _pretraining_record(config: MAEConfig, result: dict, encoder, seconds: float, cpu_seconds: float,
+                        t_data: float, threads: int | None) -> dict:
+    """``pretraining.json``: what was trained on what, the loss curve and the time it took."""
+    import torch
+    import transformers
+
+    curve = result["curve"]
+    return {
+        "model": "videomae",
+        "what": f"masked-autoencoder pre-training ({config.masking} masking of "
+                f"{config.mask_ratio:.0%}, {'normalised-' if config.norm_pix else ''}pixel "
+                f"loss) on unlabelled synthetic clips; the encoder is saved",
+        "key": config.key(), "version": PRETRAIN_VERSION, "config": config.to_dict(),
+        "data": {"generator": "bgs.synthetic", "seed": 1000 + config.seed,
+                 "n_train_clips": config.n_clips, "n_val_clips": config.n_val},
+        "n_parameters": {"encoder": int(sum(p.numel() for p in encoder.parameters())),
+                         "total": int(sum(p.numel() for p in result["model"].parameters()))},
+        "loss_start": curve[0]["train_loss"], "loss_end": curve[-1]["train_loss"],
+        "val_loss_start": curve[0].get("val_loss"), "val_loss_end": curve[-1].get("val_loss"),
+        "val_loss_trivial": result["val_loss_trivial"],
+        "curve": curve,
+        "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
+        "seconds_data": round(t_data, 2),
+        "seconds_train": round(result["seconds"], 2),
+        "torch": torch.__version__, "transformers": transformers.__version__,
+        "threads": threads or torch.get_num_threads(),
+    }
+
+
 def pretrain_videomae(out_dir: str | os.PathLike, config: MAEConfig | None = None,
                       progress: Progress | None = None,
                       log: Callable[[str], None] | None = print, threads: int | None = 1) -> Path:
@@ -275,14 +304,11 @@ def pretrain_videomae(out_dir: str | os.PathLike, config: MAEConfig | None = Non
     waiting on each other can make each step ten times slower; and one thread gives the same
     weights on any number of cores.
     """
-    import torch
     import transformers
 
     config = config or MAEConfig()
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise BGSError(f"{out_dir} already exists and is not an empty folder; refusing to overwrite "
-                       f"it. Fix: delete it or give another folder")
+    require_new_folder(out_dir, "delete it or give another folder")
     say = log or (lambda _msg: None)
     report = progress or (lambda stage, done, total: None)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -311,27 +337,7 @@ def pretrain_videomae(out_dir: str | os.PathLike, config: MAEConfig | None = Non
             "do_center_crop": True, "crop_size": {"height": config.size, "width": config.size},
             "do_rescale": True, "rescale_factor": 1 / 255, "num_frames": config.frames})
         seconds = time.perf_counter() - t0
-        curve = result["curve"]
-        doc = {
-            "model": "videomae",
-            "what": f"masked-autoencoder pre-training ({config.masking} masking of "
-                    f"{config.mask_ratio:.0%}, {'normalised-' if config.norm_pix else ''}pixel "
-                    f"loss) on unlabelled synthetic clips; the encoder is saved",
-            "key": config.key(), "version": PRETRAIN_VERSION, "config": config.to_dict(),
-            "data": {"generator": "bgs.synthetic", "seed": 1000 + config.seed,
-                     "n_train_clips": config.n_clips, "n_val_clips": config.n_val},
-            "n_parameters": {"encoder": int(sum(p.numel() for p in encoder.parameters())),
-                             "total": int(sum(p.numel() for p in result["model"].parameters()))},
-            "loss_start": curve[0]["train_loss"], "loss_end": curve[-1]["train_loss"],
-            "val_loss_start": curve[0].get("val_loss"), "val_loss_end": curve[-1].get("val_loss"),
-            "val_loss_trivial": result["val_loss_trivial"],
-            "curve": curve,
-            "seconds": round(seconds, 2), "cpu_seconds": round(time.process_time() - c0, 2),
-            "seconds_data": round(t_data, 2),
-            "seconds_train": round(result["seconds"], 2),
-            "torch": torch.__version__, "transformers": transformers.__version__,
-            "threads": threads or torch.get_num_threads(),
-        }
+        doc = _pretraining_record(config, result, encoder, seconds, time.process_time() - c0, t_data, threads)
         write_json(tmp / "pretraining.json", doc)
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
         with contextlib.suppress(OSError):
