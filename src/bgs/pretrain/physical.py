@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from bgs.errors import BGSError, ConfigError
-from bgs.io import write_json
+from bgs.io import require_new_folder, write_json
 
 #: Bumped whenever the same PhysicalConfig would train a different model.
 PHYSICAL_VERSION = 1
@@ -425,9 +425,7 @@ def pretrain_physical(out_dir: str | os.PathLike, config: PhysicalConfig | None 
 
     config = config or PhysicalConfig()
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise BGSError(f"{out_dir} already exists and is not an empty folder; refusing to overwrite "
-                       f"it. Fix: delete it or give another folder")
+    require_new_folder(out_dir, "delete it or give another folder")
     say = log or (lambda _msg: None)
     report = progress or (lambda stage, done, total: None)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
