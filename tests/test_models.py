@@ -31,6 +31,10 @@ def tiny_model(kind: str):
                                             mlp_ratio=2, crop_size=32, patch_size=8, frames_per_clip=4,
                                             tubelet_size=2, pred_hidden_size=16,
                                             pred_num_hidden_layers=1, pred_num_attention_heads=2))
+    if kind == "vjepa2.1":
+        from bgs.models.vjepa21 import VJEPA21Config, VJEPA21Model
+
+        return VJEPA21Model(VJEPA21Config(**TINY, image_size=32, patch_size=8, tubelet_size=2))
     if kind == "xclip":
         return t.XCLIPVisionModel(t.XCLIPVisionConfig(**TINY, image_size=32, patch_size=8, num_frames=4,
                                                       mit_hidden_size=32, mit_intermediate_size=37,

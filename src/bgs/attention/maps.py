@@ -7,14 +7,14 @@ and method, a relevance map over the *frames × patch grid* that sums to one ove
 Which token is "the embedding" (the row of the rollout that is read):
 
 * TimeSformer, CLIP: the CLS token (CLIP's pooled output is its CLS after a LayerNorm);
-* VideoMAE, V-JEPA 2 (no CLS; bgs pools the mean of the last layer's tokens): the mean of
+* VideoMAE, V-JEPA 2 and 2.1 (no CLS; bgs pools the mean of the last layer's tokens): the mean of
   all rows, i.e. a uniform start vector — the embedding is the mean of the tokens, so each
   token's rollout row counts equally;
 * SigLIP (attention-pooling head): the pooling head's attention weights over the tokens
   (mean over its heads) as the start vector.
 
 Image models run per frame; the video embedding is the mean over frames, so each frame's
-map gets weight 1/T. VideoMAE and V-JEPA 2 embed *tubelets* of ``tubelet_size`` frames; a
+map gets weight 1/T. VideoMAE and V-JEPA 2 (2.1) embed *tubelets* of ``tubelet_size`` frames; a
 tubelet's relevance is split equally over the frames it covers (the model cannot tell them
 apart within the tubelet).
 
@@ -42,7 +42,7 @@ from torch import nn
 from bgs.attention.rollout import METHODS, divided_rollout, joint_rollout
 from bgs.errors import ConfigError
 
-SUPPORTED = ("timesformer", "videomae", "vjepa2", "clip", "siglip")
+SUPPORTED = ("timesformer", "videomae", "vjepa2", "vjepa2.1", "clip", "siglip")
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,10 @@ def layout_for(backbone) -> Layout:
     if name == "vjepa2":
         return Layout("joint", False, False, "mean", backbone.frames // c.tubelet_size, c.tubelet_size,
                       c.crop_size // c.patch_size)
+    if name == "vjepa2.1":  # one frame is an image: one temporal position
+        tubelet = 1 if backbone.frames == 1 else c.tubelet_size
+        return Layout("joint", False, False, "mean", backbone.frames // tubelet, tubelet,
+                      c.image_size // c.patch_size)
     return Layout("joint", True, name == "clip", "cls" if name == "clip" else "probe", 1, 1,
                   c.image_size // c.patch_size)
 

