@@ -14,9 +14,16 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from bgs.errors import BGSError, ConfigError  # noqa: E402
-from bgs.pretrain.physical import (CLIP_NAMES, DENSE_NAMES, FRAME_NAMES, PhysicalConfig,  # noqa: E402
-                                   cached_physical, frame_quantities, physical_targets,
-                                   pretrain_physical)
+from bgs.pretrain.physical import (  # noqa: E402
+    CLIP_NAMES,
+    DENSE_NAMES,
+    FRAME_NAMES,
+    PhysicalConfig,
+    cached_physical,
+    frame_quantities,
+    physical_targets,
+    pretrain_physical,
+)
 from bgs.synthetic import SynthConfig  # noqa: E402
 from bgs.synthetic.dataset import build_scenes  # noqa: E402
 from bgs.synthetic.render import render_scene  # noqa: E402
@@ -72,9 +79,10 @@ def test_targets_coverage_is_the_mask_share():
 
 @pytest.mark.slow
 def test_pretraining_learns_is_deterministic_and_loads(tmp_path, monkeypatch):
+    from safetensors.numpy import load_file
+
     from bgs.models.registry import parse_model
     from bgs.models.vision import load_vision_backbone
-    from safetensors.numpy import load_file
 
     a = pretrain_physical(tmp_path / "a", TINY, log=None)
     b = pretrain_physical(tmp_path / "b", TINY, log=None)
@@ -91,3 +99,19 @@ def test_pretraining_learns_is_deterministic_and_loads(tmp_path, monkeypatch):
     first = cached_physical(TINY, log=None)
     assert first.name == f"physical-vit-{TINY.key()}"
     assert cached_physical(TINY, log=None) == first  # reused, not retrained
+
+
+@pytest.mark.slow
+def test_probes_compare_with_a_random_copy(tmp_path):
+    from bgs.pretrain.physical_probes import PROBED, physical_probes, probe_clips
+
+    frames, table = probe_clips(TINY, n_clips=12, seed=0, work=tmp_path)
+    assert frames.shape == (12, TINY.frames, TINY.size, TINY.size, 3)
+    assert list(table.columns) == list(PROBED) and np.isfinite(table.to_numpy()).all()
+    folder = pretrain_physical(tmp_path / "m", TINY, log=None)
+    scores = physical_probes(folder, TINY, n_clips=30, folds=3)
+    assert list(scores.index) == list(PROBED)
+    assert set(scores.columns) == {"r2_pretrained", "r2_random", "pearson_r_pretrained",
+                                   "pearson_r_random"}
+    # different models, different features: the two columns are not the same numbers
+    assert not np.allclose(scores["r2_pretrained"], scores["r2_random"])

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bgs.pretrain.physical import (CLIP_NAMES, PhysicalConfig, _preprocessor, physical_targets,
-                                   synthetic_clips)
+from bgs.pretrain.physical import CLIP_NAMES, PhysicalConfig, _preprocessor, physical_targets, synthetic_clips
 
 PROBE_SEED_OFFSET = 4000
 #: The probed quantities (columns of the per-clip targets).
