@@ -11,6 +11,7 @@ pytest.importorskip("av")
 
 from bgs.errors import ConfigError, UnknownStimulusError  # noqa: E402
 from bgs.models.text import minilm_folder  # noqa: E402
+from bgs.train.checkpoint import load_state  # noqa: E402
 from bgs.train.config import TrainConfig  # noqa: E402
 from bgs.train.trainer import Trainer  # noqa: E402
 
@@ -66,7 +67,7 @@ def test_training_on_behavior_alone(workspace, tmp_path):
         assert h["loss_replay_weighted"] == pytest.approx(2.0 * h["loss_replay"])
         assert "loss_triplet" not in h and h["lr"] == 0.003  # constant LR under select = "last"
     assert history[-1]["loss_replay"] < history[0]["loss_replay"]
-    state = torch.load(tmp_path / "run" / "checkpoints" / "last" / "state.pt", weights_only=False)
+    state = load_state(tmp_path / "run" / "checkpoints" / "last")
     assert any(k.startswith("heads.replay") for k in state["behavior"])
     assert (tmp_path / "run" / "eval.json").exists() and (tmp_path / "run" / "embeddings.npz").exists()
 

@@ -146,7 +146,7 @@ def test_missing_model_folder_is_one_line(tmp_path, videos, capsys):
     code = main(["embed", "--model", f"timesformer:{tmp_path / 'nope'}", "--stimuli", str(table),
                  "--videos", str(root), "--out", str(tmp_path / "e.npz")])
     err = capsys.readouterr().err
-    assert code == 2 and "cannot load timesformer" in err and err.count("\n") == 1
+    assert code == 2 and "nope: no such model folder" in err and err.count("\n") == 1
 
 
 def test_precomputed_rekeys_to_the_stimulus_table(tmp_path, capsys):

@@ -168,7 +168,8 @@ def test_force_and_interrupted_run(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         make_dataset(out, cfg, force=True, progress=stop)
     assert not (out / "truth.json").exists()  # the marker of a complete folder
-    assert not list(out.rglob(".*"))  # no half-written temporary files
+    assert not list(out.rglob(".*.tmp"))  # no half-written temporary files
+    assert [p.name for p in out.rglob(".*")] == [".bgs-incomplete"]  # readers refuse the folder
     assert len(list((out / "videos").iterdir())) == 3
     assert read_mp4(out / "videos" / "synth_0002.mp4").shape == (4, 16, 16, 3)
 

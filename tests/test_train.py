@@ -65,7 +65,8 @@ def test_training_lowers_loss_and_raises_train_rsa(workspace, tmp_path):
     run = tmp_path / "run"
     for name in ("config.toml", "metrics.json", "eval.json", "training_curves.png",
                  "checkpoints/best/adapter.safetensors", "checkpoints/best/head.safetensors",
-                 "checkpoints/best/checkpoint.json", "checkpoints/last/state.pt", "embeddings.npz"):
+                 "checkpoints/best/checkpoint.json", "checkpoints/last/state.json",
+                 "checkpoints/last/state.safetensors", "embeddings.npz"):
         assert (run / name).exists(), name
     result = json.loads((run / "eval.json").read_text())
     n_test = len((workspace / "syn" / "test.csv").read_text().splitlines()) - 1

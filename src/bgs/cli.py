@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Optional
 
@@ -25,8 +27,10 @@ from bgs.commands.options import (
     err,
     load_triplets,
     out,
+    require_triplets,
 )
 from bgs.errors import BGSError
+from bgs.io import ensure_writable
 
 app = typer.Typer(help="bgs — measure and fine-tune model representations against human "
                        "odd-one-out judgments.", no_args_is_help=True, add_completion=False,
@@ -79,8 +83,10 @@ def data_stats(file: Path = typer.Argument(..., metavar="FILE", help="Triplet fi
                on_error: OnError = OnErrorOpt, max_catch_failure: float = CatchOpt,
                min_rt: Optional[float] = MinRtOpt, max_rt: Optional[float] = MaxRtOpt,
                min_median_rt: Optional[float] = MinMedianRtOpt,
-               n_splits: int = typer.Option(100, help="Random participant splits for split-half reliability."),
-               n_bootstrap: int = typer.Option(1000, help="Bootstrap resamples for confidence intervals (0: none)."),
+               n_splits: int = typer.Option(100, min=1,
+                                            help="Random participant splits for split-half reliability."),
+               n_bootstrap: int = typer.Option(1000, min=0,
+                                               help="Bootstrap resamples for confidence intervals (0: none)."),
                seed: int = typer.Option(0, help="Seed of splits and bootstraps."),
                as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
                output: Optional[Path] = typer.Option(None, "--out", "-o",
@@ -91,6 +97,9 @@ def data_stats(file: Path = typer.Argument(..., metavar="FILE", help="Triplet fi
 
     ts = load_triplets(file, format, columns, id_type, stimuli, on_error, max_catch_failure, min_rt,
                max_rt, min_median_rt)
+    require_triplets(ts, file, participants=2, what="split-half reliability")
+    if output is not None:
+        ensure_writable(output)
     with err.status(f"reliability: {n_splits} splits, {n_bootstrap} bootstrap resamples ..."):
         stats = triplet_stats(ts, n_splits=n_splits, n_bootstrap=n_bootstrap, seed=seed)
     if output is not None:
@@ -178,7 +187,9 @@ def version_callback(value: bool):
 
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=version_callback,
-                                       is_eager=True, help="Print the version and exit.")):
+                                       is_eager=True, help="Print the version and exit."),
+          debug: bool = typer.Option(False, "--debug", help="Show the Python traceback of an "
+                                                            "unexpected error (also BGS_DEBUG=1).")):
     pass
 
 
@@ -186,21 +197,76 @@ _register_commands()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app; a :class:`BGSError` becomes one line on stderr and exit 2.
+    """Entry point and the one error boundary of the command line.
 
-    Usage errors are reported by the argument parser itself (also exit status 2).
+    A :class:`BGSError` (bad input, configuration, a file that cannot be read or written)
+    is one line on stderr and exit status 2, as are usage errors (reported by the argument
+    parser). Anything else is a bug: one line and exit 1, with the traceback under
+    ``--debug`` (or ``BGS_DEBUG=1``).
     """
+    from bgs.errors import file_access_error
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("BGS_DEBUG", "") not in ("", "0")
+    args = [a for a in args if a != "--debug"]
     try:
-        app(args=argv, standalone_mode=True, prog_name="bgs")
+        status = app(args=args, standalone_mode=False, prog_name="bgs")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except _CLICK_USAGE as exc:  # usage errors: the parser's message, on one line
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()
+            return 2
+        return _fail(_usage_message(exc), exc.exit_code if exc.exit_code else 2)
+    except _CLICK_ABORT:
+        sys.stderr.write("bgs: interrupted\n")
+        return 130
     except BGSError as exc:
-        sys.stderr.write(f"bgs: error: {exc}\n")
-        return 2
+        return _fail(str(exc), 2)
+    except OSError as exc:  # reading or writing a path the user gave
+        return _fail(str(file_access_error(exc)), 2)
     except KeyboardInterrupt:
         sys.stderr.write("bgs: interrupted\n")
         return 130
-    return 0
+    except Exception as exc:  # noqa: BLE001 - the boundary: a bug, not bad input
+        if debug:
+            traceback.print_exc()
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return _fail(f"unexpected {type(exc).__name__}{': ' + reason if reason else ''} (a bug in "
+                     f"bgs; run again with --debug for the traceback and report it)", 1)
+    return status if isinstance(status, int) else 0
+
+
+def _click_modules() -> list:
+    """click, and the copy of it that newer typer versions carry inside (typer._click)."""
+    import click
+
+    mods = [click]
+    try:
+        from typer import _click
+
+        mods.append(_click)
+    except ImportError:
+        pass
+    return mods
+
+
+_CLICK_USAGE = tuple(m.ClickException for m in _click_modules())
+_CLICK_ABORT = tuple(getattr(m.exceptions, "Abort", KeyboardInterrupt) for m in _click_modules())
+
+
+def _usage_message(exc) -> str:
+    """The parser's message (a click.ClickException), on one line, with the --help hint."""
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "bgs"
+    message = exc.format_message().strip()
+    return f"{command}: {message}{'' if message.endswith('.') else '.'} Fix: see '{command} --help'"
+
+
+def _fail(message: str, status: int) -> int:
+    """One line on stderr (a multi-line message is joined)."""
+    sys.stderr.write("bgs: error: " + " ".join(message.split("\n")) + "\n")
+    return status
 
 
 def run() -> None:

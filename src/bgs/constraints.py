@@ -81,8 +81,24 @@ class OfType:
         return " or ".join(self.NAMES.get(t, t.__name__) for t in self.types)
 
 
+class Pattern:
+    """A string matching the regular expression ``regex`` (whole), described as ``what``."""
+
+    def __init__(self, regex: str, what: str):
+        import re
+
+        self.regex, self.what = re.compile(regex), what
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, str) and self.regex.fullmatch(value) is not None
+
+    def __str__(self) -> str:
+        return self.what
+
+
 TEXT = OfType(str)
 FLAG = OfType(bool)
+DEVICE = Pattern(r"cpu|cuda(:\d+)?", "cpu, cuda or cuda:N")
 
 
 def check(obj, section: str | None = None) -> None:

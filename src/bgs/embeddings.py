@@ -96,6 +96,18 @@ class Embeddings:
                 f"(first: {', '.join(map(repr, missing[:10].tolist()))})", fix)
         return Embeddings(ids, {k: v[pos] for k, v in self.layers.items()}, self.source)
 
+    def require_defined(self, metric: str, layer: str | None = None) -> "Embeddings":
+        """Refuse rows whose ``metric`` similarity is undefined (zero or constant vectors):
+        scored, they would silently count as dissimilar to everything."""
+        bad = undefined_rows(self.layer(layer), metric)
+        if bad.any():
+            what = "zero vectors" if metric == "cosine" else "constant vectors"
+            raise DataFileError(self.source or "(embeddings)",
+                                f"{int(bad.sum())} stimuli have {what}, for which {metric} "
+                                f"similarity is undefined (ids {self.ids[bad][:10].tolist()})",
+                                "re-embed or drop those stimuli, or choose --metric euclidean")
+        return self
+
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
         """Write atomically; the format follows the suffix (.npz, .parquet, .safetensors)."""
@@ -165,16 +177,54 @@ class Embeddings:
                                             f"{str(exc).splitlines()[0] if str(exc) else ''})", fix) from None
         if not layers:
             raise DataFileError(path, "no embedding array", fix)
+        _check_ids(path, np.asarray(ids))
         for k, v in layers.items():
             if v.ndim != 2 or len(v) != len(ids):
                 raise DataFileError(path, f"layer {k!r} has shape {v.shape} but there are "
                                           f"{len(ids)} ids", "store one row per id")
+            if v.dtype.kind not in "biuf":
+                raise DataFileError(path, f"layer {k!r} holds {v.dtype} values, not numbers",
+                                    "store numeric (float) embeddings")
+            if v.shape[1] == 0:
+                raise DataFileError(path, f"layer {k!r} has no dimensions (shape {v.shape})",
+                                    "store at least one value per id")
             if not np.isfinite(v).all():
                 bad = np.flatnonzero(~np.isfinite(v).all(axis=1))
                 raise DataFileError(path, f"layer {k!r} has NaN or infinite values for ids "
                                           f"{as_ids(ids)[bad][:10].tolist()}", "re-embed those stimuli")
         ordered = dict(sorted(layers.items(), key=lambda kv: kv[0] != DEFAULT_LAYER))
         return cls(as_ids(ids), ordered, str(path))
+
+
+def out_of_range(ids: np.ndarray) -> np.ndarray:
+    """Mask of integer ids that do not fit int64 (uint64 above its maximum, huge floats)."""
+    if ids.dtype.kind == "u":
+        return ids > np.iinfo(np.int64).max
+    if ids.dtype.kind == "f":
+        return np.isfinite(ids) & ((ids >= 2.0**63) | (ids < -(2.0**63)))
+    return np.zeros(len(ids), bool)
+
+
+def _check_ids(path: Path, ids: np.ndarray) -> None:
+    if ids.ndim != 1:
+        raise DataFileError(path, f"the ids have shape {ids.shape}", "store one id per row")
+    if ids.dtype.kind not in "iufUSO":
+        raise DataFileError(path, f"the ids are {ids.dtype} values", "store integer or string ids")
+    big = out_of_range(ids)
+    if big.any():
+        raise DataFileError(path, f"ids outside the 64-bit integer range: {ids[big][:5].tolist()}",
+                            "use smaller integer ids, or string ids")
+
+
+def undefined_rows(x: np.ndarray, metric: str) -> np.ndarray:
+    """Rows whose similarity under ``metric`` is undefined: zero vectors under cosine, and
+    constant vectors (zero after centring) under correlation."""
+    x = np.asarray(x, dtype=np.float64)
+    if metric == "correlation":
+        x = x - x.mean(axis=1, keepdims=True)
+    elif metric != "cosine":
+        return np.zeros(len(x), bool)
+    return np.linalg.norm(x, axis=1) == 0  # the norm the similarity divides by
 
 
 def _npz_key(layer: str) -> str:

@@ -90,3 +90,40 @@ class ConfigError(BGSError):
 
 class DownloadError(BGSError):
     """A dataset file could not be fetched or failed its checksum."""
+
+
+class FileAccessError(BGSError):
+    """A file or folder bgs cannot read or write: permissions, a file where a folder should
+    be, a full disk. Raised for the path the user gave, not for a temporary file beside it."""
+
+    def __init__(self, path, problem: str, fix: str):
+        self.path, self.problem, self.fix = str(path), problem, fix
+        super().__init__(f"{self.path}: {problem}. Fix: {fix}")
+
+
+_OS_PROBLEMS = {  # errno name -> (problem, fix)
+    "EACCES": ("permission denied", "choose a location you may write to (or read from), or "
+                                    "change its permissions"),
+    "EPERM": ("operation not permitted", "choose a location you may write to, or change its "
+                                         "permissions"),
+    "EROFS": ("the file system is read-only", "write somewhere else"),
+    "ENOTDIR": ("a part of the path is a file, not a folder", "choose a path whose parents are "
+                                                              "folders"),
+    "EISDIR": ("is a folder, not a file", "give a file path"),
+    "EEXIST": ("already exists", "remove it or choose another path"),
+    "ENOENT": ("no such file or folder", "check the path"),
+    "ENOSPC": ("no space left on the device", "free some space or write somewhere else"),
+    "ENAMETOOLONG": ("the name is too long", "choose a shorter path"),
+    "ELOOP": ("too many symbolic links", "resolve the link loop"),
+}
+
+
+def file_access_error(exc: OSError, path=None) -> FileAccessError:
+    """The :class:`FileAccessError` for an ``OSError``, naming ``path`` (else the error's file)."""
+    import errno
+
+    name = errno.errorcode.get(exc.errno or 0, "")
+    problem, fix = _OS_PROBLEMS.get(name, (exc.strerror or type(exc).__name__,
+                                           "check the path and its permissions"))
+    where = path if path is not None else (exc.filename if exc.filename is not None else "(a file)")
+    return FileAccessError(where, problem, fix)

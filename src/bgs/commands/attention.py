@@ -26,10 +26,10 @@ def attention_command(
     split: Optional[Path] = typer.Option(None, "--split", help="Only the stimuli listed in this file (e.g. test.csv)."),
     methods: str = typer.Option("rollout,grad_rollout", "--methods",
                                 help="Comma-separated: rollout (Abnar & Zuidema), grad_rollout (Chefer et al.)."),
-    max_overlays: int = typer.Option(50, "--max-overlays", help="Clips with PNG/GIF overlays (the first N)."),
+    max_overlays: int = typer.Option(50, "--max-overlays", min=0, help="Clips with PNG/GIF overlays (the first N)."),
     store: Optional[Path] = typer.Option(None, "--store", help="Clip store folder (default: VIDEOS/.bgs-clip-store)."),
-    batch_size: int = typer.Option(4, "--batch-size", help="Clips per forward/backward pass."),
-    n_bootstrap: int = typer.Option(1000, "--n-bootstrap", help="Bootstrap resamples of clips for CIs."),
+    batch_size: int = typer.Option(4, "--batch-size", min=1, help="Clips per forward/backward pass."),
+    n_bootstrap: int = typer.Option(1000, "--n-bootstrap", min=0, help="Bootstrap resamples of clips for CIs."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
 ):

@@ -20,7 +20,7 @@ def validate(
     format: str = typer.Option("auto", "--format", help="auto, bgs or blift."),
     id_field: Optional[str] = typer.Option(None, "--id-field",
                                            help="Record field naming the stimulus."),
-    replay_bins: int = typer.Option(8, "--replay-bins",
+    replay_bins: int = typer.Option(8, "--replay-bins", min=1,
                                     help="Bins to resample replay graphs to (for the summary)."),
 ):
     """Read and check a behavior file; print what it holds."""
@@ -56,11 +56,11 @@ def experiment(
                                         help="An existing `bgs synth make` folder (default: "
                                              "generate one into OUT/data)."),
     seeds: str = typer.Option("0,1,2", "--seeds", help="Training seeds, comma-separated."),
-    epochs: Optional[int] = typer.Option(None, "--epochs"),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Steps per epoch."),
-    clips: Optional[int] = typer.Option(None, "--clips", help="Clips to generate."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Steps per epoch."),
+    clips: Optional[int] = typer.Option(None, "--clips", min=6, help="Clips to generate."),
     quick: bool = typer.Option(False, "--quick", help="A tiny version (one seed, a minute)."),
-    threads: int = typer.Option(2, "--threads", help="torch CPU threads."),
+    threads: int = typer.Option(2, "--threads", min=1, help="torch CPU threads."),
     measure_only: bool = typer.Option(False, "--measure-only",
                                       help="Only re-measure the models of a finished OUT."),
 ):

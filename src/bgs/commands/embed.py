@@ -52,13 +52,13 @@ def embed_command(
     layers: Optional[str] = typer.Option(None, "--layers",
                                          help="Comma-separated layers: embeddings (pooled output, "
                                               "default), last, or hidden-state indices such as -2,6."),
-    frames: Optional[int] = typer.Option(None, "--frames", help="Frames per clip (default: the model's)."),
+    frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Frames per clip (default: the model's)."),
     resize: Resize = typer.Option(Resize.crop, "--resize",
                                   help="crop: short side then centre crop; squash: ignore aspect."),
     store: Optional[Path] = typer.Option(None, "--store", help="Clip store folder (default: VIDEOS/.bgs-clip-store)."),
     on_error: OnDecodeError = typer.Option(OnDecodeError.skip, "--on-error",
                                            help="An unreadable video: skip it (listed in the output) or fail."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Clips (or captions) per forward pass."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Clips (or captions) per forward pass."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c",
                                               help="A fine-tuned video/image run (bgs train --out RUN): "
@@ -73,6 +73,7 @@ def embed_command(
     from bgs.models.registry import parse_model
 
     spec = parse_model(model)
+    _check_outputs(out_path, store or (videos / ".bgs-clip-store" if videos else None))
     table = read_stimuli(stimuli)
     meta: dict = {"model": str(spec), "stimuli": str(stimuli), "skipped": {}}
     family = spec.kind.family
@@ -103,6 +104,21 @@ def embed_command(
         err.print(f"[yellow]skipped[/yellow] {stim}: {why}")
     out.print(f"wrote {out_path}: {len(emb):,} stimuli × {emb.matrix.shape[1]} "
               f"({', '.join(emb.layer_names)}); {len(meta['skipped'])} skipped")
+
+
+def _check_outputs(out_path: Path, store: Optional[Path]) -> None:
+    """Fail before loading a model when the outputs could not be written."""
+    from bgs.embeddings import SUFFIXES
+    from bgs.errors import DataFileError
+    from bgs.io import ensure_writable
+
+    if out_path.suffix.lower() not in SUFFIXES:
+        raise DataFileError(out_path, f"unknown embeddings format {out_path.suffix!r}",
+                            f"use one of {', '.join(SUFFIXES)}")
+    ensure_writable(out_path)
+    ensure_writable(out_path.with_name(out_path.name + ".meta.json"))
+    if store is not None:
+        ensure_writable(store, folder=True)
 
 
 def _embed_videos(spec, table, stimuli: Path, videos: Path | None, layers: str | None, frames: int | None,

@@ -37,8 +37,9 @@ def register(app: typer.Typer) -> None:
         layer: Optional[str] = typer.Option(None, "--layer", help="Embedding layer to use."),
         ties: str = typer.Option("fractional", "--ties",
                                  help="Odd-one-out ties: fractional (1/k) or wrong (0)."),
-        n_bootstrap: int = typer.Option(1000, help="Bootstrap resamples for CIs (0: none)."),
-        n_permutations: int = typer.Option(1000, help="Stimulus-label permutations for p-values (0: none)."),
+        n_bootstrap: int = typer.Option(1000, min=0, help="Bootstrap resamples for CIs (0: none)."),
+        n_permutations: int = typer.Option(1000, min=0,
+                                           help="Stimulus-label permutations for p-values (0: none)."),
         seed: int = typer.Option(0, help="Seed of every resampling."),
         as_json: bool = opts.JsonOpt,
         output: Optional[Path] = opts.JsonOutOpt,
@@ -46,18 +47,23 @@ def register(app: typer.Typer) -> None:
     ):
         """Odd-one-out accuracy, two-way accuracy and RSA with CIs, p-values and ceilings."""
         from bgs.embeddings import Embeddings
-        from bgs.io import write_json
+        from bgs.io import ensure_writable, write_json
         from bgs.metrics.evaluate import evaluate_embeddings
         from bgs.report.rundir import new_run_dir
 
         if run is not None:
             new_run_dir(run, create=False)  # fail before the work, not after
+            ensure_writable(run, folder=True)
+        if output is not None:
+            ensure_writable(output)
 
         ts = opts.load_triplets(triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
                        None, None, None)
         if split is not None:
             ts = ts.restrict(load_split_ids(split, stimuli))
+            opts.require_triplets(ts, split)
         emb = Embeddings.load(embeddings)
+        opts.require_defined(emb, ts, metric, layer)
         with opts.err.status(f"evaluating on {len(ts):,} triplets ({n_bootstrap} bootstrap "
                             f"resamples, {n_permutations} permutations) ..."):
             result = evaluate_embeddings(emb, ts, metric=metric, layer=layer, ties=ties,

@@ -56,18 +56,49 @@ def load_triplets(file: Path, format: str, columns, id_type, stimuli, on_error, 
                           min_response_time=min_rt, max_response_time=max_rt,
                           min_median_response_time=min_median_rt)
     ids = read_stimuli(stimuli).ids if stimuli is not None else None
-    return read_triplets(file, format=format, columns=columns, id_type=id_type,
-                         stimulus_ids=ids, on_error=on_error.value, screening=screening)
+    ts = read_triplets(file, format=format, columns=columns, id_type=id_type,
+                       stimulus_ids=ids, on_error=on_error.value, screening=screening)
+    require_triplets(ts, file)
+    return ts
+
+
+def require_triplets(ts, source, participants: int = 0, what: str = "") -> None:
+    """Degenerate data named: no valid triplet left, or too few participants for ``what``."""
+    from bgs.errors import DataFileError
+
+    if len(ts) == 0:
+        r = ts.report
+        gone = {**r.dropped, **r.screened, "catch trials": r.n_catch} if r is not None else {}
+        why = ", ".join(f"{k}: {v:,}" for k, v in gone.items() if v) or "none with all three stimuli listed"
+        raise DataFileError(source, f"no valid triplets remain ({why})",
+                            "check the file, the screening options (--min-rt, --max-rt, "
+                            "--max-catch-failure) and the --split")
+    if ts.n_participants < participants:
+        raise DataFileError(source, f"{what} needs at least {participants} participants with "
+                                    f"valid triplets; the file has {ts.n_participants}",
+                            "give judgments from more participants")
+
+
+def require_defined(emb, ts, metric: str, layer) -> None:
+    """Refuse stimuli of ``ts`` whose embedding has no ``metric`` direction (zero vectors)."""
+    import numpy as np
+
+    used = ts.stimulus_ids[np.unique(ts.triads)]
+    emb.align(used, "the triplets").require_defined(metric, layer)
 
 
 def load_split_ids(path: Path, stimuli: Path | None):
     """Stimulus ids listed in a split file (first column; ids, or file names via --stimuli)."""
+    import pandas as pd
+
     from bgs.data.stimuli import read_stimuli
     from bgs.data.tables import first_row_number, read_table
 
     df = read_table(path)
     col = df.columns[0]
     if stimuli is not None:
-        return read_stimuli(stimuli).to_ids(df[col], path, col, first_row_number(path))
-    values = df[col]
-    return values.astype(str).to_numpy(dtype=object) if values.dtype == object else values.to_numpy()
+        ids = read_stimuli(stimuli).to_ids(df[col], path, col, first_row_number(path))
+    else:
+        values = df[col]
+        ids = values.astype(str).to_numpy(dtype=object) if values.dtype == object else values.to_numpy()
+    return ids[~pd.Index(ids).duplicated()]  # a stimulus listed twice is listed once

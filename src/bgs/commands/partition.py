@@ -50,9 +50,10 @@ def model_names(paths: list[Path], names: str | None) -> list[str]:
                               "model names with --names a,b[,c]")
         return out
     out = [s.strip() for s in names.split(",")]
-    if len(out) != len(paths) or not all(out):
-        raise ConfigError(f"--names gives {len(out)} name(s) ({names!r}) for {len(paths)} "
-                          "--embeddings file(s); give one non-empty name per file")
+    if len(out) != len(paths) or not all(out) or len(set(out)) != len(out):
+        raise ConfigError(f"--names gives {len(set(out))} distinct name(s) ({names!r}) for "
+                          f"{len(paths)} --embeddings file(s); give one distinct non-empty name "
+                          "per file")
     return out
 
 
@@ -136,11 +137,14 @@ def register(app: typer.Typer) -> None:
         """Unique and shared variance of human dissimilarity explained by 2 or 3 models
         (in-sample and cross-validated over stimuli)."""
         from bgs.embeddings import Embeddings
-        from bgs.io import write_json
+        from bgs.io import ensure_writable, write_json
         from bgs.report.rundir import new_run_dir
 
         if run is not None:
             new_run_dir(run, create=False)
+            ensure_writable(run, folder=True)
+        if output is not None:
+            ensure_writable(output)
         if not 2 <= len(embeddings) <= 3:
             raise ConfigError(f"give 2 or 3 --embeddings files, got {len(embeddings)}")
         if cv_folds < 0 or cv_folds == 1:
@@ -154,6 +158,10 @@ def register(app: typer.Typer) -> None:
         n_read = len(ts)
         if split is not None:
             ts = ts.restrict(split_ids(split, ts, stimuli))
+            opts.require_triplets(ts, split)
+        if metric in ("cosine", "correlation"):
+            for e in embs.values():
+                opts.require_defined(e, ts, metric, layer)
         report = partition_report(ts, embs, metric=metric, layer=layer, cv_folds=cv_folds,
                                   seed=seed, weighted=weighted, paths=dict(zip(labels, embeddings)))
         report["triplets"].update(n_valid=n_read, split=None if split is None else str(split))

@@ -43,12 +43,12 @@ def garcia2025(
                                    help="Objectives, comma-separated: hybrid, triplet, rsa, budget_matched."),
     caption_pool: str = typer.Option("first", "--caption-pool",
                                      help="Fine-tuning input: first caption or mean of all captions."),
-    epochs: int = typer.Option(6, "--epochs", help="Fine-tuning epochs (best on validation RSA kept)."),
-    steps: int = typer.Option(20, "--steps-per-epoch", help="Optimiser steps per epoch."),
-    batch: int = typer.Option(32, "--batch-triplets", help="Triplets per step."),
+    epochs: int = typer.Option(6, "--epochs", min=1, help="Fine-tuning epochs (best on validation RSA kept)."),
+    steps: int = typer.Option(20, "--steps-per-epoch", min=1, help="Optimiser steps per epoch."),
+    batch: int = typer.Option(32, "--batch-triplets", min=1, help="Triplets per step."),
     lr: float = typer.Option(3e-4, "--lr", help="Learning rate of the LoRA weights and the head."),
-    n_bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for every CI."),
-    n_permutations: int = typer.Option(200, "--permutations", help="Permutations for p-values."),
+    n_bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for every CI."),
+    n_permutations: int = typer.Option(200, "--permutations", min=0, help="Permutations for p-values."),
     seed: int = typer.Option(0, "--seed", help="Seed of every split, resample and training run."),
 ):
     """Garcia & Isik (2025) on its public data: screening, reliability and ceilings; caption

@@ -45,7 +45,14 @@ def make(
     from bgs.synthetic import SynthConfig, contact_sheet, make_dataset
 
     config = SynthConfig(seed=seed, n_clips=clips, n_participants=participants, frames=frames,
-                         size=size, fps=fps, render=videos, style=style)
+                         size=size, fps=fps, render=videos, style=style).validate()
+    if contact is not None:
+        from bgs.errors import ConfigError
+        from bgs.io import ensure_writable
+
+        if not videos:
+            raise ConfigError("--contact-sheet needs the videos; drop --no-videos")
+        ensure_writable(contact)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True,
                   disable=not err.is_terminal) as progress:
@@ -58,10 +65,6 @@ def make(
 
         result = make_dataset(out_dir, config, force=force, progress=update)
     if contact is not None:
-        if not videos:
-            from bgs.errors import ConfigError
-
-            raise ConfigError("--contact-sheet needs the videos; drop --no-videos")
         contact_sheet(out_dir, contact)
     out.print(result.summary())
     c = result.true_ceiling

@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 from bgs.data.tables import first_row_number, read_table, require_columns
-from bgs.errors import DataFileError, DuplicateIdError, MissingValueError, UnknownStimulusError
+from bgs.embeddings import out_of_range
+from bgs.errors import (DataFileError, DuplicateIdError, InvalidRecordError, MissingValueError,
+                        UnknownStimulusError)
 
 ID_COLUMNS = ("id", "stimulus_id", "index")
 FILE_COLUMNS = ("file", "path", "filename", "video_name", "video", "image", "stimulus")
@@ -203,6 +205,11 @@ def read_stimuli(path: str | Path, id_column: str | None = None,
         raise MissingValueError(path, "empty stimulus id", "give every stimulus an id",
                                 rows=np.flatnonzero(missing) + first, column=key)
     ids = df[key].to_numpy()
+    big = out_of_range(ids)
+    if big.any():
+        raise InvalidRecordError(path, "stimulus id outside the 64-bit integer range",
+                                 "use smaller integer ids, or string ids",
+                                 rows=np.flatnonzero(big) + first, column=key)
     if ids.dtype == object:
         ids = df[key].astype(str).str.strip().to_numpy(dtype=object)
     dup = pd.Index(ids).duplicated()

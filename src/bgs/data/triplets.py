@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bgs.data.formats import REQUIRED_FIELDS, TripletFormat, resolve_format
+from bgs.data.ids import parse_int64
 from bgs.data.tables import first_row_number, read_table, require_columns
 from bgs.errors import (
     ConfigError,
@@ -33,7 +34,7 @@ _PROBLEMS = {
     "missing value": (MissingValueError,
                       "fill in the value or run with --on-error drop to drop such rows"),
     "non-integer stimulus id": (InvalidStimulusIdError,
-                                "stimulus ids must be integers; correct the value, pass "
+                                "stimulus ids must be integers within the 64-bit range; correct the value, pass "
                                 "--id-type str for string ids, or run with --on-error drop"),
     "unknown stimulus id": (UnknownStimulusError,
                             "add the stimulus to the stimulus table, correct the id, or run "
@@ -233,16 +234,11 @@ class TripletSet:
 
 # ---------------------------------------------------------------------- reading
 def _parse_ids(values: pd.Series, id_type: str) -> tuple[np.ndarray, np.ndarray]:
-    """Return (parsed ids, bad mask). Missing values are handled before this."""
+    """Return (parsed ids, bad mask): not an integer, or outside int64. Missing values are
+    handled before this."""
     if id_type == "str":
         return values.astype(str).str.strip().to_numpy(dtype=object), np.zeros(len(values), bool)
-    if pd.api.types.is_integer_dtype(values.dtype):
-        return values.to_numpy(dtype=np.int64), np.zeros(len(values), bool)
-    num = pd.to_numeric(values, errors="coerce")
-    arr = num.to_numpy(dtype=float)
-    bad = ~np.isfinite(arr) | (arr != np.round(arr))
-    out = np.where(bad, 0, arr).astype(np.int64)
-    return out, bad
+    return parse_int64(values)
 
 
 def read_triplets(path: str | Path, format: str | TripletFormat = "default",

@@ -10,6 +10,7 @@ one preprocessing pipeline everywhere.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -210,15 +211,40 @@ def _preprocessor_stats(folder: Path) -> tuple[tuple | None, tuple | None]:
             tuple(data["image_std"]) if "image_std" in data else None)
 
 
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+
+
+def check_model_folder(spec: ModelSpec) -> None:
+    """A missing or incomplete local model folder, named as such (not as a bad hub id)."""
+    from bgs.errors import BGSError
+
+    folder = Path(spec.source).expanduser()
+    if folder.exists():
+        if not folder.is_dir():
+            raise BGSError(f"{folder}: is a file, not a model folder. Fix: give the folder "
+                           f"save_pretrained wrote (holding config.json)")
+        if not (folder / "config.json").is_file():
+            raise BGSError(f"{folder}: not a model folder (no config.json). Fix: give the folder "
+                           f"save_pretrained wrote")
+    elif not _HUB_ID.match(spec.source) or spec.source.endswith((".json", ".safetensors", ".bin")):
+        raise BGSError(f"{spec.source}: no such model folder. Fix: check the path, or give a "
+                       f"hub id such as {spec.kind.hub_example}")
+
+
 def _from_pretrained(spec: ModelSpec, cls) -> nn.Module:
     """A transformers model from a folder or hub id, with eager attention (the one
     implementation every class has; TimeSformer refuses attn_implementation="sdpa" here)."""
     from bgs.errors import BGSError
 
+    check_model_folder(spec)
     try:
         return cls.from_pretrained(spec.source, attn_implementation="eager")
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - OSError, ValueError, SafetensorError, JSON errors
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if not Path(spec.source).expanduser().exists():
+            raise BGSError(f"{spec.source}: no such model folder, and it could not be loaded as a "
+                           f"hub id ({first}). Fix: check the path (without network access a hub "
+                           f"id cannot be downloaded)") from None
         raise BGSError(f"cannot load {spec}: {first}. Fix: give a folder written by "
                        f"save_pretrained (without network access a hub id cannot be "
                        f"downloaded), e.g. {spec.kind.name}:path/to/model") from None

@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterable, Mapping
 from html import escape
 from pathlib import Path
 
-from bgs.errors import BGSError, UnreadableFileError
-from bgs.io import atomic_path
+from bgs.errors import BGSError, FileAccessError, UnreadableFileError
+from bgs.io import atomic_path, ensure_writable
 from bgs.report.rundir import SCHEMA, RunHeader
 
 RUN_DIR_COMMANDS = ("`bgs demo`, `bgs train`, or `bgs evaluate`, `bgs probe` or `bgs partition` "
@@ -244,8 +244,10 @@ def _load_matrices(run_dir: Path):
             human = z["human"]
             ids = z["ids"] if "ids" in z.files else np.arange(len(human))
             models = {k[len("model."):]: z[k] for k in z.files if k.startswith("model.")}
-    except (OSError, ValueError):
-        return None
+    except (OSError, ValueError, EOFError) as exc:
+        raise UnreadableFileError(path, f"cannot be read as an .npz archive ({type(exc).__name__})",
+                                  "write the run directory again, or delete matrices.npz to "
+                                  "report without the matrices") from None
     return ids, human, models
 
 
@@ -881,7 +883,12 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     ``out``) atomically and return its path."""
     run_dir = Path(run_dir)
     _load_metrics(run_dir)  # fail before touching anything
-    target = Path(out) if out is not None else run_dir / "report.html"
+    _load_matrices(run_dir)
+    try:
+        target = ensure_writable(Path(out) if out is not None else run_dir / "report.html")
+    except FileAccessError as exc:
+        raise BGSError(f"{exc.path}: cannot write the report ({exc.problem}). Fix: write it "
+                       "elsewhere with --out FILE") from None
     plots = _plots_dir(run_dir)
     with contextlib.ExitStack() as stack:
         if plots is None:

@@ -182,6 +182,10 @@ def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
 
     cfg = config or ExperimentConfig()
     out = new_run_dir(out, create=False)
+    if data is not None:  # a bad --data fails before the output folder exists
+        from bgs.synthetic import read_truth
+
+        read_truth(data)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     quiet_transformers()

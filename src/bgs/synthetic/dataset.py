@@ -15,9 +15,12 @@ adds what the real data cannot have::
     OUT/truth.json                  latents, nuisance, scripts, participants, config, true ceiling
 
 Every file is written atomically; ``truth.json`` is written last, so a folder without it is
-an interrupted run. Every random draw comes from ``numpy.random.default_rng([seed, stream,
-...])`` with a fixed stream per purpose, so equal seeds give byte-identical folders and a clip's
-content does not depend on how many clips are generated.
+an interrupted run. ``OUT/.bgs-incomplete`` marks the folder while it is being written:
+readers (:func:`bgs.data.tables.read_table`, :func:`read_truth`) refuse such a folder, and
+``--force`` replaces it, temporary files of a killed run included. Every random draw comes
+from ``numpy.random.default_rng([seed, stream, ...])`` with a fixed stream per purpose, so
+equal seeds give byte-identical folders and a clip's content does not depend on how many clips
+are generated.
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ import numpy as np
 import pandas as pd
 
 from bgs import __version__
+from bgs.data.tables import INCOMPLETE, refuse_incomplete
 from bgs.errors import ConfigError, OutputExistsError, UnreadableFileError
-from bgs.io import atomic_path, is_new_folder
+from bgs.io import atomic_path, ensure_writable, is_new_folder
 from bgs.synthetic import behavior as bh
 from bgs.synthetic import captions as cap
 from bgs.synthetic import observers as obs
@@ -220,6 +224,7 @@ def _sha256(path: Path) -> str:
 def _prepare_out(out: Path, cfg: SynthConfig, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"{out} exists and is not a folder; give a folder path")
+    ensure_writable(out, folder=True)
     if not is_new_folder(out):
         if not force:
             raise OutputExistsError(
@@ -233,7 +238,11 @@ def _prepare_out(out: Path, cfg: SynthConfig, force: bool) -> None:
             if (out / sub).is_dir():
                 for f in (out / sub).glob(f"{cfg.name_prefix}_*.{ext}"):
                     f.unlink()
+        for folder in (out, out / "videos", out / "masks"):  # temporaries of a killed run
+            for f in folder.glob(".*.tmp"):
+                f.unlink()
     out.mkdir(parents=True, exist_ok=True)
+    _write_text(out / INCOMPLETE, "bgs synth make did not finish\n")  # removed at the end
 
 
 def _scripts_for(cfg: SynthConfig, index: int) -> str:
@@ -402,6 +411,7 @@ def make_dataset(out: str | Path, config: SynthConfig | None = None, *, force: b
         "files": {f: _sha256(out / f) for f in files},
     }
     _write_text(out / "truth.json", json.dumps(_round(truth), indent=1) + "\n")
+    (out / INCOMPLETE).unlink()  # the folder is complete
     return SynthResult(out, cfg, n, cfg.n_participants, int(people.inattentive.sum()), int(len(t)),
                        int(design.catch.sum()), int(in_split["train"].sum()),
                        int(in_split["test"].sum()), ceiling, time.perf_counter() - t0,
@@ -447,6 +457,7 @@ class Truth:
 
 def read_truth(out_dir: str | Path) -> Truth:
     path = Path(out_dir) / "truth.json"
+    refuse_incomplete(path)
     if not path.exists():
         raise UnreadableFileError(path, "file not found (an incomplete or non-synthetic folder)",
                                   "generate the dataset with `bgs synth make`")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from bgs.behavior.config import BehaviorConfig
-from bgs.constraints import FLAG, TEXT, Checked, Interval, OfType, Options, check
+from bgs.constraints import DEVICE, FLAG, TEXT, Checked, Interval, OfType, Options, check
 from bgs.errors import ConfigError
 from bgs.media.decode import RESIZE_MODES
 from bgs.objectives import ObjectiveConfig
@@ -131,7 +131,7 @@ class OptimConfig(Checked):
 class RunConfig(Checked):
     SECTION: ClassVar[str] = "run"
     CONSTRAINTS: ClassVar[dict] = {
-        "seed": [Interval(int, 0, None)], "device": [TEXT], "amp": [FLAG], "compile": [FLAG],
+        "seed": [Interval(int, 0, None)], "device": [DEVICE], "amp": [FLAG], "compile": [FLAG],
         "eval_bootstrap": [Interval(int, 0, None)], "eval_permutations": [Interval(int, 0, None)]}
 
     seed: int = 0
@@ -165,9 +165,12 @@ class TrainConfig:
         if not path.exists():
             raise ConfigError(f"{path}: config file not found")
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc}). Fix the syntax") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a text file (TOML is UTF-8 text). Fix: give the "
+                              f"config file, e.g. a copy of docs/training.md's example") from None
         config = cls.from_dict(data, str(path))
         config.resolve_paths(path.parent)
         return config

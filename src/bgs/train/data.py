@@ -72,7 +72,8 @@ def _ids_from(path: str, stimuli: StimulusTable) -> np.ndarray:
 
     df = read_table(path)
     col = df.columns[-1] if df.columns[0] == "index" and len(df.columns) > 1 else df.columns[0]
-    return stimuli.to_ids(df[col], path, col, first_row_number(path))
+    ids = stimuli.to_ids(df[col], path, col, first_row_number(path))
+    return ids[~pd.Index(ids).duplicated()]  # a stimulus listed twice is listed once
 
 
 def load_training_data(config: TrainConfig) -> TrainingData:
@@ -93,6 +94,11 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     if len(train) == 0:
         raise ConfigError(f"no triplet has all three stimuli among the {len(train_ids)} training "
                           f"stimuli; check data.train / data.test")
+    if len(val) == 0 and config.optim.select != "last":
+        raise ConfigError(f"no triplet has all three stimuli among the {len(val_ids)} validation "
+                          f"stimuli (data.val_fraction = {d.val_fraction} of {len(train_pool)}), so "
+                          f"there is nothing to select the best epoch on. Fix: raise "
+                          f"data.val_fraction, or set optim.select = \"last\"")
     if config.target.source == "human":
         target = human_similarity(train).dissimilarity
     else:

@@ -17,8 +17,11 @@ def checkpoint_folder(run: str | Path) -> Path:
     run = Path(run)
     if (run / "checkpoint.json").is_file():
         return run
+    from bgs.train.checkpoint import recover
+
     for name in ("best", "last"):
         folder = run / "checkpoints" / name
+        recover(folder)  # a save interrupted between its renames
         if (folder / "checkpoint.json").is_file():
             return folder
     raise BGSError(f"{run}: no checkpoint (expected {run / 'checkpoints' / 'best'}). Fix: give "

@@ -14,6 +14,7 @@ single-process gradient of the same global batch.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -24,13 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bgs.errors import ConfigError
+from bgs.data.tables import INCOMPLETE
+from bgs.errors import BGSError, ConfigError
 from bgs.human.similarity import human_similarity
 from bgs.io import atomic_path, require_new_folder, write_json
 from bgs.metrics import alignment as al
 from bgs.objectives import Objective
 from bgs.report.rundir import RunHeader, command_line
-from bgs.train.checkpoint import load_checkpoint, load_state, read_meta, save_checkpoint
+from bgs.train.checkpoint import ADAPTER, HEAD, load_checkpoint, load_state, read_meta, save_checkpoint, verify
 from bgs.train.config import TrainConfig
 from bgs.train.data import TrainingData, load_training_data, stimulus_files, validation_similarity
 from bgs.train.model import BGSModel, TextEncoder, VideoEncoder
@@ -106,15 +108,21 @@ class Trainer:
         self._target: tuple | None = None  # (data, its target on the device)
 
     # ------------------------------------------------------------------ set-up
-    def _prepare_run_dir(self) -> None:
+    def _prepare_run_dir(self) -> bool:
+        """Create the run directory (True when this call created it). A folder holding only
+        the config.toml of a run that never finished an epoch does not block its ``--out``."""
         if self.rank != 0:
-            return
-        if not self.resume:
+            return False
+        if not self.resume and not never_started(self.run_dir):
             require_new_folder(self.run_dir, f"--resume {self.run_dir} to continue the run there, or "
                                              f"--out a new folder (runs are never overwritten)")
+        created = not self.run_dir.exists()
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if not self.resume or never_started(self.run_dir):
+            (self.run_dir / INCOMPLETE).write_text("no epoch of this run has finished\n")
         with atomic_path(self.run_dir / "config.toml") as tmp:
             tmp.write_text(self.config.to_toml())
+        return created
 
     def _seed(self, epoch: int) -> np.random.Generator:
         torch.manual_seed(self.config.run.seed * 100_003 + epoch)
@@ -197,9 +205,25 @@ class Trainer:
     def run(self) -> dict:
         """Train, evaluate the best checkpoint and return the run's summary, its
         ``history`` (one record per epoch) included; ``self.embeddings`` then holds the
-        embeddings of every stimulus."""
+        embeddings of every stimulus. A run that fails before its first checkpoint leaves
+        no folder behind."""
+        if self.resume:  # a corrupt or foreign checkpoint fails before the model is built
+            last = self.run_dir / "checkpoints" / "last"
+            if load_state(last) is not None:
+                verify(last, read_meta(last), (ADAPTER, HEAD))
+        created = self._prepare_run_dir()
+        try:
+            return self._run()
+        except BaseException:
+            if created and never_started(self.run_dir):
+                for name in ("config.toml", INCOMPLETE):
+                    (self.run_dir / name).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    self.run_dir.rmdir()
+            raise
+
+    def _run(self) -> dict:
         cfg = self.config
-        self._prepare_run_dir()
         torch.manual_seed(cfg.run.seed)
         data = load_training_data(cfg)
         model = self._model(data)
@@ -232,8 +256,8 @@ class Trainer:
                 scheduler.step(score)
             improved = score > best or cfg.optim.select == "last"
             best, stale = (score, 0) if improved else (best, stale + 1)
-            self.log(f"epoch {epoch}: loss {record['train_loss']:.4f}, train RSA {tr['rsa']:.3f}, "
-                     f"val RSA {score:.3f}, val odd-one-out {val['ooo_accuracy']:.3f}"
+            self.log(f"epoch {epoch}: loss {record['train_loss']:.4f}, train RSA {_num(tr['rsa'])}, "
+                     f"val RSA {score:.3f}, val odd-one-out {_num(val['ooo_accuracy'])}"
                      f"{' (best)' if improved else ''}")
             self._save_epoch(model, optimizer, scheduler, epoch, score, improved, best, stale)
         if _dist() is not None:
@@ -278,13 +302,18 @@ class Trainer:
             self.log(f"no finished epoch in {self.run_dir}: starting from the beginning")
             return 0, -np.inf, 0
         load_checkpoint(model, last_dir)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if self.behavior is not None:
-            self.behavior.load_state_dict(state["behavior"])
-        self.history = state["history"]
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            if self.behavior is not None:
+                self.behavior.load_state_dict(state["behavior"])
+            self.history = list(state["history"])
+            start = state["epoch"] + 1, state["best"], state["stale"]
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise BGSError(f"{last_dir}: the resume state does not fit this run's model and "
+                           f"optimizer ({type(exc).__name__}: {exc}). Fix: start a new run") from None
         self.log(f"resuming {self.run_dir} after epoch {state['epoch']}")
-        return state["epoch"] + 1, state["best"], state["stale"]
+        return start
 
     def _distributed(self, model: BGSModel):
         """``model`` under DistributedDataParallel when running under torchrun, else itself."""
@@ -334,6 +363,7 @@ class Trainer:
                  "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                  "behavior": self.behavior.state_dict() if self.behavior is not None else None}
         save_checkpoint(model, self.run_dir / "checkpoints" / "last", meta, state)
+        (self.run_dir / INCOMPLETE).unlink(missing_ok=True)  # an epoch has finished
         self._write_history()
 
     def _write_history(self) -> None:
@@ -386,6 +416,18 @@ class Trainer:
             record["models"] = {name: {"label": f"{name} (fine-tuned)", "family": "model",
                                        "stage": "fine-tuned", "metric": "cosine", "eval": result}}
         return record
+
+
+def _num(value) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def never_started(run_dir: Path) -> bool:
+    """True for a run folder of bgs train in which no epoch finished: it holds the marker
+    written at its creation and at most the run's config.toml."""
+    run_dir = Path(run_dir)
+    return ((run_dir / INCOMPLETE).is_file()
+            and all(p.name in ("config.toml", INCOMPLETE) for p in run_dir.iterdir()))
 
 
 def default_run_dir(config: TrainConfig) -> Path:
