@@ -95,10 +95,11 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         raise ConfigError(f"no triplet has all three stimuli among the {len(train_ids)} training "
                           f"stimuli; check data.train / data.test")
     if len(val) == 0 and config.optim.select != "last":
-        raise ConfigError(f"no triplet has all three stimuli among the {len(val_ids)} validation "
-                          f"stimuli (data.val_fraction = {d.val_fraction} of {len(train_pool)}), so "
-                          f"there is nothing to select the best epoch on. Fix: raise "
-                          f"data.val_fraction, or set optim.select = \"last\"")
+        raise ConfigError(f"no validation triplet (data.val_triplets = {d.val_triplets!r}) among the "
+                          f"{len(val_ids)} validation stimuli (data.val_fraction = {d.val_fraction} of "
+                          f"{len(train_pool)}), so there is nothing to select the best epoch on. Fix: "
+                          f"set data.val_triplets = \"mixed\", raise data.val_fraction, or set "
+                          f"optim.select = \"last\"")
     if config.target.source == "human":
         target = human_similarity(train).dissimilarity
     else:
