@@ -53,7 +53,7 @@ import scipy
 from scipy.stats import pearsonr, spearmanr
 
 from bgs.human.similarity import human_similarity
-from bgs.metrics.alignment import observed_pairs, ooo_accuracy, ooo_scores, rsa
+from bgs.metrics.alignment import ooo_accuracy, ooo_scores, rsa
 from bgs.metrics.distance import dissimilarity_matrix, similarity_matrix
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -177,7 +177,7 @@ def main(argv=None) -> int:
     # ------------------------------------------------------------ 2. RSA
     hs_s, human = best_time(lambda: human_similarity(ts), args.repeats)
     dis_s, model_d = best_time(lambda: dissimilarity_matrix(x, "cosine"), args.repeats)
-    i, j = observed_pairs(human)
+    i, j = human.i, human.j
     n_obs = len(i)
     model_vec, human_vec = model_d[i, j], human.dissimilarity[i, j]
 

@@ -10,10 +10,11 @@ from bgs.behavior.config import BehaviorConfig
 from bgs.constraints import Interval, OfType, Options, check
 from bgs.errors import ConfigError
 from bgs.objectives import ObjectiveConfig
+from bgs.study.garcia2025 import StudyConfig
 from bgs.train.config import DataConfig, LoraSettings, ModelConfig, OptimConfig, RunConfig, TargetConfig, TrainConfig
 
 SECTIONS = [DataConfig, LoraSettings, ModelConfig, TargetConfig, OptimConfig, RunConfig,
-            ObjectiveConfig, BehaviorConfig]
+            ObjectiveConfig, BehaviorConfig, StudyConfig]
 
 
 @pytest.mark.parametrize("cls", SECTIONS, ids=lambda c: c.__name__)
@@ -42,6 +43,13 @@ def test_a_bad_value_names_key_value_and_allowed(assignment, message):
     with pytest.raises(ConfigError) as info:
         TrainConfig().override([assignment])
     assert message in str(info.value)
+
+
+def test_a_study_setting_is_checked_the_same_way():
+    with pytest.raises(ConfigError, match=r"study.caption_pool = 'all' is not allowed; it must be one of first, mean"):
+        StudyConfig(caption_pool="all").validate()
+    with pytest.raises(ConfigError, match="study.text_models = .*bert.* is not allowed; it must be a list, each"):
+        StudyConfig(text_models=("bert",)).validate()
 
 
 def test_set_keeps_the_quotes_of_the_value():

@@ -16,15 +16,16 @@ from bgs.embeddings import Embeddings, MissingEmbeddingError
 from bgs.errors import ConfigError, DataFileError, DuplicateIdError
 from bgs.human import human_similarity
 from bgs.metrics import alignment as al
-from bgs.metrics.distance import dissimilarity_matrix, pair_similarity, similarity_matrix
+from bgs.metrics.distance import PairSimilarity, dissimilarity_matrix, similarity_matrix
 from bgs.metrics.evaluate import evaluate_embeddings
 from bgs.metrics.resampling import (
-    bootstrap_rsa_stimuli,
-    bootstrap_stimulus_mean,
-    bootstrap_triplet_mean,
-    percentile_ci,
+    RSAData,
+    bootstrap_over_stimuli,
+    bootstrap_over_triplets,
+    permutation_nulls,
     permutation_p_value,
 )
+from bgs.stats import correlate, kendall_tau_a, percentile_ci
 
 
 @st.composite
@@ -60,7 +61,12 @@ def test_similarity_dot_and_pairs():
     assert np.allclose(similarity_matrix(x, "dot", block=3), x @ x.T)
     i, j = np.array([0, 3, 5]), np.array([1, 4, 19])
     for metric in ("cosine", "correlation", "euclidean", "dot"):
-        assert np.allclose(pair_similarity(x, i, j, metric, block=2), similarity_matrix(x, metric)[i, j])
+        expected = similarity_matrix(x, metric)[i, j]
+        assert np.allclose(PairSimilarity(x, metric, dense=False).of(i, j), expected)  # gathered rows
+        assert np.array_equal(PairSimilarity(x, metric, dense=True).of(i, j), expected)
+        many_i, many_j = np.triu_indices(20, k=1)  # enough pairs for blocks of rows
+        assert np.allclose(PairSimilarity(x, metric, dense=False).of(many_i, many_j),
+                           similarity_matrix(x, metric)[many_i, many_j])
     with pytest.raises(ConfigError, match="unknown metric"):
         similarity_matrix(x, "manhattan")
 
@@ -100,17 +106,16 @@ def test_ooo_accuracy_matches_brute_force(data):
 def test_two_way_matches_brute_force(data):
     ts, s = data
     first, second = brute_two_way(s, ts)
-    got = al.two_way_accuracy(s, ts)
-    assert got["anchor_first"] == pytest.approx(first)
-    assert got["anchor_second"] == pytest.approx(second)
-    assert got["symmetric"] == pytest.approx((first + second) / 2)
+    got = al.two_way_scores(s, ts)
+    assert got[:, 0].mean() == pytest.approx(first)
+    assert got[:, 1].mean() == pytest.approx(second)
 
 
 def test_constant_model_is_exactly_at_chance():
     ts = TripletSet.from_arrays([0, 1], [1, 2], [2, 3], [0, 3])
     s = np.ones((4, 4))
     assert al.ooo_accuracy(s, ts) == pytest.approx(1 / 3)
-    assert al.two_way_accuracy(s, ts)["symmetric"] == 0.5
+    assert al.two_way_scores(s, ts).mean() == 0.5
     assert al.ooo_accuracy(s, ts, ties="wrong") == 0.0
     with pytest.raises(ConfigError):
         al.ooo_accuracy(s, ts, ties="random")
@@ -127,7 +132,7 @@ def brute_tau_a(x, y):
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=3, max_size=40))
 def test_kendall_tau_a_matches_brute_force(pairs):
     x, y = (np.array(v, dtype=float) for v in zip(*pairs))
-    assert al.kendall_tau_a(x, y) == pytest.approx(brute_tau_a(x, y), abs=1e-12)
+    assert kendall_tau_a(x, y) == pytest.approx(brute_tau_a(x, y), abs=1e-12)
 
 
 @settings(max_examples=50, deadline=None)
@@ -162,25 +167,30 @@ def test_rsa_matches_rsatoolbox_on_real_data(garcia_triplets):
         assert al.rsa(d, h, ours) == pytest.approx(expected, abs=1e-9), ours
 
 
-def test_score_dispatch():
-    ts = TripletSet.from_arrays([0], [1], [2], [2])
-    s = np.array([[1, .9, .1], [.9, 1, .2], [.1, .2, 1]])
-    assert al.score("ooo_accuracy", s, ts) == 1.0
-    with pytest.raises(ConfigError):
-        al.score("nope")
+def test_unknown_correlation_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown correlation"):
+        correlate(np.arange(3.0), np.arange(3.0), "nope")
 
 
 # ---------------------------------------------------------------------- resampling
 def test_bootstrap_and_permutation_are_seeded_and_sane():
-    scores = np.random.default_rng(0).random(500)
-    a, b = bootstrap_triplet_mean(scores, 300, seed=4), bootstrap_triplet_mean(scores, 300, seed=4)
+    scores = np.random.default_rng(0).random(500)[:, None]
+    a, _ = bootstrap_over_triplets(scores, None, 300, seed=4)
+    b, _ = bootstrap_over_triplets(scores, None, 300, seed=4)
     assert np.array_equal(a, b)
-    lo, hi = percentile_ci(a)
+    lo, hi = percentile_ci(a[:, 0])
     assert lo < scores.mean() < hi
     se = scores.std() / np.sqrt(len(scores))
     assert hi - lo == pytest.approx(2 * 1.96 * se, rel=0.25)
-    p, null = permutation_p_value(lambda perm: perm[0], 10**9, 5, 99, seed=0)
-    assert p == pytest.approx(1 / 100) and len(null) == 99
+    null = permutation_nulls(lambda perm: np.array([perm[0]]), 5, 99, seed=0)
+    assert permutation_p_value(null[:, 0], 10**9) == pytest.approx(1 / 100) and null.shape == (99, 1)
+
+
+def test_triplet_bootstrap_mean_matches_materialised_copies():
+    scores = np.random.default_rng(2).random(300)
+    got, _ = bootstrap_over_triplets(scores[:, None], None, 7, seed=3)
+    idx = np.random.default_rng(3).integers(0, 300, size=(7, 300))  # the draws of all seven
+    assert np.allclose(got[:, 0], scores[idx].mean(axis=1), rtol=0, atol=1e-12)
 
 
 def test_stimulus_bootstrap_weights_match_brute_force():
@@ -191,16 +201,47 @@ def test_stimulus_bootstrap_weights_match_brute_force():
     w = np.bincount(draw, minlength=4)
     weights = [w[a] * w[b] * w[c] for a, b, c in ts.triads]
     expected = np.dot(weights, scores) / sum(weights) if sum(weights) else np.nan
-    got = bootstrap_stimulus_mean(scores, ts, 1, seed=11)[0]
+    got = bootstrap_over_stimuli(scores[:, None], ts.triads, None, 4, 1, seed=11)[0][0, 0]
     assert (np.isnan(got) and np.isnan(expected)) or got == pytest.approx(expected)
+
+
+def _rsa_data(ts, d):
+    from bgs.human.similarity import PairIndex
+
+    index = PairIndex(ts)
+    return RSAData(index, d[index.i, index.j])
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson"])
+def test_rsa_bootstraps_match_materialised_copies(garcia_triplets, method):
+    """Weighted pairs give what correlating the copied pairs gives, with the same draws."""
+    ts = garcia_triplets.restrict(garcia_triplets.stimulus_ids[:40])
+    h = human_similarity(ts)
+    d = dissimilarity_matrix(np.random.default_rng(0).normal(size=(40, 4)))
+    data = _rsa_data(ts, d)
+    _, by_stimuli = bootstrap_over_stimuli(np.zeros((len(ts), 1)), ts.triads, data, 40, 5, seed=1)
+    _, by_triplets = bootstrap_over_triplets(np.zeros((len(ts), 1)), data, 5, seed=1)
+    rng_s, rng_t = np.random.default_rng(1), np.random.default_rng(1)
+    iu, ju = np.triu_indices(40, k=1)
+    hd = h.dissimilarity
+    for k in range(5):
+        draw = rng_s.integers(0, 40, size=40)  # the copies: every pair of drawn positions
+        a, b = draw[iu], draw[ju]
+        keep = (a != b) & ~np.isnan(hd[a, b])
+        assert by_stimuli[method][k] == pytest.approx(correlate(d[a[keep], b[keep]], hd[a, b][keep], method),
+                                                      abs=1e-12)
+        hw = human_similarity(ts, weights=np.bincount(rng_t.integers(0, len(ts), len(ts)), minlength=len(ts)))
+        assert by_triplets[method][k] == pytest.approx(al.rsa(d, hw, method), abs=1e-12)
 
 
 def test_rsa_stimulus_bootstrap_covers_estimate(garcia_triplets):
     h = human_similarity(garcia_triplets)
     d = dissimilarity_matrix(np.random.default_rng(0).normal(size=(250, 4)))
-    d = 0.2 * d + h.dissimilarity  # a partly aligned model
+    d = 0.2 * d + np.nan_to_num(h.dissimilarity)  # a partly aligned model
     r = al.rsa(d, h)
-    lo, hi = percentile_ci(bootstrap_rsa_stimuli(d, h, "spearman", 100, seed=0))
+    _, boot = bootstrap_over_stimuli(np.zeros((len(garcia_triplets), 1)), garcia_triplets.triads,
+                                     _rsa_data(garcia_triplets, d), 250, 100, seed=0)
+    lo, hi = percentile_ci(boot["spearman"])
     assert lo < r < hi and r > 0.3
 
 

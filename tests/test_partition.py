@@ -40,7 +40,7 @@ def make_human(d: np.ndarray, cooc: np.ndarray | None = None) -> HumanSimilarity
     """A HumanSimilarity whose dissimilarity is ``d`` wherever ``cooc > 0``."""
     n = len(d)
     cooc = np.ones((n, n)) - np.eye(n) if cooc is None else cooc
-    return HumanSimilarity(np.arange(n), (1.0 - d) * cooc, cooc)
+    return HumanSimilarity.from_matrices(np.arange(n), (1.0 - d) * cooc, cooc)
 
 
 def planted(n: int, rng, coef=(1.0, 0.5, 0.0), noise: float = 0.5, unobserved: float = 0.0):

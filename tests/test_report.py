@@ -425,3 +425,24 @@ def test_a_metrics_file_without_the_run_header_is_refused(tmp_path):
     (run / "metrics.json").write_text(json.dumps({"models": {}}))
     with pytest.raises(BGSError, match="no run-directory header"):
         write_report(run)
+
+
+def test_the_run_header_records_the_command_line(tmp_path):
+    """``bgs evaluate --run`` writes the header, its command the argv given to the CLI."""
+    from bgs.cli import main
+    from bgs.embeddings import Embeddings
+    from bgs.report.rundir import RunHeader, command_line
+    from bgs.synthetic import SynthConfig, make_dataset
+
+    syn = tmp_path / "syn"
+    make_dataset(syn, SynthConfig(seed=1, n_clips=12, n_participants=10, frames=4, size=16, render=False))
+    ids = np.arange(12)
+    Embeddings.from_array(ids, np.random.default_rng(0).normal(size=(12, 4))).save(tmp_path / "e.npz")
+    args = ["evaluate", "-e", str(tmp_path / "e.npz"), "-t", str(syn / "all_triplets.csv"), "-f",
+            "garcia2025", "--n-bootstrap", "0", "--n-permutations", "0", "--run", str(tmp_path / "run")]
+    assert main(args) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    header = RunHeader.from_metrics(metrics)
+    assert header.kind == "evaluate" and header.schema == 1 and header.command == ["bgs", *args]
+    assert command_line(["bgs", "x"]) == ["bgs", "x"]  # outside a command: the default
+    assert "bgs evaluate -e" in write_report(tmp_path / "run").read_text()

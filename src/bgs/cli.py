@@ -31,6 +31,7 @@ from bgs.commands.options import (
 )
 from bgs.errors import BGSError
 from bgs.io import ensure_writable
+from bgs.report.rundir import record_command
 
 app = typer.Typer(help="bgs — measure and fine-tune model representations against human "
                        "odd-one-out judgments.", no_args_is_help=True, add_completion=False,
@@ -209,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("BGS_DEBUG", "") not in ("", "0")
     args = [a for a in args if a != "--debug"]
+    record_command(args)  # the run directories' "command"
     try:
         status = app(args=args, standalone_mode=False, prog_name="bgs")
     except SystemExit as exc:
@@ -234,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return _fail(f"unexpected {type(exc).__name__}{': ' + reason if reason else ''} (a bug in "
                      f"bgs; run again with --debug for the traceback and report it)", 1)
+    finally:
+        record_command(None)
     return status if isinstance(status, int) else 0
 
 

@@ -81,6 +81,19 @@ class OfType:
         return " or ".join(self.NAMES.get(t, t.__name__) for t in self.types)
 
 
+class ListOf:
+    """A list (or tuple) whose every item meets ``constraint``."""
+
+    def __init__(self, constraint):
+        self.constraint = constraint
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, (list, tuple)) and all(self.constraint.accepts(v) for v in value)
+
+    def __str__(self) -> str:
+        return f"a list, each {self.constraint}"
+
+
 class Pattern:
     """A string matching the regular expression ``regex`` (whole), described as ``what``."""
 

@@ -83,6 +83,17 @@ def report_table(report: dict) -> Table:
     return t
 
 
+def _print_report(report: dict, console) -> None:
+    """The terminal table of a partition report and the definitions under it."""
+    console.print(report_table(report))
+    tr = report["triplets"]
+    console.print(f"[dim]{tr['n_used']:,} triplets over {tr['n_stimuli']:,} stimuli; "
+                  f"{report['in_sample']['n_observed_pairs']:,} observed pairs. "
+                  f"{report['in_sample']['definition']}.[/dim]")
+    if report["cross_validated"]:
+        console.print(f"[dim]{report['cross_validated']['definition']}.[/dim]")
+
+
 def _write_partition_run(run: Path, report: dict, config: dict) -> None:
     """The ``--run`` folder: the report in ``metrics.json`` and one long table of its parts."""
     import pandas as pd
@@ -174,10 +185,4 @@ def register(app: typer.Typer) -> None:
         if as_json:
             sys.stdout.write(json.dumps(report, indent=2) + "\n")
             return
-        opts.out.print(report_table(report))
-        tr = report["triplets"]
-        opts.out.print(f"[dim]{tr['n_used']:,} triplets over {tr['n_stimuli']:,} stimuli; "
-                      f"{report['in_sample']['n_observed_pairs']:,} observed pairs. "
-                      f"{report['in_sample']['definition']}.[/dim]")
-        if report["cross_validated"]:
-            opts.out.print(f"[dim]{report['cross_validated']['definition']}.[/dim]")
+        _print_report(report, opts.out)

@@ -17,8 +17,7 @@ import pandas as pd
 
 from bgs.data.tables import first_row_number, read_table, require_columns
 from bgs.embeddings import out_of_range
-from bgs.errors import (DataFileError, DuplicateIdError, InvalidRecordError, MissingValueError,
-                        UnknownStimulusError)
+from bgs.errors import DataFileError, DuplicateIdError, InvalidRecordError, MissingValueError, UnknownStimulusError
 
 ID_COLUMNS = ("id", "stimulus_id", "index")
 FILE_COLUMNS = ("file", "path", "filename", "video_name", "video", "image", "stimulus")

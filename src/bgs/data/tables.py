@@ -95,7 +95,8 @@ def refuse_incomplete(path: Path) -> None:
     for folder in (path.parent, path.parent.parent):
         marker = folder / INCOMPLETE
         if marker.is_file():
-            raise DataFileError(folder, f"the folder is incomplete ({marker.read_text().strip() or 'an interrupted write'}), so "
+            why = marker.read_text().strip() or "an interrupted write"
+            raise DataFileError(folder, f"the folder is incomplete ({why}), so "
                                         f"{path.name} may be missing or stale",
                                 "run the command that writes it again (bgs synth make OUT --force)")
 

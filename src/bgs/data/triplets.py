@@ -264,8 +264,8 @@ def read_triplets(path: str | Path, format: str | TripletFormat = "default",
         if k not in fmt.columns:
             raise ConfigError(f"format {fmt.name!r} maps no column to field {k!r}; add --columns {k}=COLUMN")
     require_columns(df, path, required,
-                    f"name the columns with --format (one of: default, garcia2025) or map them "
-                    f"with --columns participant=...,a=...,b=...,c=...,odd=...")
+                    "name the columns with --format (one of: default, garcia2025) or map them "
+                    "with --columns participant=...,a=...,b=...,c=...,odd=...")
     n = len(df)
     row_numbers = np.arange(n, dtype=np.int64) + first_row_number(path)
     report = DataReport(source=str(path), format=fmt.name, n_rows=n,

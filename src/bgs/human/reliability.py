@@ -14,41 +14,44 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import rankdata
 
 from bgs.data.triplets import TripletSet
-from bgs.human.similarity import human_similarity
+from bgs.human.similarity import PairIndex
+from bgs.stats import (
+    count_ratio_ranks,
+    multiplicities,
+    pair_weights,
+    pearson,
+    percentile_ci,
+    spearman_brown,
+    weighted_pearson,
+)
 
 
-def spearman_brown(r):
-    """Reliability of the full data from the correlation ``r`` between two halves."""
-    r = np.asarray(r, dtype=float)
-    return 2.0 * r / (1.0 + r)
+def _halves_counts(index: PairIndex, in_first_row: np.ndarray):
+    """(chosen, cooccurrence) per pair of the two halves of the triplet rows."""
+    c1, k1 = index.counts(in_first_row.astype(float))
+    c_all, k_all = index.totals
+    return (c1, k1), (c_all - c1, k_all - k1)
 
 
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    x = x - x.mean()
-    y = y - y.mean()
-    denom = np.sqrt((x * x).sum() * (y * y).sum())
-    return float((x * y).sum() / denom) if denom > 0 else float("nan")
-
-
-def _half_similarities(triplets: TripletSet, in_first: np.ndarray):
-    """Similarity matrices of the two participant halves (NaN where a half has no data)."""
-    rows_first = in_first[triplets.participant]
-    h1 = human_similarity(triplets.select(rows_first))
-    h2 = human_similarity(triplets.select(~rows_first))
-    return h1.similarity, h2.similarity
-
-
-def _correlate_halves(s1: np.ndarray, s2: np.ndarray, i: np.ndarray, j: np.ndarray):
-    """Spearman and Pearson r of two similarity matrices over pairs (i, j) observed in both."""
-    a, b = s1[i, j], s2[i, j]
-    both = ~np.isnan(a) & ~np.isnan(b)
-    a, b = a[both], b[both]
-    if len(a) < 3:
-        return float("nan"), float("nan"), int(len(a))
-    return _pearson(rankdata(a), rankdata(b)), _pearson(a, b), int(len(a))
+def _correlate_halves(first, second, weights: np.ndarray | None = None):
+    """Spearman and Pearson r of the two halves' similarities over the pairs observed in
+    both, each pair counted ``weights`` times (a stimulus resample); and the pair count."""
+    (c1, k1), (c2, k2) = first, second
+    both = (k1 > 0) & (k2 > 0)
+    w = both.astype(float) if weights is None else np.where(both, weights, 0.0)
+    n = int(both.sum())
+    if w.sum() < 3:
+        return float("nan"), float("nan"), n
+    s1 = np.where(both, c1 / np.where(both, k1, 1), 0.0)
+    s2 = np.where(both, c2 / np.where(both, k2, 1), 0.0)
+    if weights is None:  # the point estimate: the plain correlations, bit for bit
+        a, b = s1[both], s2[both]
+        r1, r2 = count_ratio_ranks(c1[both], k1[both]), count_ratio_ranks(c2[both], k2[both])
+        return pearson(r1.ranks(), r2.ranks()), pearson(a, b), n
+    r1, r2 = count_ratio_ranks(c1, k1, both), count_ratio_ranks(c2, k2, both)
+    return weighted_pearson(r1.ranks(w), r2.ranks(w), w), weighted_pearson(s1, s2, w), n
 
 
 @dataclass
@@ -71,11 +74,7 @@ class SplitHalf:
 
     def ci(self, method: str = "spearman") -> tuple[float, float] | None:
         values = self.bootstrap_spearman_brown.get(method)
-        if values is None or len(values) == 0:
-            return None
-        alpha = (1 - self.ci_level) / 2
-        lo, hi = np.nanquantile(values, [alpha, 1 - alpha])
-        return float(lo), float(hi)
+        return None if values is None else percentile_ci(values, self.ci_level)
 
     def to_dict(self) -> dict:
         out = {"n_splits": int(len(self.spearman)), "n_participants": self.n_participants,
@@ -112,26 +111,28 @@ def participant_halves(triplets: TripletSet, n_splits: int = 100, seed: int = 0)
 
 
 def split_half_reliability(triplets: TripletSet, n_splits: int = 100, seed: int = 0,
-                           n_bootstrap: int = 0, ci_level: float = 0.95) -> SplitHalf:
+                           n_bootstrap: int = 0, ci_level: float = 0.95,
+                           index: PairIndex | None = None) -> SplitHalf:
     """Split-half reliability over participants; bootstrap CI when ``n_bootstrap > 0``.
 
     The bootstrap resamples *stimuli* with replacement (pairs of a stimulus with its own copy
     are left out) and draws a fresh random split for every resample, so the interval covers
     both the choice of stimuli and the choice of split. Resampling participants instead would
     bias the reliability down: repeated copies of a participant add weight but no new pairs.
+    A resample weights each observed pair by its number of copies (:func:`bgs.stats.pair_weights`).
+    ``index``: the :class:`PairIndex` of ``triplets``, when already built.
     """
     n_p = len(triplets.participant_ids)
     present = np.unique(triplets.participant)
     if len(present) < 2:
         raise ValueError("split-half reliability needs at least two participants")
-    iu, ju = np.triu_indices(triplets.n_stimuli, k=1)
+    index = PairIndex(triplets) if index is None else index
     code = {p: k for k, p in enumerate(triplets.participant_ids)}
     sp, pe, npairs = [], [], []
     for half in participant_halves(triplets, n_splits, seed):
         first = np.zeros(n_p, dtype=bool)
         first[[code[p] for p in half]] = True
-        s1, s2 = _half_similarities(triplets, first)
-        r_s, r_p, k = _correlate_halves(s1, s2, iu, ju)
+        r_s, r_p, k = _correlate_halves(*_halves_counts(index, first[triplets.participant]))
         sp.append(r_s)
         pe.append(r_p)
         npairs.append(k)
@@ -140,13 +141,10 @@ def split_half_reliability(triplets: TripletSet, n_splits: int = 100, seed: int 
     if n_bootstrap > 0:
         rng = np.random.default_rng([seed, 1])
         boot_s, boot_p = [], []
-        n = triplets.n_stimuli
         for _ in range(n_bootstrap):
-            s1, s2 = _half_similarities(triplets, _random_halves(rng, present, n_p))
-            draw = rng.integers(0, n, size=n)
-            i, j = draw[iu], draw[ju]
-            distinct = i != j
-            r_s, r_p, _ = _correlate_halves(s1, s2, i[distinct], j[distinct])
+            halves = _halves_counts(index, _random_halves(rng, present, n_p)[triplets.participant])
+            w = pair_weights(multiplicities(rng, triplets.n_stimuli), index.i, index.j)
+            r_s, r_p, _ = _correlate_halves(*halves, weights=w)
             boot_s.append(float(spearman_brown(r_s)))
             boot_p.append(float(spearman_brown(r_p)))
         result.bootstrap_spearman_brown = {"spearman": np.array(boot_s), "pearson": np.array(boot_p)}
@@ -164,10 +162,8 @@ OOO_CEILING_DEFINITION = (
 def triad_choice_counts(triplets: TripletSet) -> tuple[np.ndarray, np.ndarray]:
     """Unique unordered triads (sorted stimulus indices, T×3) and how often each of its
     three stimuli was chosen as odd (T×3), over the rows of ``triplets``."""
-    s = np.sort(triplets.triads.astype(np.int64), axis=1)
-    n = np.int64(max(triplets.n_stimuli, 1))
-    keys = (s[:, 0] * n + s[:, 1]) * n + s[:, 2]
-    uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    s = np.sort(triplets.triads, axis=1)
+    uniq, first, inverse = np.unique(triplets.triad_keys(), return_index=True, return_inverse=True)
     pos = np.argmax(s == triplets.odd_index[:, None], axis=1)
     counts = np.bincount(inverse * 3 + pos, minlength=3 * len(uniq)).reshape(len(uniq), 3)
     return s[first], counts
@@ -226,7 +222,6 @@ def ooo_ceiling(triplets: TripletSet, n_bootstrap: int = 1000, seed: int = 0,
                         n_responses=int(total), ci_level=ci_level)
     if n_bootstrap > 0 and rep.sum() > 1:
         rng = np.random.default_rng(seed)
-        alpha = (1 - ci_level) / 2
         lows, ups = [], []
         t = len(counts)
         for start in range(0, n_bootstrap, 100):  # chunks bound the memory of the draws
@@ -235,6 +230,6 @@ def ooo_ceiling(triplets: TripletSet, n_bootstrap: int = 1000, seed: int = 0,
             lows.append(lo_num[idx].sum(axis=1) / den)
             ups.append(up_num[idx].sum(axis=1) / den)
         lows, ups = np.concatenate(lows), np.concatenate(ups)
-        result.lower_ci = tuple(float(v) for v in np.quantile(lows, [alpha, 1 - alpha]))
-        result.upper_ci = tuple(float(v) for v in np.quantile(ups, [alpha, 1 - alpha]))
+        result.lower_ci = percentile_ci(lows, ci_level)
+        result.upper_ci = percentile_ci(ups, ci_level)
     return result

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from bgs.data.triplets import TripletSet
 from bgs.human.reliability import ooo_ceiling, split_half_reliability, triad_choice_counts
-from bgs.human.similarity import human_similarity
+from bgs.human.similarity import PairIndex, human_similarity
 
 
 def triplet_stats(triplets: TripletSet, n_splits: int = 100, n_bootstrap: int = 1000,
@@ -19,11 +17,12 @@ def triplet_stats(triplets: TripletSet, n_splits: int = 100, n_bootstrap: int = 
     report = triplets.report
     _, counts = triad_choice_counts(triplets)
     n_answers = counts.sum(axis=1)
-    sim = human_similarity(triplets)
+    index = PairIndex(triplets)
+    sim = human_similarity(triplets, index=index)
     n_pairs = triplets.n_stimuli * (triplets.n_stimuli - 1) // 2
-    n_observed = int(np.triu(sim.observed, k=1).sum())
+    n_observed = sim.n_pairs
     split = split_half_reliability(triplets, n_splits=n_splits, seed=seed,
-                                   n_bootstrap=n_bootstrap)
+                                   n_bootstrap=n_bootstrap, index=index)
     ceiling = ooo_ceiling(triplets, n_bootstrap=n_bootstrap, seed=seed)
     out = {
         "source": triplets.source,
@@ -38,7 +37,7 @@ def triplet_stats(triplets: TripletSet, n_splits: int = 100, n_bootstrap: int = 
         "n_repeated_triads": int((n_answers > 1).sum()),
         "n_pairs": int(n_pairs),
         "n_observed_pairs": n_observed,
-        "mean_cooccurrence_observed": float(sim.cooccurrence[np.triu(sim.observed, k=1)].mean())
+        "mean_cooccurrence_observed": float(sim.n_cooccur.mean())
         if n_observed else 0.0,
         "split_half_spearman_brown": split.spearman_brown["spearman"],
         "split_half_spearman_brown_ci": split.ci("spearman"),

@@ -6,30 +6,38 @@ Scores sit next to the noise ceilings of the same triplets:
 * RSA against the split-half reliability ρ (Spearman–Brown). ρ estimates how well two full
   replications of the human data correlate, so a perfect model's expected correlation with
   the data is √ρ: the ceiling for r is √ρ and the ceiling for explained variance r² is ρ.
+
+Everything runs over the observed pairs (:class:`~bgs.human.similarity.PairIndex`): the model
+similarity is read once per observed pair, each triplet's three pairs are gathered from it,
+and every bootstrap and permutation re-weights or relabels that compact representation, so
+the cost grows with the triplets and the pairs, not with N².
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
 
 import numpy as np
+from scipy.stats import rankdata
 
 from bgs.data.triplets import TripletSet
 from bgs.embeddings import Embeddings
-from bgs.human.reliability import ooo_ceiling, split_half_reliability
-from bgs.human.similarity import human_similarity
+from bgs.human.reliability import ooo_ceiling, split_half_reliability, triad_choice_counts
+from bgs.human.similarity import PAIR_COLUMNS, PairIndex, from_counts, pair_keys
 from bgs.metrics import alignment as al
-from bgs.metrics.distance import similarity_matrix
+from bgs.metrics.distance import PairSimilarity, to_dissimilarity
 from bgs.metrics.resampling import (
-    bootstrap_rsa_stimuli,
-    bootstrap_rsa_triplets,
-    bootstrap_stimulus_mean,
-    bootstrap_triplet_mean,
-    percentile_ci,
+    RESAMPLED_CORRELATIONS,
+    RSAData,
+    bootstrap_over_stimuli,
+    bootstrap_over_triplets,
+    permutation_nulls,
     permutation_p_value,
 )
+from bgs.stats import RankIndex, correlate, pearson, percentile_ci, weighted_sum
 
 CI_LEVEL = 0.95
+TRIPLET_CI = "bootstrap over triplets"
 
 
 def used_stimuli(triplets: TripletSet) -> TripletSet:
@@ -41,103 +49,172 @@ def _ratio(value: float, ceiling: float | None) -> float | None:
     return float(value / ceiling) if ceiling and np.isfinite(ceiling) and ceiling > 0 else None
 
 
+def _mean_cis(scores: np.ndarray, triplets: TripletSet, n_bootstrap: int, seed: int,
+              rsa: RSAData | None = None) -> tuple[list[dict], dict]:
+    """Per column of the (n, k) ``scores``: the CIs of its mean over triplets and over stimuli;
+    and the RSA bootstrap distributions (``{"triplets": ..., "stimuli": ...}``)."""
+    by_triplets, rsa_t = bootstrap_over_triplets(scores, rsa, n_bootstrap, seed)
+    by_stimuli, rsa_s = bootstrap_over_stimuli(scores, triplets.triads, rsa, triplets.n_stimuli,
+                                               n_bootstrap, seed)
+    cis = [{"ci": percentile_ci(by_triplets[:, k], CI_LEVEL), "ci_method": TRIPLET_CI,
+            "ci_stimuli": percentile_ci(by_stimuli[:, k], CI_LEVEL)} for k in range(scores.shape[1])]
+    return cis, {"triplets": rsa_t, "stimuli": rsa_s}
+
+
 def mean_cis(scores: np.ndarray, triplets: TripletSet, n_bootstrap: int, seed: int) -> dict:
     """CIs of a mean per-triplet score, resampling triplets and resampling stimuli."""
-    return {"ci": percentile_ci(bootstrap_triplet_mean(scores, n_bootstrap, seed), CI_LEVEL),
-            "ci_method": "bootstrap over triplets",
-            "ci_stimuli": percentile_ci(bootstrap_stimulus_mean(scores, triplets, n_bootstrap, seed), CI_LEVEL)}
+    return _mean_cis(np.asarray(scores, dtype=float)[:, None], triplets, n_bootstrap, seed)[0][0]
 
 
-def evaluate_similarity(similarity: np.ndarray, triplets: TripletSet, dissimilarity: np.ndarray | None = None,
-                        n_bootstrap: int = 1000, n_permutations: int = 1000, seed: int = 0,
-                        ties: str = "fractional", n_splits: int = 100) -> dict:
-    """All scores of one model similarity matrix (indexed like ``triplets.stimulus_ids``)."""
-    if dissimilarity is None:
-        dissimilarity = -similarity
+class _Scores:
+    """The model side of one evaluation: pair similarities over the observed pairs and the
+    per-triplet scores computed from them, for the model and for a relabelled model."""
+
+    def __init__(self, model: PairSimilarity, ts: TripletSet, index: PairIndex, ties: str):
+        self.model, self.ts, self.index, self.ties = model, ts, index, ties
+        self.pair_sim = model.of(index.i, index.j)
+
+    def per_triplet(self) -> tuple[np.ndarray, np.ndarray]:
+        ps = self.pair_sim[self.index.slots]
+        return (al.ooo_scores_from_pairs(ps, self.ts.odd, self.ties),
+                al.two_way_scores_from_pairs(ps, self.ts.odd))
+
+    def permuted(self, human: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """statistics(perm) -> [ooo accuracy, 2AFC accuracy, Spearman, Pearson] of the
+        relabelled model. The accuracies are summed over distinct triads, each weighted by
+        how often each of its stimuli was chosen (a triad answered 20 times is scored once)."""
+        i, j = self.index.i, self.index.j
+        triads, counts = triad_choice_counts(self.ts)
+        n = self.ts.n_stimuli
+        keys = pair_keys(i, j, n)
+        slots = [np.searchsorted(keys, pair_keys(triads[:, a], triads[:, b], n)) for a, b in PAIR_COLUMNS]
+        weights = [np.ascontiguousarray(counts[:, k]) / len(self.ts) for k in range(3)]
+        human_ranks = rankdata(human)
+        # a table of all N(N-1)/2 pairs' rank groups pays off only when the observed pairs
+        # are a good part of them; otherwise sorting the observed pairs is cheaper
+        many = len(i) * 16 > self.model.n * (self.model.n - 1) // 2
+        model_ranks = _DenseRanks(self.model) if self.model.dense and many else None
+
+        def weighted(columns) -> float:
+            return sum(weighted_sum(w, c) for w, c in zip(weights, columns))
+
+        def statistics(perm: np.ndarray) -> np.ndarray:
+            s = self.model.of(perm[i], perm[j])
+            order = al.pair_order([s[k] for k in slots])
+            d = to_dissimilarity(s, self.model.metric)
+            ranks = model_ranks.of(perm[i], perm[j]) if model_ranks else rankdata(d)
+            return np.array([weighted(al.ooo_by_odd_columns(order, self.ties)),
+                             weighted(al.two_way_by_odd_columns(order)),
+                             pearson(ranks, human_ranks), pearson(d, human)])
+        return statistics
+
+
+class _DenseRanks:
+    """Ranks of the model dissimilarity of any set of distinct pairs, without a sort per
+    set: every pair of the dense matrix gets the number of its group of equal values once
+    (N×N int32, built only where the similarity itself is dense)."""
+
+    def __init__(self, model: PairSimilarity):
+        iu, ju = np.triu_indices(model.n, k=1)
+        _, groups = np.unique(to_dissimilarity(model.matrix[iu, ju], model.metric), return_inverse=True)
+        self.n_groups = int(groups.max()) + 1 if len(groups) else 0
+        self.groups = np.zeros((model.n, model.n), dtype=np.int32)
+        self.groups[iu, ju] = groups
+        self.groups[ju, iu] = groups
+
+    def of(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """``rankdata`` of the dissimilarities of the pairs (i[k], j[k]), i ≠ j."""
+        return RankIndex(groups=self.groups[i, j], n_groups=self.n_groups).ranks()
+
+
+def _accuracy_entries(ooo: np.ndarray, two: np.ndarray, ceiling, ties: str) -> tuple[dict, dict]:
+    acc = float(ooo.mean())
+    ooo_entry = {"value": acc, "chance": 1 / 3, "ties": ties,
+                 "ceiling": {"lower": ceiling.lower, "upper": ceiling.upper},
+                 "fraction_of_ceiling": {"lower": _ratio(acc, ceiling.lower),
+                                         "upper": _ratio(acc, ceiling.upper)}}
+    two_entry = {"value": float(two.mean(axis=1).mean()), "chance": 0.5,
+                 "label": "anchor two-way (2AFC) accuracy, mean over both anchors of the chosen "
+                          "pair — the paper's variant, not 3-way odd-one-out accuracy",
+                 "anchor_first": float(two[:, 0].mean()), "anchor_second": float(two[:, 1].mean())}
+    return ooo_entry, two_entry
+
+
+def _rsa_entry(r: float, method: str, split, boot: dict, n_bootstrap: int) -> dict:
+    entry = {"value": r, "method": method, "pairs": "observed pairs only",
+             "explained_variance": al.explained_variance(r)}
+    if method not in RESAMPLED_CORRELATIONS:
+        return entry
+    rel = split.spearman_brown[method] if split is not None else None
+    if rel is not None and np.isfinite(rel) and rel > 0:
+        entry.update(reliability=rel, ceiling=float(np.sqrt(rel)),
+                     fraction_of_ceiling=_ratio(r, np.sqrt(rel)), explained_variance_ceiling=rel)
+    if n_bootstrap:
+        entry["ci"] = percentile_ci(boot["stimuli"][method], CI_LEVEL)
+        entry["ci_method"] = "bootstrap over stimuli"
+        # Resampled triplets make the human matrix noisier, which attenuates r: the
+        # percentile interval is shifted by the bootstrap's estimate of that bias.
+        t = boot["triplets"][method]
+        entry["ci_triplets"] = percentile_ci(t - (np.nanmean(t) - r), CI_LEVEL)
+        entry["ci_triplets_method"] = "bias-corrected bootstrap over triplets"
+    return entry
+
+
+def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int = 1000,
+                   n_permutations: int = 1000, seed: int = 0, ties: str = "fractional",
+                   n_splits: int = 100) -> dict:
+    """All scores of one model (indexed like ``triplets.stimulus_ids``)."""
     ts = triplets
-    n_s = ts.n_stimuli
-    human = human_similarity(ts)
-    i_obs, j_obs = al.observed_pairs(human)
-    out: dict = {"n_triplets": len(ts), "n_stimuli": n_s, "n_pairs": int(len(i_obs)),
+    al.check_ties(ties)
+    index = PairIndex(ts)
+    human = from_counts(ts.stimulus_ids, index, *index.totals)
+    out: dict = {"n_triplets": len(ts), "n_stimuli": ts.n_stimuli, "n_pairs": human.n_pairs,
                  "seed": seed, "n_bootstrap": n_bootstrap, "n_permutations": n_permutations,
                  "ci_level": CI_LEVEL}
-
-    def permuted(perm):
-        return replace(ts, triads=perm[ts.triads].astype(np.int32))
-
-    # ---- 3-way odd-one-out accuracy
+    sc = _Scores(model, ts, index, ties)
+    ooo, two = sc.per_triplet()
     ceiling = ooo_ceiling(ts, n_bootstrap=n_bootstrap, seed=seed)
-    scores = al.ooo_scores(similarity, ts, ties)
-    acc = float(scores.mean())
-    entry = {"value": acc, "chance": 1 / 3, "ties": ties,
-             "ceiling": {"lower": ceiling.lower, "upper": ceiling.upper},
-             "fraction_of_ceiling": {"lower": _ratio(acc, ceiling.lower),
-                                     "upper": _ratio(acc, ceiling.upper)}}
+    ooo_entry, two_entry = _accuracy_entries(ooo, two, ceiling, ties)
+    model_vec = to_dissimilarity(sc.pair_sim, model.metric)
+    human_vec = human.pair_dissimilarity
+    rsa = {m: correlate(model_vec, human_vec, m) for m in al.RSA_METHODS}
+    boot = {"triplets": {}, "stimuli": {}}
     if n_bootstrap:
-        entry.update(mean_cis(scores, ts, n_bootstrap, seed))
+        cis, boot = _mean_cis(np.column_stack([ooo, two.mean(axis=1)]), ts, n_bootstrap, seed,
+                              RSAData(index, model_vec))
+        ooo_entry.update(cis[0])
+        two_entry.update(cis[1])
     if n_permutations:
-        entry["p_value"], _ = permutation_p_value(
-            lambda p: al.ooo_scores(similarity, permuted(p), ties).mean(), acc, n_s,
-            n_permutations, seed)
-    out["ooo_accuracy"] = entry
-
-    # ---- anchor 2AFC (the paper's variant)
-    two = al.two_way_scores(similarity, ts)
-    per_triplet = two.mean(axis=1)
-    entry = {"value": float(per_triplet.mean()), "chance": 0.5,
-             "label": "anchor two-way (2AFC) accuracy, mean over both anchors of the chosen "
-                      "pair — the paper's variant, not 3-way odd-one-out accuracy",
-             "anchor_first": float(two[:, 0].mean()), "anchor_second": float(two[:, 1].mean())}
-    if n_bootstrap:
-        entry.update(mean_cis(per_triplet, ts, n_bootstrap, seed))
-    if n_permutations:
-        entry["p_value"], _ = permutation_p_value(
-            lambda p: al.two_way_scores(similarity, permuted(p)).mean(), entry["value"], n_s,
-            n_permutations, seed)
-    out["two_way_accuracy_symmetric"] = entry
-
-    # ---- RSA
-    split = split_half_reliability(ts, n_splits=n_splits, seed=seed) if ts.n_participants > 1 else None
-    model_vec = dissimilarity[i_obs, j_obs]
-    human_vec = human.dissimilarity[i_obs, j_obs]
-    for method in al.RSA_METHODS:
-        r = al.correlate(model_vec, human_vec, method)
-        entry = {"value": r, "method": method, "pairs": "observed pairs only",
-                 "explained_variance": al.explained_variance(r)}
-        if method in ("spearman", "pearson"):
-            rel = split.spearman_brown[method] if split is not None else None
-            if rel is not None and np.isfinite(rel) and rel > 0:
-                entry["reliability"] = rel
-                entry["ceiling"] = float(np.sqrt(rel))
-                entry["fraction_of_ceiling"] = _ratio(r, np.sqrt(rel))
-                entry["explained_variance_ceiling"] = rel
-            if n_bootstrap:
-                entry["ci"] = percentile_ci(
-                    bootstrap_rsa_stimuli(dissimilarity, human, method, n_bootstrap, seed), CI_LEVEL)
-                entry["ci_method"] = "bootstrap over stimuli"
-                # Resampled triplets make the human matrix noisier, which attenuates r: the
-                # percentile interval is shifted by the bootstrap's estimate of that bias.
-                boot = bootstrap_rsa_triplets(dissimilarity, ts, method, n_bootstrap, seed)
-                ci = percentile_ci(boot - (np.nanmean(boot) - r), CI_LEVEL)
-                entry["ci_triplets"] = ci
-                entry["ci_triplets_method"] = "bias-corrected bootstrap over triplets"
-            if n_permutations:
-                entry["p_value"], _ = permutation_p_value(
-                    lambda p: al.correlate(dissimilarity[p[i_obs], p[j_obs]], human_vec, method),
-                    r, n_s, n_permutations, seed)
+        null = permutation_nulls(sc.permuted(human_vec), ts.n_stimuli, n_permutations, seed)
+        ooo_entry["p_value"] = permutation_p_value(null[:, 0], ooo_entry["value"])
+        two_entry["p_value"] = permutation_p_value(null[:, 1], two_entry["value"])
+    out["ooo_accuracy"] = ooo_entry
+    out["two_way_accuracy_symmetric"] = two_entry
+    split = (split_half_reliability(ts, n_splits=n_splits, seed=seed, index=index)
+             if ts.n_participants > 1 else None)
+    for k, method in enumerate(al.RSA_METHODS):
+        entry = _rsa_entry(rsa[method], method, split, boot, n_bootstrap)
+        if n_permutations and k < 2:
+            entry["p_value"] = permutation_p_value(null[:, 2 + k], rsa[method])
         out[f"rsa_{method}"] = entry
     out["ceilings"] = {"ooo": ceiling.to_dict(),
                        "split_half": split.to_dict() if split is not None else None}
     return out
 
 
+def evaluate_similarity(similarity: np.ndarray, triplets: TripletSet, metric: str = "dot",
+                        **kwargs) -> dict:
+    """:func:`evaluate_model` of an N×N model similarity (indexed like
+    ``triplets.stimulus_ids``); ``metric`` names how it turns into a dissimilarity
+    (``1 − s`` for cosine and correlation, ``−s`` otherwise)."""
+    return evaluate_model(PairSimilarity.from_matrix(similarity, metric), triplets, **kwargs)
+
+
 def evaluate_embeddings(embeddings: Embeddings, triplets: TripletSet, metric: str = "cosine",
                         layer: str | None = None, **kwargs) -> dict:
-    """Align ``embeddings`` to the stimuli of ``triplets`` by id, then :func:`evaluate_similarity`."""
+    """Align ``embeddings`` to the stimuli of ``triplets`` by id, then :func:`evaluate_model`."""
     ts = used_stimuli(triplets)
     x = embeddings.align(ts.stimulus_ids, "the triplets").layer(layer)
-    s = similarity_matrix(x, metric)
-    d = 1.0 - s if metric in ("cosine", "correlation") else -s
-    result = evaluate_similarity(s, ts, d, **kwargs)
+    result = evaluate_model(PairSimilarity(x, metric), ts, **kwargs)
     return {"metric": metric, "layer": layer or embeddings.layer_names[0],
             "embeddings": embeddings.source, **result}

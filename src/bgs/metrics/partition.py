@@ -217,18 +217,16 @@ def variance_partition(human, models: Mapping[str, np.ndarray], *, cv_folds: int
     """
     names, mats = _check_models(human, models)
     n = human.n_stimuli
-    iu, ju = np.triu_indices(n, k=1)
-    obs = human.observed[iu, ju]
-    i, j = iu[obs], ju[obs]
+    i, j = human.i, human.j
     if len(i) < 3:
         raise ConfigError(f"only {len(i)} observed pair(s); variance partitioning needs more")
-    y = human.dissimilarity[i, j].astype(np.float64)
+    y = human.pair_dissimilarity.astype(np.float64)
     x = np.column_stack([mat[i, j] for mat in mats])
     bad = ~np.isfinite(x).all(axis=0)
     if bad.any():
         raise ConfigError(f"model(s) {', '.join(np.asarray(names)[bad])} have NaN or infinite "
                           "dissimilarities on observed pairs")
-    w = human.cooccurrence[i, j].astype(np.float64) if weighted else None
+    w = human.n_cooccur.astype(np.float64) if weighted else None
     subsets = model_subsets(names)
     m = len(names)
 

@@ -46,6 +46,7 @@ import pandas as pd
 from bgs.data.splits import StimulusSplit
 from bgs.embeddings import Embeddings, as_ids
 from bgs.errors import ConfigError, DataFileError
+from bgs.stats import pearson, percentile_ci
 
 DEFAULT_ALPHAS = np.logspace(-3, 5, 17)
 INNER_CV = ("efficient leave-one-out (closed form via SVD) on the standardised training fold, "
@@ -136,12 +137,6 @@ def _r2(y: np.ndarray, p: np.ndarray) -> float:
     return 1.0 - float(((y - p) ** 2).sum()) / sst if sst > 0 else float("nan")
 
 
-def _pearson(y: np.ndarray, p: np.ndarray) -> float:
-    a, b = y - y.mean(), p - p.mean()
-    denom = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
-    return float((a * b).sum() / denom) if denom > 0 else float("nan")
-
-
 def _bootstrap(y: np.ndarray, p: np.ndarray, n_bootstrap: int, rng, chunk: int = 256):
     """Bootstrap distributions of R² and Pearson r, resampling held-out stimuli."""
     n = len(y)
@@ -160,11 +155,7 @@ def _bootstrap(y: np.ndarray, p: np.ndarray, n_bootstrap: int, rng, chunk: int =
 
 
 def _ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    values = values[np.isfinite(values)]
-    if len(values) == 0:
-        return float("nan"), float("nan")
-    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
+    return percentile_ci(values, level) or (float("nan"), float("nan"))
 
 
 def _attribute_seed(seed: int, name) -> np.random.SeedSequence:
@@ -409,7 +400,7 @@ def linear_probe(embeddings: Embeddings | np.ndarray, attributes: pd.DataFrame, 
             raise ConfigError(f"attribute {name!r} has {len(p)} rated held-out stimuli; a probe "
                               f"needs at least {MIN_EVAL}")
         yt, yp = p["y_true"].to_numpy(), p["y_pred"].to_numpy()
-        r2, r = _r2(yt, yp), _pearson(yt, yp)
+        r2, r = _r2(yt, yp), pearson(yt, yp)
         if n_bootstrap:
             b_r2, b_r = _bootstrap(yt, yp, n_bootstrap, np.random.default_rng(_attribute_seed(seed, name)))
             r2_ci, r_ci = _ci(b_r2), _ci(b_r)

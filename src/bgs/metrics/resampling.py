@@ -1,102 +1,132 @@
-"""Seeded resampling statistics: bootstrap confidence intervals and permutation p-values.
+"""Seeded resampling statistics on the compact (observed-pair) representation.
 
 Bootstraps resample either *triplets* (the uncertainty of the judgments, stimuli fixed) or
-*stimuli* (the uncertainty of generalising to new stimuli): a stimulus drawn twice counts
-twice, a triplet counts with the product of its stimuli's multiplicities, and a pair of a
-stimulus with its own copy is left out. Permutation tests shuffle the stimulus labels of the
-model (its similarity structure stays intact) to ask whether its alignment beats chance.
+*stimuli* (the uncertainty of generalising to new stimuli). Both are drawn as
+multiplicities (:func:`bgs.stats.multiplicities`), never as copies:
+
+* a triplet resample counts triplet t ``w[t]`` times: the mean scores are weighted means and
+  the human similarity is re-counted over the same pair index (O(triplets));
+* a stimulus resample counts stimulus x ``m[x]`` times: a triplet then counts with the
+  product of its stimuli's multiplicities, a pair (x, y) with ``m[x]·m[y]`` (a pair of a
+  stimulus with its own copy is left out), and RSA is a weighted correlation over the
+  observed pairs (O(pairs)).
+
+Every statistic resampled with one seed sees the same draws, which are the draws of the
+earlier implementation that materialised the copies: ``rng.integers(0, n, size=n)`` per
+resample. Permutation tests shuffle the stimulus labels of the model (its similarity
+structure stays intact) to ask whether its alignment beats chance; all the scores of one
+evaluation share the permutations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from bgs.data.triplets import TripletSet
-from bgs.human.similarity import HumanSimilarity, human_similarity
-from bgs.metrics.alignment import correlate, observed_pairs
+from bgs.human.similarity import PairIndex
+from bgs.stats import (
+    RankIndex,
+    count_ratio_ranks,
+    multiplicities,
+    pair_weights,
+    weighted_pearson,
+    weighted_sum,
+)
 
-_CHUNK = 64
-
-
-def percentile_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float] | None:
-    values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
-    if len(values) == 0:
-        return None
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(values, [alpha, 1 - alpha])
-    return float(lo), float(hi)
+RESAMPLED_CORRELATIONS = ("spearman", "pearson")
 
 
-def bootstrap_triplet_mean(scores: np.ndarray, n_bootstrap: int, seed: int = 0) -> np.ndarray:
-    """Bootstrap distribution of the mean per-triplet score, resampling triplets."""
+def resamples(n: int, n_bootstrap: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """The ``n_bootstrap`` multiplicity vectors of a bootstrap over ``n`` items."""
     rng = np.random.default_rng(seed)
+    for _ in range(n_bootstrap):
+        yield multiplicities(rng, n)
+
+
+def weighted_correlations(model: np.ndarray, model_ranks: RankIndex, human: np.ndarray,
+                          human_ranks: RankIndex, w: np.ndarray) -> dict[str, float]:
+    """Spearman and Pearson r of two pair vectors under frequency weights ``w``; NaN when
+    fewer than three pair copies carry weight."""
+    if w.sum() <= 2:
+        return {m: float("nan") for m in RESAMPLED_CORRELATIONS}
+    return {"spearman": weighted_pearson(model_ranks.ranks(w), human_ranks.ranks(w), w),
+            "pearson": weighted_pearson(model, human, w)}
+
+
+class RSAData:
+    """What RSA resampling needs: the pair index of the triplets, the human counts, and the
+    model dissimilarity over the observed pairs with its rank grouping (built once)."""
+
+    def __init__(self, index: PairIndex, model_dissimilarity: np.ndarray):
+        self.index = index
+        self.chosen, self.cooccur = index.totals
+        self.model = np.asarray(model_dissimilarity, dtype=float)
+        self.model_ranks = RankIndex(self.model)
+
+    @property
+    def human(self) -> np.ndarray:
+        return 1.0 - self.chosen / self.cooccur
+
+    def after_triplet_resample(self, w: np.ndarray) -> dict[str, float]:
+        """RSA with the human similarity re-counted under triplet multiplicities ``w``."""
+        chosen, cooc = self.index.counts(w)
+        keep = cooc > 0
+        human = np.where(keep, 1.0 - chosen / np.where(keep, cooc, 1.0), 0.0)
+        ranks = count_ratio_ranks(chosen, cooc, keep, complement=True)
+        return weighted_correlations(self.model, self.model_ranks, human, ranks, keep.astype(float))
+
+
+def bootstrap_over_triplets(scores: np.ndarray, rsa: RSAData | None, n_bootstrap: int,
+                            seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Bootstrap over triplets: (B, k) means of the (n, k) per-triplet ``scores``, and the
+    RSA distributions per correlation (empty without ``rsa``)."""
     n = len(scores)
-    out = []
-    for start in range(0, n_bootstrap, _CHUNK):
-        idx = rng.integers(0, n, size=(min(_CHUNK, n_bootstrap - start), n))
-        out.append(scores[idx].mean(axis=1))
-    return np.concatenate(out) if out else np.empty(0)
+    columns = [np.ascontiguousarray(c) for c in scores.T]
+    means = np.empty((n_bootstrap, scores.shape[1]))
+    corr = {m: np.empty(n_bootstrap) for m in RESAMPLED_CORRELATIONS} if rsa is not None else {}
+    for b, w in enumerate(resamples(n, n_bootstrap, seed)):
+        means[b] = [weighted_sum(w, column) / n for column in columns]
+        if rsa is not None:
+            for m, v in rsa.after_triplet_resample(w.astype(float)).items():
+                corr[m][b] = v
+    return means, corr
 
 
-def bootstrap_stimulus_mean(scores: np.ndarray, triplets: TripletSet, n_bootstrap: int,
-                            seed: int = 0) -> np.ndarray:
-    """Bootstrap distribution of the mean per-triplet score, resampling stimuli."""
-    rng = np.random.default_rng(seed)
-    n = triplets.n_stimuli
-    t = triplets.triads
-    out = np.empty(n_bootstrap)
-    for k in range(n_bootstrap):
-        w = np.bincount(rng.integers(0, n, size=n), minlength=n).astype(float)
-        tw = w[t[:, 0]] * w[t[:, 1]] * w[t[:, 2]]
+def bootstrap_over_stimuli(scores: np.ndarray, triads: np.ndarray, rsa: RSAData | None,
+                           n_stimuli: int, n_bootstrap: int,
+                           seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Bootstrap over stimuli: (B, k) weighted means of the (n, k) per-triplet ``scores``
+    (triplet weight: the product of its stimuli's multiplicities), and RSA per correlation
+    over the observed pairs weighted by their number of copies."""
+    columns = [np.ascontiguousarray(c) for c in scores.T]
+    means = np.full((n_bootstrap, scores.shape[1]), np.nan)
+    corr = {m: np.empty(n_bootstrap) for m in RESAMPLED_CORRELATIONS} if rsa is not None else {}
+    if rsa is not None:
+        human = rsa.human
+        human_ranks = RankIndex(human)
+    first, second, third = (np.ascontiguousarray(triads[:, k]) for k in range(3))
+    for b, m in enumerate(resamples(n_stimuli, n_bootstrap, seed)):
+        mf = m.astype(float)
+        tw = mf[first] * mf[second] * mf[third]
         total = tw.sum()
-        out[k] = (tw * scores).sum() / total if total > 0 else np.nan
-    return out
+        if total > 0:
+            means[b] = [weighted_sum(tw, column) / total for column in columns]
+        if rsa is not None:
+            w = pair_weights(m, rsa.index.i, rsa.index.j)
+            for name, v in weighted_correlations(rsa.model, rsa.model_ranks, human, human_ranks, w).items():
+                corr[name][b] = v
+    return means, corr
 
 
-def bootstrap_rsa_stimuli(model_dissimilarity: np.ndarray, human: HumanSimilarity, method: str,
-                          n_bootstrap: int, seed: int = 0) -> np.ndarray:
-    """Bootstrap distribution of RSA, resampling stimuli (self-pairs of copies left out)."""
+def permutation_nulls(statistics: Callable[[np.ndarray], np.ndarray], n_stimuli: int,
+                      n_permutations: int, seed: int = 0) -> np.ndarray:
+    """(n_permutations, k) null values of ``statistics(perm)``, which recomputes k scores
+    with the model's stimulus ``x`` relabelled as ``perm[x]``."""
     rng = np.random.default_rng(seed)
-    n = human.n_stimuli
-    iu, ju = np.triu_indices(n, k=1)
-    hd = human.dissimilarity
-    out = np.empty(n_bootstrap)
-    for k in range(n_bootstrap):
-        draw = rng.integers(0, n, size=n)
-        a, b = draw[iu], draw[ju]
-        h = hd[a, b]
-        keep = (a != b) & ~np.isnan(h)
-        out[k] = correlate(model_dissimilarity[a[keep], b[keep]], h[keep], method) \
-            if keep.sum() > 2 else np.nan
-    return out
+    return np.array([statistics(rng.permutation(n_stimuli)) for _ in range(n_permutations)])
 
 
-def bootstrap_rsa_triplets(model_dissimilarity: np.ndarray, triplets: TripletSet, method: str,
-                           n_bootstrap: int, seed: int = 0) -> np.ndarray:
-    """Bootstrap distribution of RSA, resampling triplets (human matrix rebuilt each time)."""
-    rng = np.random.default_rng(seed)
-    n = len(triplets)
-    out = np.empty(n_bootstrap)
-    for k in range(n_bootstrap):
-        weights = np.bincount(rng.integers(0, n, size=n), minlength=n)
-        h = human_similarity(triplets, weights=weights)
-        i, j = observed_pairs(h)
-        out[k] = correlate(model_dissimilarity[i, j], h.dissimilarity[i, j], method) \
-            if len(i) > 2 else np.nan
-    return out
-
-
-def permutation_p_value(statistic: Callable[[np.ndarray], float], observed: float, n_stimuli: int,
-                        n_permutations: int, seed: int = 0) -> tuple[float, np.ndarray]:
-    """One-sided p-value that a stimulus-label permutation scores at least ``observed``.
-
-    ``statistic(perm)`` recomputes the score with the model's stimulus ``k`` relabelled as
-    ``perm[k]``. p = (1 + #{null ≥ observed}) / (1 + n_permutations), never 0.
-    """
-    rng = np.random.default_rng(seed)
-    null = np.array([statistic(rng.permutation(n_stimuli)) for _ in range(n_permutations)])
-    p = (1 + np.sum(null >= observed - 1e-12)) / (1 + n_permutations)
-    return float(p), null
+def permutation_p_value(null: np.ndarray, observed: float) -> float:
+    """One-sided p = (1 + #{null ≥ observed}) / (1 + n_permutations), never 0."""
+    return float((1 + np.sum(null >= observed - 1e-12)) / (1 + len(null)))

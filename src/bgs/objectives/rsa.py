@@ -40,25 +40,22 @@ def observed_pair_indices(target: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 def observed_pair_count(target: torch.Tensor) -> int:
     """Number of observed (non-NaN) pairs i < j in the (U, U) target."""
-    _check_target(target)
-    u = target.shape[0]
-    i, j = torch.triu_indices(u, u, offset=1, device=target.device)
-    return int((~torch.isnan(target[i, j])).sum())
+    return int(len(observed_pair_indices(target)[0]))
 
 
-def _pearson(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(r, ok): Pearson r of two vectors, and whether both have non-zero variance.
-
-    "Zero variance" means all values exactly equal. When not ``ok``, r is 0 and its
-    gradient is 0 (no NaN leaks through the masked branch).
-    """
-    xc = x - x.mean()
-    yc = y - y.mean()
-    ok = (x.max() > x.min()) & (y.max() > y.min())
+def _pearson(x: torch.Tensor, y: torch.Tensor, ok: torch.Tensor,
+             w: torch.Tensor | None = None) -> torch.Tensor:
+    """Pearson r of two vectors where ``ok`` (a 0-d bool tensor), else 0 with a zero
+    gradient (no NaN leaks through the masked branch). ``w``: a 0/1 mask of the entries
+    that count (the others must be 0 in ``x`` and ``y``)."""
+    if w is None:
+        xc, yc = x - x.mean(), y - y.mean()
+    else:
+        n = torch.clamp(w.sum(), min=1)
+        xc, yc = (x - x.sum() / n) * w, (y - y.sum() / n) * w
     denom2 = (xc * xc).sum() * (yc * yc).sum()
     denom = torch.sqrt(torch.where(ok, denom2, torch.ones_like(denom2)))
-    r = torch.where(ok, (xc * yc).sum() / denom, torch.zeros_like(denom))
-    return r, ok
+    return torch.where(ok, (xc * yc).sum() / denom, torch.zeros_like(denom))
 
 
 def rsa_loss_from_distances(dist: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -68,8 +65,10 @@ def rsa_loss_from_distances(dist: torch.Tensor, target: torch.Tensor) -> torch.T
     i, j = observed_pair_indices(target)
     if len(i) < MIN_PAIRS:
         return zero_loss(dist)
-    r, ok = _pearson(dist[i, j], target[i, j])
-    return torch.where(ok, 1 - r, zero_loss(dist))
+    x, y = dist[i, j], target[i, j]
+    # "zero variance" means all values exactly equal: Pearson is undefined there
+    ok = (x.max() > x.min()) & (y.max() > y.min())
+    return torch.where(ok, 1 - _pearson(x, y, ok), zero_loss(dist))
 
 
 def rsa_loss(z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -103,15 +102,9 @@ def rsa_loss_masked(dist: torch.Tensor, target: torch.Tensor) -> tuple[torch.Ten
     mask = (r[:, None] < r[None, :]) & ~torch.isnan(target)
     w = mask.to(dist.dtype)
     n = w.sum()
-    n_safe = torch.clamp(n, min=1)
     x = torch.where(mask, dist, torch.zeros_like(dist))
     y = torch.where(mask, target, torch.zeros_like(target))
-    xc = (x - x.sum() / n_safe) * w
-    yc = (y - y.sum() / n_safe) * w
     inf = torch.tensor(float("inf"), device=dist.device, dtype=dist.dtype)
     spread = lambda v: torch.where(mask, v, -inf).amax() > torch.where(mask, v, inf).amin()  # noqa: E731
     ok = (n >= MIN_PAIRS) & spread(dist.detach()) & spread(target)
-    denom2 = (xc * xc).sum() * (yc * yc).sum()
-    denom = torch.sqrt(torch.where(ok, denom2, torch.ones_like(denom2)))
-    rho = torch.where(ok, (xc * yc).sum() / denom, torch.zeros_like(denom))
-    return torch.where(ok, 1 - rho, zero_loss(dist)), n
+    return torch.where(ok, 1 - _pearson(x, y, ok, w), zero_loss(dist)), n

@@ -59,12 +59,18 @@ class RunHeader:
                    created=str(metrics.get("created", "")), schema=metrics["schema"])
 
 
-def command_line(default: list[str]) -> list[str]:
-    """The argv of the running ``bgs`` command (``default`` when bgs runs as a library)."""
-    import sys
+_COMMAND: list[str] | None = None  # the running bgs command line, set by bgs.cli.main
 
-    argv = sys.argv[1:]
-    return ["bgs", *argv] if argv and Path(sys.argv[0]).name in ("bgs", "__main__.py") else list(default)
+
+def record_command(argv: list[str] | None) -> None:
+    """Remember the command line being run (``None``: none; bgs runs as a library)."""
+    global _COMMAND
+    _COMMAND = None if argv is None else ["bgs", *map(str, argv)]
+
+
+def command_line(default: list[str]) -> list[str]:
+    """The argv of the running ``bgs`` command; ``default`` when bgs runs as a library."""
+    return list(_COMMAND) if _COMMAND is not None else list(default)
 
 
 def new_run_dir(path: str | Path, create: bool = True) -> Path:

@@ -36,7 +36,7 @@ MODEL_LABELS = {"base": "base", "fine-tuned": "fine-tuned"}
 def bootstrap_mean_ci(values: np.ndarray, n_bootstrap: int, seed: int = 0,
                       level: float = 0.95) -> tuple[float, float] | None:
     """Percentile CI of the mean, resampling the values (clips) with replacement."""
-    from bgs.metrics.resampling import percentile_ci
+    from bgs.stats import percentile_ci
 
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]

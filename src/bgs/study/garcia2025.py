@@ -21,10 +21,12 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
+from bgs.constraints import FLAG, Interval, ListOf, Options, check
 from bgs.embeddings import Embeddings
 from bgs.errors import ConfigError
 from bgs.report.rundir import RunHeader, command_line, score_row, write_matrices, write_table
@@ -57,15 +59,21 @@ class StudyConfig:
     n_permutations: int = 200
     seed: int = 0
 
+    SECTION: ClassVar[str] = "study"
+    CONSTRAINTS: ClassVar[dict] = {
+        "text_models": [ListOf(Options(*TEXT_MODELS))], "finetune": [FLAG],
+        "finetune_model": [Options(*TEXT_MODELS)],
+        "objectives": [ListOf(Options("hybrid", "triplet", "rsa", "budget_matched"))],
+        "caption_pool": [Options(*POOLS)], "val_fraction": [Interval(float, 0, 1, closed="neither")],
+        "probe_folds": [Interval(int, 2, None)], "partition_folds": [Interval(int, 2, None)],
+        "n_splits": [Interval(int, 1, None)], "n_bootstrap": [Interval(int, 0, None)],
+        "n_permutations": [Interval(int, 0, None)], "seed": [Interval(int, 0, None)]}
+
     def validate(self) -> None:
-        unknown = [m for m in (*self.text_models, self.finetune_model) if m not in TEXT_MODELS]
-        if unknown or not self.text_models:
-            raise ConfigError(f"unknown text model(s) {unknown}; choose from {', '.join(TEXT_MODELS)}")
-        if self.caption_pool not in POOLS:
-            raise ConfigError(f"caption pool must be one of {POOLS}, got {self.caption_pool!r}")
-        bad = [o for o in self.objectives if o not in ("hybrid", "triplet", "rsa", "budget_matched")]
-        if bad:
-            raise ConfigError(f"unknown objective(s) {bad}; choose from hybrid, triplet, rsa, budget_matched")
+        """Every value against ``CONSTRAINTS`` (the sections check themselves), then the lists."""
+        check(self)
+        if not self.text_models:
+            raise ConfigError(f"--text-models is empty; choose from {', '.join(TEXT_MODELS)}")
         if self.finetune and not self.objectives:
             raise ConfigError("--objectives is empty; name at least one, or use --no-finetune")
 

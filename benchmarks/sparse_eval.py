@@ -1,0 +1,201 @@
+"""Benchmark: evaluation at THINGS scale, the dense path against the sparse one, in one run.
+
+What it measures
+----------------
+For each case, data of that shape from ``things_shaped.py`` (planted structure, seeded) and
+the whole of ``bgs evaluate``'s work on it: 3-way and 2AFC accuracy, RSA (Spearman,
+Pearson, Kendall tau-a), the odd-one-out and split-half ceilings, bootstrap CIs over
+triplets and over stimuli, permutation p-values (``--metric dot``, like the THINGS
+embeddings). Each (case, path) runs in a fresh child process; the time is the evaluation
+alone, wall clock (``time.perf_counter``) and CPU (``time.process_time``; on shared cores
+the steadier of the two), generating the data not timed; the memory is the child's peak
+RSS (``os.wait4``), data included.
+
+* **sparse**: :func:`bgs.metrics.evaluate.evaluate_model` (the library's path);
+* **dense**: ``dense_reference.evaluate_dense``, the earlier implementation (dense N×N
+  counts rebuilt per resample), where it finishes in reasonable time.
+
+Cases (``--cases``): ``things-test`` (1,854 stimuli, 1,000 triads × 20 responses = 20,000
+triplets, 325 participants, 42-d), ``things-full`` (1,854 stimuli, 4.7 M triplets, 12,340
+participants, 42-d), ``images-5m`` (20,000 stimuli, 5 M triplets, 10,000 participants,
+512-d), ``images-50m`` (20,000 stimuli, 50 M triplets, 100,000 participants, 512-d).
+Resampling: the defaults (1,000 bootstraps, 1,000 permutations, 100 splits) unless the case
+says otherwise (``images-*``: 200 bootstraps, no permutations, 10 splits), or
+``--resampling B/P/S`` overrides them for every case.
+
+When both paths ran, the point estimates must be identical (exit status 1 if not); the CIs
+and p-values are compared too (the draws are the same, so they agree to rounding).
+
+Run:  .venv/bin/python benchmarks/sparse_eval.py [--cases things-test,things-full] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import finish  # noqa: E402
+
+CASES = {
+    "things-test": dict(shape=dict(n_stimuli=1854, n_triplets=20_000, dim=42, responses=20,
+                                   n_participants=325), dense=True),
+    "things-full": dict(shape=dict(n_stimuli=1854, n_triplets=4_700_000, dim=42, responses=1,
+                                   n_participants=12_340), dense=False),
+    "images-5m": dict(shape=dict(n_stimuli=20_000, n_triplets=5_000_000, dim=512, responses=1,
+                                 n_participants=10_000), dense=False,
+                      resampling=dict(n_bootstrap=200, n_permutations=0, n_splits=10)),
+    "images-50m": dict(shape=dict(n_stimuli=20_000, n_triplets=50_000_000, dim=512, responses=1,
+                                  n_participants=100_000), dense=False,
+                       resampling=dict(n_bootstrap=200, n_permutations=0, n_splits=10)),
+}
+DEFAULTS = dict(n_bootstrap=1000, n_permutations=1000, n_splits=100)
+POINT = [("ooo_accuracy", "value"), ("two_way_accuracy_symmetric", "value"),
+         ("rsa_spearman", "value"), ("rsa_pearson", "value"), ("rsa_kendall_tau_a", "value"),
+         ("rsa_spearman", "reliability"), ("rsa_pearson", "reliability")]
+INTERVALS = [("ooo_accuracy", "ci"), ("ooo_accuracy", "ci_stimuli"), ("ooo_accuracy", "p_value"),
+             ("two_way_accuracy_symmetric", "ci"), ("two_way_accuracy_symmetric", "ci_stimuli"),
+             ("rsa_spearman", "ci"), ("rsa_spearman", "ci_triplets"), ("rsa_spearman", "p_value"),
+             ("rsa_pearson", "ci"), ("rsa_pearson", "ci_triplets"), ("rsa_pearson", "p_value")]
+
+
+def child(case: str, path: str, resampling: dict, seed: int) -> dict:
+    """Generate the case's data, evaluate it on one path, return timings and numbers."""
+    from things_shaped import things_shaped
+
+    ts, x = things_shaped(**CASES[case]["shape"], seed=seed)
+    t0, c0 = time.perf_counter(), time.process_time()
+    if path == "sparse":
+        from bgs.metrics.distance import PairSimilarity
+        from bgs.metrics.evaluate import evaluate_model
+
+        r = evaluate_model(PairSimilarity(x, "dot"), ts, seed=seed, **resampling)
+        r["ooo_ceiling"] = [r["ceilings"]["ooo"][k] for k in ("lower", "upper", "lower_ci", "upper_ci")]
+    else:
+        from bgs.metrics.distance import similarity_matrix
+        from dense_reference import evaluate_dense
+
+        s = similarity_matrix(x, "dot")
+        r = evaluate_dense(s, ts, -s, seed=seed, **resampling)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    numbers = {f"{a}.{b}": r[a].get(b) for a, b in POINT + INTERVALS}
+    return {"seconds": seconds, "cpu_seconds": cpu, "n_pairs": r["n_pairs"], "numbers": numbers,
+            "ooo_ceiling": r["ooo_ceiling"]}
+
+
+def switch_point(sizes=(1024, 2048, 4096, 8192), triplets_per_stimulus=100, dim=64,
+                 n_permutations=20, seed=0) -> list[dict]:
+    """Time the model side of an evaluation, dense N×N against pair-wise, at several N:
+    building it, the similarity of the observed pairs, and ``n_permutations`` relabellings."""
+    from bgs.human.similarity import PairIndex
+    from bgs.metrics.distance import PairSimilarity
+    from things_shaped import things_shaped
+
+    out = []
+    for n in sizes:
+        ts, x = things_shaped(n, triplets_per_stimulus * n, dim, responses=1, n_participants=100, seed=seed)
+        index = PairIndex(ts)
+        rng = np.random.default_rng(seed)
+        perms = [rng.permutation(n) for _ in range(n_permutations)]
+        row = {"n_stimuli": n, "n_pairs": index.n_pairs}
+        for dense in (True, False):
+            t0 = time.perf_counter()
+            model = PairSimilarity(x, "dot", dense=dense)
+            model.of(index.i, index.j)
+            for p in perms:
+                model.of(p[index.i], p[index.j])
+            row["dense_s" if dense else "pairwise_s"] = time.perf_counter() - t0
+        out.append(row)
+    return out
+
+
+def run_child(case: str, path: str, resampling: dict, seed: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", case, path, json.dumps(resampling), str(seed)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"{case}/{path} failed (status {status})")
+    result = json.loads(out)
+    result["peak_rss_gb"] = usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
+    result["child_cpu_s"] = usage.ru_utime + usage.ru_stime  # data generation included
+    return result
+
+
+def _max_diff(a: dict, b: dict, keys) -> float:
+    diffs = [float(np.max(np.abs(np.subtract(a[k], b[k])))) for k in keys
+             if a.get(k) is not None and b.get(k) is not None]
+    return max(diffs) if diffs else 0.0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cases", default="things-test,things-full",
+                   help=f"comma-separated, from: {', '.join(CASES)}")
+    p.add_argument("--no-dense", action="store_true", help="skip the dense (earlier) path")
+    p.add_argument("--resampling", help="override every case's resampling: BOOTSTRAPS/PERMUTATIONS/SPLITS")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    p.add_argument("--switch", action="store_true",
+                   help="only measure where a dense N×N model similarity stops paying off")
+    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.switch:
+        rows = switch_point()
+        table = [(f"N = {r['n_stimuli']:,} ({r['n_pairs']:,} pairs)",
+                  f"dense {r['dense_s']:.2f} s, pair-wise {r['pairwise_s']:.2f} s") for r in rows]
+        return finish(table, {"switch_point": rows}, args.json, True, "")
+    if args.child:
+        case, path, resampling, seed = args.child
+        print(json.dumps(child(case, path, json.loads(resampling), int(seed))))
+        return 0
+
+    results, rows, ok = {}, [], True
+    for case in args.cases.split(","):
+        spec = CASES[case]
+        resampling = {**DEFAULTS, **spec.get("resampling", {})}
+        if args.resampling:
+            resampling = dict(zip(DEFAULTS, (int(v) for v in args.resampling.split("/"))))
+        entry = {"shape": spec["shape"], "resampling": resampling,
+                 "sparse": run_child(case, "sparse", resampling, args.seed)}
+        if spec["dense"] and not args.no_dense:
+            entry["dense"] = run_child(case, "dense", resampling, args.seed)
+        results[case] = entry
+        sp = entry["sparse"]
+        shape = spec["shape"]
+        rows.append((f"{case}: {shape['n_stimuli']:,} stimuli, {shape['n_triplets']:,} triplets, "
+                     f"{shape['dim']}-d, {sp['n_pairs']:,} observed pairs; resampling "
+                     f"{resampling['n_bootstrap']}/{resampling['n_permutations']}/{resampling['n_splits']}",
+                     ""))
+        rows.append(("  sparse", f"{sp['seconds']:.1f} s ({sp['cpu_seconds']:.1f} s CPU), "
+                                 f"peak RSS {sp['peak_rss_gb']:.2f} GB"))
+        if "dense" in entry:
+            de = entry["dense"]
+            same = all(sp["numbers"][f"{a}.{b}"] == de["numbers"][f"{a}.{b}"] for a, b in POINT) \
+                and sp["ooo_ceiling"][:2] == de["ooo_ceiling"][:2]
+            ci_diff = _max_diff(sp["numbers"], de["numbers"], [f"{a}.{b}" for a, b in INTERVALS])
+            entry.update(speedup=de["seconds"] / sp["seconds"],
+                         speedup_cpu=de["cpu_seconds"] / sp["cpu_seconds"], identical_point_estimates=same,
+                         max_ci_p_difference=ci_diff)
+            ok &= same
+            rows.append(("  dense (earlier)", f"{de['seconds']:.1f} s ({de['cpu_seconds']:.1f} s CPU), "
+                                              f"peak RSS {de['peak_rss_gb']:.2f} GB"))
+            rows.append(("  speed-up (dense / sparse), wall and CPU time",
+                         f"{entry['speedup']:.1f}x, {entry['speedup_cpu']:.1f}x"))
+            rows.append(("  point estimates identical", "yes" if same else "NO"))
+            rows.append(("  CIs and p-values, max |difference|", f"{ci_diff:.2e}"))
+    results["cpu_count"] = os.cpu_count()
+    results["load_average_at_end"] = os.getloadavg()
+    rows.append(("load average at the end (1, 5, 15 min)", ", ".join(f"{v:.1f}" for v in os.getloadavg())))
+    return finish(rows, results, args.json, ok, "the sparse and dense point estimates differ")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

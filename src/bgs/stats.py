@@ -1,0 +1,179 @@
+"""The statistics every part of bgs uses, each defined once.
+
+* correlations: Pearson, Spearman (Pearson of average ranks), Kendall tau-a, by name;
+* their frequency-weighted forms, equal to the plain ones on data where element k is
+  repeated ``w[k]`` times. Bootstraps use them: a resample re-weights a fixed vector of
+  pairs instead of materialising the copies, and ranks come from a precomputed grouping
+  of equal values (:class:`RankIndex`), so a resample costs O(pairs), not a sort;
+* percentile confidence intervals and the Spearman–Brown correction;
+* the bootstrap draws (stimulus and triplet multiplicities), so that every statistic
+  resampled with the same seed sees the same draws.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import kendalltau, rankdata
+
+from bgs.errors import ConfigError
+
+CORRELATIONS = ("spearman", "pearson", "kendall_tau_a")
+
+
+# ---------------------------------------------------------------------- correlations
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson r; NaN when either vector has zero variance."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    x = x - x.mean()
+    y = y - y.mean()
+    denom = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / denom) if denom > 0 else float("nan")
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rho: Pearson r of the average ranks (ties share their mean rank)."""
+    return pearson(rankdata(x), rankdata(y))
+
+
+def kendall_tau_a(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's tau-a: (concordant − discordant) / (n(n−1)/2), ties counted as neither.
+
+    Unlike tau-b it does not forgive ties, so a model predicting many tied dissimilarities
+    (e.g. a categorical model) is not rewarded for them (Nili et al. 2014). Computed in
+    O(n log n) from scipy's tau-b and the tie counts.
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    n = len(x)
+    n0 = n * (n - 1) / 2
+    if n < 2:
+        return float("nan")
+
+    def tied_pairs(v):
+        _, counts = np.unique(v, return_counts=True)
+        return float((counts * (counts - 1) / 2).sum())
+
+    n1, n2 = tied_pairs(x), tied_pairs(y)
+    if n1 == n0 or n2 == n0:
+        return 0.0
+    tau_b = kendalltau(x, y, variant="b").statistic
+    return float(tau_b * np.sqrt((n0 - n1) * (n0 - n2)) / n0)
+
+
+def correlate(x: np.ndarray, y: np.ndarray, method: str = "spearman") -> float:
+    """Correlation of two vectors by name: spearman, pearson or kendall_tau_a."""
+    if method == "spearman":
+        return spearman(x, y)
+    if method == "pearson":
+        return pearson(x, y)
+    if method == "kendall_tau_a":
+        return kendall_tau_a(x, y)
+    raise ConfigError(f"unknown correlation {method!r}; choose one of {', '.join(CORRELATIONS)}")
+
+
+def weighted_pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """Pearson r with frequency weights ``w`` (≥ 0); NaN when a weighted variance is 0."""
+    total = w.sum()
+    if total <= 0:
+        return float("nan")
+    xc = x - weighted_sum(w, x) / total
+    yc = y - weighted_sum(w, y) / total
+    wx = w * xc
+    denom = np.sqrt(weighted_sum(wx, xc) * weighted_sum(w * yc, yc))
+    return float(weighted_sum(wx, yc) / denom) if denom > 0 else float("nan")
+
+
+def weighted_sum(w: np.ndarray, x: np.ndarray) -> float:
+    """``Σ w·x`` of two vectors, by numpy's pairwise sum: steadier than a BLAS dot when the
+    cores are shared, and as exact."""
+    return float(np.multiply(w, x).sum())
+
+
+class RankIndex:
+    """Equal values of a fixed vector grouped once, for weighted average ranks in O(n).
+
+    ``ranks(w)`` is what ``rankdata`` gives on the data with element k repeated ``w[k]``
+    times (each copy of k gets the same average rank); with ``w`` all ones it is
+    ``rankdata(values)``. Elements of weight 0 get a rank too, which weighted sums ignore.
+    """
+
+    def __init__(self, values: np.ndarray | None = None, *, groups: np.ndarray | None = None,
+                 n_groups: int | None = None):
+        if groups is None:
+            _, groups = np.unique(np.asarray(values), return_inverse=True)
+            n_groups = int(groups.max()) + 1 if len(groups) else 0
+        self.groups = groups.ravel()
+        self.n_groups = int(n_groups)
+
+    def ranks(self, weights: np.ndarray | None = None) -> np.ndarray:
+        size = np.bincount(self.groups, weights=weights, minlength=self.n_groups)
+        before = np.cumsum(size) - size
+        return (before + (size + 1) / 2)[self.groups]
+
+
+def count_ratio_ranks(chosen: np.ndarray, cooccur: np.ndarray, keep: np.ndarray | None = None,
+                      complement: bool = False) -> RankIndex:
+    """:class:`RankIndex` of ``chosen / cooccur`` (``1 −`` that when ``complement``) over the
+    elements in ``keep``, without sorting them when the counts are small integers.
+
+    A ratio of two small counts takes few distinct values: they are grouped through a
+    table over (chosen, cooccur), so a resample of human similarities ranks in O(pairs).
+    Elements outside ``keep`` fall in a group of their own at the end.
+    """
+    c, k = (chosen, cooccur) if keep is None else (chosen[keep], cooccur[keep])
+    top = int(k.max()) + 1 if len(k) else 1
+    integral = top * top <= 4_000_000 and np.array_equal(k, np.floor(k)) and np.array_equal(c, np.floor(c))
+    if not integral:
+        index = RankIndex(1 - c / k if complement else c / k)
+        groups, n_groups = index.groups, index.n_groups
+    else:
+        code = k.astype(np.int64) * top + c.astype(np.int64)
+        present = np.flatnonzero(np.bincount(code, minlength=top * top))
+        ratio = (present % top) / (present // top)
+        _, value_group = np.unique(1 - ratio if complement else ratio, return_inverse=True)
+        lookup = np.zeros(top * top, dtype=np.int64)
+        lookup[present] = value_group
+        groups, n_groups = lookup[code], int(value_group.max()) + 1 if len(present) else 0
+    if keep is None:
+        return RankIndex(groups=groups, n_groups=n_groups)
+    full = np.full(len(keep), n_groups, dtype=np.int64)
+    full[keep] = groups
+    return RankIndex(groups=full, n_groups=n_groups + 1)
+
+
+def weighted_spearman(x: RankIndex, y: RankIndex, w: np.ndarray) -> float:
+    """Spearman rho with frequency weights ``w``: weighted Pearson of weighted ranks."""
+    return weighted_pearson(x.ranks(w), y.ranks(w), w)
+
+
+# ---------------------------------------------------------------------- intervals
+def percentile_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float] | None:
+    """Percentile interval of a bootstrap distribution (NaNs dropped); None when empty."""
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return None
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(values, [alpha, 1 - alpha])
+    return float(lo), float(hi)
+
+
+def spearman_brown(r):
+    """Reliability of the full data from the correlation ``r`` between two halves."""
+    r = np.asarray(r, dtype=float)
+    return 2.0 * r / (1.0 + r)
+
+
+# ---------------------------------------------------------------------- bootstrap draws
+def multiplicities(rng: np.random.Generator, n: int) -> np.ndarray:
+    """How often each of ``n`` items is drawn in one bootstrap resample (n draws with
+    replacement, ``rng.integers(0, n, size=n)``): the one bootstrap draw of bgs, over
+    stimuli or over triplets."""
+    return np.bincount(rng.integers(0, n, size=n), minlength=n)
+
+
+def pair_weights(m: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Weight of pair (i, j), i ≠ j, in a stimulus resample with multiplicities ``m``: the
+    number of copies of the pair, ``m[i]·m[j]`` (a pair of a stimulus with its own copy is
+    left out)."""
+    return m[i].astype(float) * m[j]

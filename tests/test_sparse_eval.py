@@ -1,0 +1,146 @@
+"""The sparse evaluation path: exact agreement with dense computations and copies, and no
+N×N array at scale (a memory cap)."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import rankdata
+
+from bgs.data.triplets import TripletSet
+from bgs.human import human_similarity, split_half_reliability
+from bgs.human.similarity import PairIndex
+from bgs.metrics.distance import PairSimilarity
+from bgs.metrics.evaluate import evaluate_model
+from bgs.stats import RankIndex, correlate, count_ratio_ranks, spearman_brown, weighted_pearson
+
+
+@st.composite
+def triplets_and_embeddings(draw, max_stimuli=9, max_rows=40):
+    n = draw(st.integers(3, max_stimuli))
+    rows = draw(st.lists(st.tuples(st.permutations(range(n)).map(lambda p: p[:3]),
+                                   st.integers(0, 2), st.integers(0, 3)), min_size=1, max_size=max_rows))
+    a, b, c = ([r[0][k] for r in rows] for k in range(3))
+    ts = TripletSet.from_arrays(a, b, c, [r[0][r[1]] for r in rows],
+                                participant=[r[2] for r in rows], stimulus_ids=np.arange(n))
+    # small integers: dot products are exact in float64 and ties are frequent
+    x = np.array(draw(st.lists(st.integers(0, 2), min_size=2 * n, max_size=2 * n)), float).reshape(n, 2)
+    return ts, x
+
+
+def _same(a, b):
+    """Equal dicts/lists/floats, NaN equal to NaN."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(u, v) for u, v in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
+        return True
+    return a == b
+
+
+@pytest.mark.filterwarnings("ignore:Mean of empty slice")
+@settings(max_examples=40, deadline=None)
+@given(triplets_and_embeddings())
+def test_sparse_and_dense_model_paths_agree_exactly(data):
+    ts, x = data
+    kw = dict(n_bootstrap=20, n_permutations=10, n_splits=3, seed=2)
+    dense = evaluate_model(PairSimilarity(x, "dot", dense=True), ts, **kw)
+    sparse = evaluate_model(PairSimilarity(x, "dot", dense=False), ts, **kw)
+    assert _same(dense, sparse)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3)), min_size=1, max_size=40))
+def test_weighted_ranks_equal_ranks_of_copies(rows):
+    values = np.array([r[0] for r in rows], float)
+    w = np.array([r[1] for r in rows], float)
+    copies = np.repeat(values, w.astype(int))
+    got = RankIndex(values).ranks(w)
+    if len(copies):
+        expected = rankdata(copies)[np.cumsum(w.astype(int))[w > 0] - 1]
+        assert np.array_equal(got[w > 0], expected)
+    assert np.array_equal(RankIndex(values).ranks(), rankdata(values))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(1, 4), st.integers(0, 3)), min_size=3, max_size=40))
+def test_count_ratio_ranks_and_weighted_pearson_equal_copies(rows):
+    chosen = np.array([min(r[0], r[1]) for r in rows], float)
+    cooc = np.array([r[1] for r in rows], float)
+    w = np.array([r[2] for r in rows], float)
+    d = 1 - chosen / cooc
+    assert np.array_equal(count_ratio_ranks(chosen, cooc, complement=True).ranks(), rankdata(d))
+    keep = w > 0
+    ranks = count_ratio_ranks(chosen, cooc, keep, complement=True).ranks(w)
+    assert np.array_equal(ranks[keep], RankIndex(d[keep]).ranks(w[keep]))
+    other = np.arange(len(rows), dtype=float) % 3
+    copies = np.repeat(np.arange(len(rows)), w.astype(int))
+    if len(copies) > 2 and np.ptp(d[copies]) > 0 and np.ptp(other[copies]) > 0:
+        assert weighted_pearson(d, other, w) == pytest.approx(correlate(d[copies], other[copies], "pearson"),
+                                                              abs=1e-12)
+
+
+def test_split_half_bootstrap_matches_materialised_copies(garcia_triplets):
+    ts = garcia_triplets.restrict(garcia_triplets.stimulus_ids[:60])
+    got = split_half_reliability(ts, n_splits=2, seed=4, n_bootstrap=4).bootstrap_spearman_brown
+    rng = np.random.default_rng([4, 1])
+    present = np.unique(ts.participant)
+    iu, ju = np.triu_indices(60, k=1)
+    for k in range(4):
+        half = np.zeros(len(ts.participant_ids), bool)
+        half[rng.permutation(present)[: len(present) // 2]] = True
+        first = half[ts.participant]
+        s1 = human_similarity(ts.select(first)).similarity
+        s2 = human_similarity(ts.select(~first)).similarity
+        draw = rng.integers(0, 60, size=60)
+        a, b = draw[iu], draw[ju]
+        keep = (a != b) & ~np.isnan(s1[a, b]) & ~np.isnan(s2[a, b])
+        for method in ("spearman", "pearson"):
+            r = correlate(s1[a, b][keep], s2[a, b][keep], method)
+            assert got[method][k] == pytest.approx(float(spearman_brown(r)), abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(triplets_and_embeddings(), st.lists(st.integers(0, 3), min_size=40, max_size=40))
+def test_weighted_pair_counts_match_dense_bincount(data, weights):
+    ts, _ = data
+    w = np.array(weights[: len(ts)], float)
+    index = PairIndex(ts)
+    chosen, cooc = index.counts(w)
+    n = ts.n_stimuli
+    dense_c, dense_k = np.zeros((n, n)), np.zeros((n, n))
+    for (a, b, c), (x, y), wt in zip(ts.triads, ts.pair, w):
+        for u, v in ((a, b), (a, c), (b, c)):
+            dense_k[min(u, v), max(u, v)] += wt
+        dense_c[min(x, y), max(x, y)] += wt
+    assert np.array_equal(cooc, dense_k[index.i, index.j]) and np.array_equal(chosen, dense_c[index.i, index.j])
+    assert (index.i < index.j).all() and np.count_nonzero(np.triu(dense_k, 1)) <= index.n_pairs
+    blocks = PairIndex(ts, block_slots=5)  # the sort done in blocks of pairs
+    assert np.array_equal(blocks.i, index.i) and np.array_equal(blocks.j, index.j)
+    assert np.array_equal(blocks.slots, index.slots) and np.array_equal(blocks.chosen_slot, index.chosen_slot)
+
+
+def test_no_n_by_n_array_at_twenty_thousand_stimuli():
+    """Evaluation of 20,000 stimuli stays far below one N×N array of any dtype (400 MB
+    even as bytes; 3.2 GB as float64): numpy reports its allocations to tracemalloc."""
+    n, t = 20_000, 30_000
+    rng = np.random.default_rng(0)
+    triads = rng.integers(0, n, size=(t, 3)).astype(np.int32)
+    triads = triads[(triads[:, 0] != triads[:, 1]) & (triads[:, 0] != triads[:, 2]) & (triads[:, 1] != triads[:, 2])]
+    t = len(triads)
+    ts = TripletSet(np.arange(n), triads, rng.integers(0, 3, t).astype(np.int8),
+                    rng.integers(0, 50, t).astype(np.int32), np.arange(50), np.zeros(t), np.arange(t))
+    x = rng.random((n, 16))
+    tracemalloc.start()
+    try:
+        result = evaluate_model(PairSimilarity(x, "cosine"), ts, n_bootstrap=20, n_permutations=3,
+                                n_splits=3)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result["n_pairs"] > 80_000 and 0 <= result["ooo_accuracy"]["value"] <= 1
+    print(f"peak {peak / 2**20:.0f} MB")
+    assert peak < 150 * 2**20, f"peak {peak / 2**20:.0f} MB"
