@@ -21,7 +21,6 @@ from bgs.data.stimuli import StimulusTable, read_stimuli
 from bgs.data.triplets import TripletSet, read_triplets
 from bgs.errors import ConfigError
 from bgs.human.similarity import HumanSimilarity, human_similarity
-from bgs.metrics.alignment import observed_pairs
 from bgs.train.config import TrainConfig
 
 
@@ -43,7 +42,7 @@ class TrainingData:
         return {"n_train_stimuli": len(self.train_ids), "n_val_stimuli": len(self.val_ids),
                 "n_test_stimuli": len(self.test_ids), "val_triplets": self.val_triplets,
                 "n_train_triplets": len(self.train), "n_val_triplets": len(self.val),
-                "n_val_pairs": int(len(observed_pairs(validation_similarity(self))[0])),
+                "n_val_pairs": validation_similarity(self).n_pairs,
                 "n_test_triplets": n_test,
                 "n_triplets_lost_to_split": len(self.triplets) - len(self.train) - len(self.val) - n_test}
 
@@ -53,8 +52,8 @@ def validation_similarity(data: TrainingData) -> HumanSimilarity:
     marked unobserved: validation RSA scores only pairs that include a validation stimulus."""
     h = human_similarity(data.val)
     is_val = np.isin(data.val.stimulus_ids, data.val_ids)
-    keep = is_val[:, None] | is_val[None, :]
-    return replace(h, chosen=np.where(keep, h.chosen, 0), cooccurrence=np.where(keep, h.cooccurrence, 0))
+    keep = is_val[h.i] | is_val[h.j]
+    return replace(h, i=h.i[keep], j=h.j[keep], n_chosen=h.n_chosen[keep], n_cooccur=h.n_cooccur[keep])
 
 
 def validation_triplets(triplets: TripletSet, train_ids: np.ndarray, val_ids: np.ndarray,
