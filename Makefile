@@ -5,12 +5,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-EXTRAS ?= test,video,plots,models,text
+EXTRAS ?= test,video,plots,models,text,tensorboard
 # Torch is installed only when the environment has none: on a CPU-only machine
 # pip takes torch==2.13.0 (a CPU build where one lies on disk); elsewhere the ordinary wheel.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: venv install demo garcia2025 study lint test bench clean
+.PHONY: venv install demo garcia2025 study lint browser test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,11 +45,21 @@ study: install
 	$(VENV)/bin/bgs models assemble-mpnet
 	$(VENV)/bin/bgs study garcia2025 --data $(DATA)
 
+# Headless Chromium for the tests that open the HTML reports: Debian's package, installed as
+# root when absent; without root or apt-get those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium (apt-get)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| echo "chromium could not be installed: the browser tests will skip"; \
+	else echo "chromium is not installed (needs root and apt-get): the browser tests will skip"; fi
+
 # ruff (configured in pyproject.toml) first: a lint error fails the suite
 lint: install
 	$(PY) -m ruff check src tests benchmarks
 
-test: lint
+test: lint browser
 	$(PY) -m pytest -q
 
 bench: install

@@ -84,3 +84,7 @@ def test_demo_reports_its_split(demo_run):
     assert sum(data[k] for k in parts) == data["n_valid"]
     assert data["split_val_triplets"] > data["split_test_triplets"] > 0  # far more than within-only triads
     assert "split val triplets" in (demo_run / "report.html").read_text()
+
+
+def test_demo_report_renders_in_a_browser(demo_run, report_in_browser, tmp_path):
+    report_in_browser(demo_run, tmp_path / "demo_report.png")

@@ -446,3 +446,32 @@ def test_the_run_header_records_the_command_line(tmp_path):
     assert header.kind == "evaluate" and header.schema == 1 and header.command == ["bgs", *args]
     assert command_line(["bgs", "x"]) == ["bgs", "x"]  # outside a command: the default
     assert "bgs evaluate -e" in write_report(tmp_path / "run").read_text()
+
+
+def test_report_renders_in_a_browser(full_run, report_in_browser, tmp_path):
+    report_in_browser(full_run[0], tmp_path / "report.png")
+
+
+def test_headline_names_the_model_selected_on_validation_not_on_held_out_scores():
+    from bgs.report.html import _at_a_glance
+
+    def model(name, stage, family, acc, r):
+        return {"name": name, "label": name.replace("_", " "), "stage": stage, "family": family,
+                "eval": fake_eval(acc, r, 0.6)}
+
+    models = [model("video_base", "baseline", "video", 0.40, 0.10),
+              model("ratings", "baseline", "attributes", 0.70, 0.80),
+              model("video_hybrid", "fine-tuned", "video", 0.45, 0.20),
+              model("video_triplet", "fine-tuned", "video", 0.52, 0.30)]  # best held out
+    training = {"hybrid": {"best_epoch": 1, "history": [{"epoch": 0, "val_rsa": 0.0},
+                                                         {"epoch": 1, "val_rsa": 0.31}]},
+                "triplet": {"best_epoch": 0, "history": [{"epoch": 0, "val_rsa": 0.12}]}}
+    lead = _at_a_glance(models, training)
+    assert "video hybrid (selected among 2 fine-tuned models by validation RSA)" in lead
+    assert "odd-one-out accuracy 0.450 [0.429, 0.470]" in lead and "video triplet" not in lead
+    assert "its base model, video base: odd-one-out accuracy 0.400" in lead
+    assert "ratings" not in lead  # another family is not the base
+    only = _at_a_glance(models[:3], {})
+    assert "video hybrid:" in only and "selected" not in only
+    recorded = _at_a_glance(models[1:3], {}, base_name="ratings")  # the run names the base
+    assert "its base model, ratings: odd-one-out accuracy 0.700" in recorded

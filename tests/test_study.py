@@ -162,3 +162,7 @@ def test_study_finetuning_difference_is_paired(study):
     eval_json = json.loads((run / "train" / "hybrid" / "eval.json").read_text())
     assert eval_json["ooo_accuracy"]["value"] == pytest.approx(acc_tuned, abs=1.01 / 368)
     assert (run / "report.html").stat().st_size > 10_000
+
+
+def test_study_report_renders_in_a_browser(study, report_in_browser, tmp_path):
+    report_in_browser(study[0], tmp_path / "study_report.png")

@@ -173,10 +173,23 @@ def datasets_fetch(name: str = typer.Argument(..., help="Dataset name (see `bgs 
 
 def _register_commands() -> None:
     """Every command group; heavy dependencies are imported inside the commands."""
-    from bgs.commands import attention, behavior, demo, embed, evaluate, partition, probe, report, study, synth, train
+    from bgs.commands import (
+        attention,
+        behavior,
+        demo,
+        embed,
+        evaluate,
+        export,
+        partition,
+        probe,
+        report,
+        study,
+        synth,
+        train,
+    )
 
-    for module in (evaluate, partition, probe, embed, train, synth, behavior, demo, study, report,
-                   attention):
+    for module in (evaluate, partition, probe, embed, train, export, synth, behavior, demo, study,
+                   report, attention):
         module.register(app)
 
 

@@ -61,9 +61,10 @@ def embed_command(
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Clips (or captions) per forward pass."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c",
-                                              help="A fine-tuned video/image run (bgs train --out RUN): "
-                                                   "embed with its adapter and head (the unit-norm "
-                                                   "head output; --layers is not used)."),
+                                              help="A fine-tuned video/image run (bgs train --out RUN) "
+                                                   "or its export (bgs export RUN OUT): embed with "
+                                                   "its adapter and head (the unit-norm head output; "
+                                                   "--layers is not used)."),
 ):
     """Embed stimuli with a video, image or text model (or re-key a precomputed file)."""
     from bgs.data.stimuli import read_stimuli
@@ -136,10 +137,10 @@ def _embed_videos(spec, table, stimuli: Path, videos: Path | None, layers: str |
     quiet_transformers()
     finetuned = None
     if checkpoint is not None:
-        from bgs.train.restore import embed_finetuned, load_finetuned_vision
+        from bgs.train.restore import embed_finetuned, load_finetuned_vision, names_backbone
 
         finetuned, backbone, ck_meta = load_finetuned_vision(checkpoint, device)
-        if ck_meta.get("backbone") != str(spec):
+        if not names_backbone(spec, ck_meta.get("backbone", ""), checkpoint):
             raise ConfigError(f"--checkpoint {checkpoint} was trained on {ck_meta.get('backbone')}, "
                               f"not --model {spec}. Fix: give --model {ck_meta.get('backbone')}")
         meta["checkpoint"] = str(checkpoint)

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from bgs.commands.options import out
+from bgs.commands.options import err, out
 from bgs.errors import ConfigError
 
 
@@ -30,6 +30,9 @@ def train_command(
     epochs: Optional[int] = typer.Option(None, "--epochs"),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda."),
     seed: Optional[int] = typer.Option(None, "--seed"),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="Validate the config and the data, print the resolved plan "
+                                      "(splits, batch, steps, trainable parameters) and exit."),
 ):
     """Fine-tune a backbone with LoRA on odd-one-out judgments (or a language target)."""
     from bgs.train.config import TrainConfig
@@ -52,11 +55,14 @@ def train_command(
                                       for k, v in flags.items() if v is not None]
     if assignments:
         cfg = cfg.override(assignments)
+    if dry_run:
+        _print_plan(cfg)
+        return
     run_dir = run_dir or out_dir or default_run_dir(cfg)
     distributed = init_distributed()
     rank = 0
     try:
-        trainer = Trainer(cfg, run_dir, resume=resume is not None, log=out.print)
+        trainer = Trainer(cfg, run_dir, resume=resume is not None, log=out.print, console=out)
         rank = trainer.rank
         summary = trainer.run()
     finally:
@@ -70,6 +76,21 @@ def train_command(
     out.print(f"run {run_dir}: {summary['epochs']} epochs, best epoch {summary['best_epoch']}"
               + (f"; held-out odd-one-out {test['ooo_accuracy']:.3f}, RSA {test['rsa_spearman']:.3f}"
                  if test else ""))
+
+
+def _print_plan(cfg) -> None:
+    from rich.table import Table
+
+    from bgs.train.plan import plan_rows, training_plan
+
+    with err.status("checking the config, the data and the backbone ..."):
+        plan = training_plan(cfg)
+    table = Table(title="bgs train: the plan (dry run; nothing trained)", header_style="bold")
+    table.add_column("setting")
+    table.add_column("value")
+    for row in plan_rows(plan):
+        table.add_row(*row)
+    out.print(table)
 
 
 def register(app: typer.Typer) -> None:

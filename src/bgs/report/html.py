@@ -194,7 +194,8 @@ figure { margin: 1em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
 pre, code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
   font-size: 0.88em; }
-pre { background: var(--zebra); padding: 10px 12px; overflow-x: auto; border-radius: 4px; }
+pre { background: var(--zebra); padding: 10px 12px; overflow-x: auto; border-radius: 4px;
+      white-space: pre-wrap; overflow-wrap: anywhere; }
 .warn { color: #a04000; }
 details { margin: 0.6em 0; }
 summary { cursor: pointer; color: var(--accent); }
@@ -295,33 +296,54 @@ def _models(metrics: dict) -> list[dict]:
             if isinstance(v, Mapping)]
 
 
-def _at_a_glance(models: list[dict]) -> str:
-    """One sentence: the best fine-tuned and the best baseline model on held-out triplets."""
-    def best(ms, key):
-        scored = [(m, _num((m["eval"].get(key) or {}).get("value"))) for m in ms]
-        scored = [(m, v) for m, v in scored if v is not None]
-        return max(scored, key=lambda mv: mv[1]) if scored else None
+def _val_rsa_at_selection(model: dict, training) -> float | None:
+    """Validation RSA at the selected epoch of the training run that made ``model`` (runs
+    are keyed by objective; fine-tuned models are named ``..._<objective>``)."""
+    for key, entry in (training or {}).items():
+        if isinstance(entry, Mapping) and model["name"].endswith(str(key)):
+            hist = [h for h in entry.get("history") or [] if isinstance(h, Mapping)]
+            at = next((h for h in hist if h.get("epoch") == entry.get("best_epoch")), None)
+            return _num((at or {}).get("val_rsa"))
+    return None
 
-    bits = []
-    for stage, who in (("fine-tuned", "fine-tuned model"), (None, "baseline")):
-        ms = [m for m in models if (m["stage"] == "fine-tuned") == (stage == "fine-tuned")]
-        b = best(ms, "ooo_accuracy")
-        r = best(ms, "rsa_spearman")
-        if b is None and r is None:
-            continue
-        if b is not None and r is not None and b[0] is r[0]:
-            bits.append(f"best {who} {b[0]['label']}: odd-one-out accuracy {b[1]:.3f}, "
-                        f"RSA {r[1]:.3f}")
-            continue
-        text = f"best {who}"
-        if b is not None:
-            text += f": odd-one-out accuracy {b[1]:.3f} ({b[0]['label']})"
-        if r is not None:
-            text += f"{',' if b is not None else ':'} RSA {r[1]:.3f} ({r[0]['label']})"
-        bits.append(text)
-    if not bits:
+
+def _headline_model(models: list[dict], training) -> tuple[dict, str] | None:
+    """The fine-tuned model the summary names, chosen without the held-out data: the best
+    validation RSA among the fine-tuned runs (else the first listed)."""
+    tuned = [m for m in models if m["stage"] == "fine-tuned" and m["eval"]]
+    if len(tuned) == 1:
+        return tuned[0], ""
+    by_val = [(m, v) for m in tuned if (v := _val_rsa_at_selection(m, training)) is not None]
+    if by_val:
+        return (max(by_val, key=lambda mv: mv[1])[0],
+                f" (selected among {len(tuned)} fine-tuned models by validation RSA)")
+    return (tuned[0], f" (the first of {len(tuned)} fine-tuned models)") if tuned else None
+
+
+def _scores(m: dict) -> str:
+    ev = m["eval"]
+    return (f"odd-one-out accuracy {_val_ci(ev.get('ooo_accuracy'))}, "
+            f"RSA {_val_ci(ev.get('rsa_spearman'))}")
+
+
+def _at_a_glance(models: list[dict], training=None, base_name: str | None = None) -> str:
+    """One sentence: the fine-tuned model (selected on validation data, never on the held-out
+    scores) next to its base model (``base_name``, else the first baseline of its family),
+    with 95% CIs, then the ceilings."""
+    picked = _headline_model(models, training)
+    scored = [m for m in models if m["eval"]]
+    if picked is None and not scored:
         return ""
-    ev = next((m["eval"] for m in models if m["eval"]), {})
+    if picked is not None:
+        tuned, why = picked
+        text = f"On held-out stimuli, {tuned['label']}{why}: {_scores(tuned)}"
+        base = (next((m for m in scored if m["name"] == base_name), None)
+                or next((m for m in scored if m["stage"] != "fine-tuned" and m["family"] == tuned["family"]), None))
+        if base is not None:
+            text += f"; its base model, {base['label']}: {_scores(base)}"
+    else:
+        text = "On held-out stimuli, " + "; ".join(f"{m['label']}: {_scores(m)}" for m in scored[:3])
+    ev = scored[0]["eval"] if scored else {}
     o = ev.get("ooo_accuracy") or {}
     c = o.get("ceiling") or {}
     tail = ""
@@ -330,9 +352,14 @@ def _at_a_glance(models: list[dict]) -> str:
                 f"{_f(c.get('upper'))} (chance 0.333)")
         if _num((ev.get("rsa_spearman") or {}).get("ceiling")) is not None:
             tail += f", RSA {_f(ev['rsa_spearman']['ceiling'])}"
-        tail += "."
-    text = "On held-out stimuli, " + "; ".join(bits) + "." + tail
-    return _p_(text[0].upper() + text[1:], "lead")
+        tail += ". 95% CIs in brackets."
+    return _p_(text + "." + tail, "lead")
+
+
+def _base_name(metrics: dict) -> str | None:
+    """The model the fine-tuning started from, where the run records it."""
+    ft = metrics.get("finetuning")
+    return str(ft["base"]) if isinstance(ft, Mapping) and ft.get("base") else None
 
 
 def _header(metrics: dict, run_dir: Path, models: list[dict]) -> str:
@@ -343,7 +370,7 @@ def _header(metrics: dict, run_dir: Path, models: list[dict]) -> str:
     if metrics.get("created"):
         bits.append(f"created {metrics['created']}")
     return (f"<header><h1>{_e(title)}</h1>{_p_(' · '.join(bits), 'meta')}"
-            f"{_at_a_glance(models)}</header>")
+            f"{_at_a_glance(models, metrics.get('training'), _base_name(metrics))}</header>")
 
 
 def _command(metrics: dict) -> str | None:
@@ -359,7 +386,8 @@ def _section_run(metrics: dict) -> str:
     if cmd:
         parts.append(f"<p>Command:</p><pre>{_e(cmd)}</pre>")
     if isinstance(cfg, Mapping) and cfg:
-        rows = [(k, _cell(v)) for k, v in _flatten(cfg)]
+        # an empty setting takes its default when the run starts (e.g. the registry's LoRA targets)
+        rows = [(k, "— (default)" if v in ("", [], ()) else _cell(v)) for k, v in _flatten(cfg)]
         if rows:
             parts.append("<h3>Configuration</h3>" + _table(("setting", "value"), rows))
     if metrics.get("kind") == "demo":

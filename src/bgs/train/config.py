@@ -132,7 +132,8 @@ class RunConfig(Checked):
     SECTION: ClassVar[str] = "run"
     CONSTRAINTS: ClassVar[dict] = {
         "seed": [Interval(int, 0, None)], "device": [DEVICE], "amp": [FLAG], "compile": [FLAG],
-        "eval_bootstrap": [Interval(int, 0, None)], "eval_permutations": [Interval(int, 0, None)]}
+        "eval_bootstrap": [Interval(int, 0, None)], "eval_permutations": [Interval(int, 0, None)],
+        "log": [Options("", "tensorboard")]}
 
     seed: int = 0
     device: str = "cpu"
@@ -140,6 +141,7 @@ class RunConfig(Checked):
     compile: bool = False  # torch.compile each transformer block (pays off on long GPU runs)
     eval_bootstrap: int = 1000
     eval_permutations: int = 200
+    log: str = ""  # "tensorboard": also log every epoch's numbers under RUN/tensorboard
 
 
 @dataclass

@@ -35,7 +35,9 @@ from bgs.report.rundir import RunHeader, command_line
 from bgs.train.checkpoint import ADAPTER, HEAD, load_checkpoint, load_state, read_meta, save_checkpoint, verify
 from bgs.train.config import TrainConfig
 from bgs.train.data import TrainingData, load_training_data, stimulus_files, validation_similarity
+from bgs.train.eventlog import TensorBoardLog
 from bgs.train.model import BGSModel, TextEncoder, VideoEncoder
+from bgs.train.progress import StepProgress
 
 
 def _dist():
@@ -89,7 +91,7 @@ class Trainer:
     """Fits ``BGSModel`` with the configured objective; writes everything into ``run_dir``."""
 
     def __init__(self, config: TrainConfig, run_dir: str | Path, resume: bool = False,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, console=None):
         config = copy.deepcopy(config)  # the run may fill in values (the automatic batch)
         config.validate()
         self.config = config
@@ -99,6 +101,7 @@ class Trainer:
         self.rank = dist.get_rank() if dist else 0
         self.world = dist.get_world_size() if dist else 1
         self.log = (log or print) if self.rank == 0 else (lambda *_: None)
+        self.console = console  # a rich Console for the progress bar (default: stderr)
         self.device = config.run.device
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError("run.device is cuda but no CUDA device is available; use cpu")
@@ -237,12 +240,14 @@ class Trainer:
         steps_per_epoch = int(np.ceil(len(data.train) / cfg.optim.batch_triplets))
         if cfg.optim.max_steps_per_epoch:
             steps_per_epoch = min(steps_per_epoch, cfg.optim.max_steps_per_epoch)
-        for epoch in range(start_epoch, cfg.optim.epochs):
+        progress = StepProgress(cfg.optim.epochs, steps_per_epoch, self.console, show=self.rank == 0)
+        events = TensorBoardLog(self.run_dir) if cfg.run.log == "tensorboard" and self.rank == 0 else None
+        for epoch in progress.epochs(range(start_epoch, cfg.optim.epochs)):
             if stale >= cfg.optim.early_stopping:
                 break
             t0 = time.perf_counter()
             sums, n_steps, n_clips = self._train_epoch(trained, model, objective, optimizer, params, data,
-                                                       epoch, steps_per_epoch)
+                                                       epoch, steps_per_epoch, progress)
             tr, val = self._alignments(model, data)
             record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
                       "train_loss": sums.get("loss", 0.0) / n_steps,
@@ -251,6 +256,8 @@ class Trainer:
                       "val_rsa": val["rsa"], "val_ooo_accuracy": val["ooo_accuracy"],
                       "seconds": time.perf_counter() - t0, "clips_per_s": n_clips / (time.perf_counter() - t0)}
             self.history.append(record)
+            if events is not None:
+                events.log_epoch(record)
             score = val["rsa"] if val["rsa"] is not None and np.isfinite(val["rsa"]) else -np.inf
             if cfg.optim.select != "last":  # "last": validation judgments steer nothing
                 scheduler.step(score)
@@ -260,6 +267,8 @@ class Trainer:
                      f"val RSA {score:.3f}, val odd-one-out {_num(val['ooo_accuracy'])}"
                      f"{' (best)' if improved else ''}")
             self._save_epoch(model, optimizer, scheduler, epoch, score, improved, best, stale)
+        if events is not None:
+            events.close()
         if _dist() is not None:
             _dist().barrier()
         return self.finish(model, data)
@@ -327,7 +336,7 @@ class Trainer:
         return DistributedDataParallel(model, device_ids=[torch.cuda.current_device()] if on_cuda else None)
 
     def _train_epoch(self, trained, model, objective, optimizer, params, data: TrainingData, epoch: int,
-                     steps_per_epoch: int) -> tuple[dict, int, int]:
+                     steps_per_epoch: int, progress: StepProgress | None = None) -> tuple[dict, int, int]:
         """One epoch's steps; returns the summed loss parts, the steps taken and clips embedded."""
         cfg = self.config
         order = self._seed(epoch).permutation(len(data.train))
@@ -346,6 +355,8 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
             optimizer.step()
             n_clips += u
+            if progress is not None:
+                progress.advance(parts["loss"], u)
             for k, v in parts.items():  # on the device: no sync in the step
                 sums[k] = sums.get(k, 0.0) + (v.to(torch.float64) if torch.is_tensor(v) else v)
         return {k: float(v) for k, v in sums.items()}, max(1, step + 1), n_clips  # one read-back
@@ -372,8 +383,9 @@ class Trainer:
         try:
             from bgs.report.plots import plot_training_curves
 
-            plot_training_curves(self.history, self.run_dir / "training_curves.png",
-                                 f"{self.config.objective.name}: {self.config.model.backbone}")
+            kind, _, source = self.config.model.backbone.partition(":")
+            plot_training_curves(self.history, self.run_dir / "training_curves.png",  # no local paths
+                                 f"{self.config.objective.name}: {kind}:{Path(source).name or source}")
         except ImportError:  # matplotlib is an optional extra
             pass
 
