@@ -75,5 +75,16 @@ def test_demo_reports_where_the_models_look(demo_run):
     assert 'id="attention"' in html and "agent ratio" in html
 
 
+def test_demo_reports_its_split(demo_run):
+    """Model selection runs on validation triads that mix validation and training clips; the
+    split's triplet counts add up to the valid triplets and the report shows them."""
+    data = json.loads((demo_run / "metrics.json").read_text())["data"]
+    assert data["split_validation"] == "mixed"
+    parts = ("split_train_triplets", "split_val_triplets", "split_test_triplets", "split_triplets_lost_to_split")
+    assert sum(data[k] for k in parts) == data["n_valid"]
+    assert data["split_val_triplets"] > data["split_test_triplets"] > 0  # far more than within-only triads
+    assert "split val triplets" in (demo_run / "report.html").read_text()
+
+
 def test_demo_report_renders_in_a_browser(demo_run, report_in_browser, tmp_path):
     report_in_browser(demo_run, tmp_path / "demo_report.png")

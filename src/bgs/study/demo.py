@@ -46,6 +46,9 @@ class DemoConfig:
     n_bootstrap: int = 1000
     n_permutations: int = 200
     mae: dict = field(default_factory=dict)  # MAEConfig overrides
+    # validation triplets for model selection: "mixed" counts triads of validation and
+    # training clips (never test clips), "within" only triads of three validation clips
+    val_triplets: str = "mixed"
     attention: bool = True  # attention maps of the held-out clips, base vs fine-tuned
     attention_overlays: int = 3  # clips drawn as PNG/GIF overlays
 
@@ -127,11 +130,13 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
     for objective in cfg.objectives:
         with run.step(f"BGS fine-tuning: {objective}"):
             tc = train_config(DataConfig.for_dataset(data_dir, videos=str(data_dir / "videos"),
-                                                     store=str(run.out / "clip-store")),
+                                                     store=str(run.out / "clip-store"),
+                                                     val_triplets=cfg.val_triplets),
                               cfg.model, cfg.optim, objective, backbone_ref, cfg.seed,
                               cfg.n_bootstrap, cfg.n_permutations)
             result = finetune(tc, run.out / "train" / objective, log)
             run.metrics["training"][objective] = result.entry(run.out)
+            _record_split(run, result.summary)
             name = f"video_{objective}"
             embeddings[name] = result.embeddings
             run.save_embeddings(name, result.embeddings)
@@ -154,6 +159,21 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
         shown = ("video_base", f"video_{cfg.objectives[0]}", "captions")
         write_matrices(run.out, test, {n: embeddings[n] for n in shown if n in embeddings})
         return run.finish()
+
+
+def _record_split(run: StudyRun, summary: dict) -> None:
+    """The fine-tuning split (stimuli and triplets per part, and those lost) into the data
+    section as ``split_*`` entries, once: every objective trains on the same split."""
+    data = run.metrics["data"]
+    if "split_validation" in data:
+        return
+    data["split_validation"] = summary["val_triplets"]
+    for k in ("n_train_stimuli", "n_val_stimuli", "n_test_stimuli", "n_train_triplets", "n_val_triplets",
+              "n_val_pairs", "n_test_triplets", "n_triplets_lost_to_split"):
+        data[f"split_{k.removeprefix('n_')}"] = summary[k]
+    run.log(f"  split ({data['split_validation']} validation): triplets train {data['split_train_triplets']:,}, "
+            f"validation {data['split_val_triplets']:,} ({data['split_val_pairs']:,} observed pairs), "
+            f"test {data['split_test_triplets']:,}, lost {data['split_triplets_lost_to_split']:,}")
 
 
 def _make_data(out: Path, data_dir: Path, cfg: DemoConfig):

@@ -31,6 +31,7 @@ class DataConfig(Checked):
         **{k: [TEXT] for k in ("triplets", "format", "stimuli", "videos", "captions", "store",
                                "train", "test")},
         "val_fraction": [Interval(float, 0, 1, closed="neither")],
+        "val_triplets": [Options("within", "mixed")],
         "resize": [Options(*RESIZE_MODES)],
         "caption_pool": [Options("first", "mean")]}
 
@@ -43,6 +44,9 @@ class DataConfig(Checked):
     train: str = ""  # stimuli used for training (ids or file names, first column)
     test: str = ""  # held-out stimuli for the final evaluation
     val_fraction: float = 0.2  # of the training stimuli, for model selection
+    # validation triplets: "within" (all three stimuli validation) or "mixed" (at least one
+    # validation stimulus, the others training stimuli; never a test stimulus)
+    val_triplets: str = "within"
     resize: str = "crop"
     caption_pool: str = "mean"  # text backbones: "first" or "mean" of the captions
 

@@ -1,9 +1,17 @@
 """Everything a training run reads: triplets, the stimulus split, the target geometry and
-the inputs (clip store or captions), built once per run."""
+the inputs (clip store or captions), built once per run.
+
+Validation triplets (``data.val_triplets``): ``"within"`` keeps the triplets whose three
+stimuli are all validation stimuli; ``"mixed"`` keeps every triplet with at least one
+validation stimulus and none from the test set (the others are training stimuli), so model
+selection sees many more judgments. No triplet is in two parts, and none with a test
+stimulus is ever trained or selected on; the validation RSA then runs over the observed
+pairs that include a validation stimulus (pairs of two training stimuli are training fit).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -14,7 +22,7 @@ from bgs.data.stimuli import StimulusTable, read_stimuli
 from bgs.data.triplets import TripletSet, read_triplets
 from bgs.errors import ConfigError
 from bgs.human.anchor import anchor_similarity
-from bgs.human.similarity import human_similarity
+from bgs.human.similarity import HumanSimilarity, human_similarity
 from bgs.train.config import TrainConfig
 
 
@@ -26,18 +34,39 @@ class TrainingData:
     val_ids: np.ndarray  # training stimuli held out for model selection
     test_ids: np.ndarray  # held-out stimuli for the final evaluation (may be empty)
     train: TripletSet  # triplets among train_ids, indexed on train_ids
-    val: TripletSet  # triplets among val_ids, indexed on val_ids
+    val: TripletSet  # validation triplets, indexed on val.stimulus_ids (see the module docs)
     test: TripletSet | None
     target: np.ndarray  # target dissimilarity among train_ids (NaN: unobserved)
     judgment: str = "odd-one-out"  # or "anchor": the triplet sets are anchor-triplet views
+    val_triplets: str = "within"  # how the validation triplets were chosen
 
     def summary(self) -> dict:
+        n_test = len(self.test) if self.test is not None else 0
         return {"n_train_stimuli": len(self.train_ids), "n_val_stimuli": len(self.val_ids),
-                "n_test_stimuli": len(self.test_ids), "n_train_triplets": len(self.train),
-                "n_val_triplets": len(self.val),
-                "n_test_triplets": len(self.test) if self.test is not None else 0,
-                "n_triplets_lost_to_split": len(self.triplets) - len(self.train) - len(self.val)
-                - (len(self.test) if self.test is not None else 0)}
+                "n_test_stimuli": len(self.test_ids), "val_triplets": self.val_triplets,
+                "n_train_triplets": len(self.train), "n_val_triplets": len(self.val),
+                "n_val_pairs": validation_similarity(self).n_pairs,
+                "n_test_triplets": n_test,
+                "n_triplets_lost_to_split": len(self.triplets) - len(self.train) - len(self.val) - n_test}
+
+
+def validation_similarity(data: TrainingData) -> HumanSimilarity:
+    """The validation triplets' human similarity, with the pairs of two training stimuli
+    marked unobserved: validation RSA scores only pairs that include a validation stimulus."""
+    h = human_similarity(data.val)
+    is_val = np.isin(data.val.stimulus_ids, data.val_ids)
+    keep = is_val[h.i] | is_val[h.j]
+    return replace(h, i=h.i[keep], j=h.j[keep], n_chosen=h.n_chosen[keep], n_cooccur=h.n_cooccur[keep])
+
+
+def validation_triplets(triplets: TripletSet, train_ids: np.ndarray, val_ids: np.ndarray,
+                        mode: str) -> TripletSet:
+    """The validation triplets of ``mode`` (``"within"`` or ``"mixed"``), indexed onto the
+    validation stimuli (``"within"``) or onto them followed by the training stimuli."""
+    if mode == "within":
+        return triplets.restrict(val_ids)
+    pool = triplets.restrict(np.concatenate([val_ids, train_ids]))  # validation first
+    return pool.select((pool.triads < len(val_ids)).any(axis=1))
 
 
 def _ids_from(path: str, stimuli: StimulusTable) -> np.ndarray:
@@ -66,16 +95,17 @@ def load_training_data(config: TrainConfig) -> TrainingData:
                                  seed=config.run.seed)
     train_ids, val_ids = split["train"], split["val"]
     train = triplets.restrict(train_ids)
-    val = triplets.restrict(val_ids)
+    val = validation_triplets(triplets, train_ids, val_ids, d.val_triplets)
     test = triplets.restrict(test_ids) if len(test_ids) else None
     if len(train) == 0:
         raise ConfigError(f"no triplet has all three stimuli among the {len(train_ids)} training "
                           f"stimuli; check data.train / data.test")
     if len(val) == 0 and config.optim.select != "last":
-        raise ConfigError(f"no triplet has all three stimuli among the {len(val_ids)} validation "
-                          f"stimuli (data.val_fraction = {d.val_fraction} of {len(train_pool)}), so "
-                          f"there is nothing to select the best epoch on. Fix: raise "
-                          f"data.val_fraction, or set optim.select = \"last\"")
+        raise ConfigError(f"no validation triplet (data.val_triplets = {d.val_triplets!r}) among the "
+                          f"{len(val_ids)} validation stimuli (data.val_fraction = {d.val_fraction} of "
+                          f"{len(train_pool)}), so there is nothing to select the best epoch on. Fix: "
+                          f"set data.val_triplets = \"mixed\", raise data.val_fraction, or set "
+                          f"optim.select = \"last\"")
     if config.target.source == "human" and anchor:
         target = anchor_similarity(AnchorTripletSet.from_triplet_view(train)).dissimilarity
     elif config.target.source == "human":
@@ -88,7 +118,7 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         target = dissimilarity_matrix(emb.matrix, "cosine")
     np.fill_diagonal(target, np.nan)
     return TrainingData(stimuli, triplets, train_ids, val_ids, test_ids, train, val, test, target,
-                        "anchor" if anchor else "odd-one-out")
+                        judgment="anchor" if anchor else "odd-one-out", val_triplets=d.val_triplets)
 
 
 def stimulus_files(stimuli: StimulusTable, ids) -> list:

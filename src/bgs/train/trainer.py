@@ -34,7 +34,7 @@ from bgs.objectives import Objective
 from bgs.report.rundir import RunHeader, command_line
 from bgs.train.checkpoint import ADAPTER, HEAD, load_checkpoint, load_state, read_meta, save_checkpoint, verify
 from bgs.train.config import TrainConfig
-from bgs.train.data import TrainingData, load_training_data, stimulus_files
+from bgs.train.data import TrainingData, load_training_data, stimulus_files, validation_similarity
 from bgs.train.eventlog import TensorBoardLog
 from bgs.train.model import BGSModel, TextEncoder, VideoEncoder
 from bgs.train.progress import StepProgress
@@ -190,17 +190,27 @@ class Trainer:
         return loss, parts, len(unique)
 
     # ------------------------------------------------------------------ evaluation
-    def _alignment(self, model: BGSModel, ids: np.ndarray, triplets) -> dict:
-        if len(triplets) == 0:
-            return {"rsa": None, "ooo_accuracy": None}
+    def _alignments(self, model: BGSModel, data: TrainingData) -> tuple[dict, dict]:
+        """(training, validation) RSA and odd-one-out accuracy, embedding each of their
+        stimuli once."""
+        ids = np.unique(np.concatenate([data.train.stimulus_ids, data.val.stimulus_ids]))
         z = model.embed(list(ids))
-        s = z @ z.T
-        if getattr(self, "judgment", "") == "anchor":
-            from bgs.metrics.anchor import anchor_alignment
+        out = []
+        for triplets, human in ((data.train, lambda: human_similarity(data.train)),
+                                (data.val, lambda: validation_similarity(data))):
+            if len(triplets) == 0:
+                out.append({"rsa": None, "ooo_accuracy": None})
+                continue
+            zs = z[np.searchsorted(ids, triplets.stimulus_ids)]
+            s = zs @ zs.T
+            if data.judgment == "anchor":
+                from bgs.metrics.anchor import anchor_alignment
 
-            return anchor_alignment(s, triplets)
-        h = human_similarity(triplets)
-        return {"rsa": al.rsa(1.0 - s, h, "spearman"), "ooo_accuracy": al.ooo_accuracy(s, triplets)}
+                out.append(anchor_alignment(s, triplets))
+                continue
+            out.append({"rsa": al.rsa(1.0 - s, human(), "spearman"),
+                        "ooo_accuracy": al.ooo_accuracy(s, triplets)})
+        return out[0], out[1]
 
     # ------------------------------------------------------------------ the run
     def run(self) -> dict:
@@ -247,8 +257,7 @@ class Trainer:
             t0 = time.perf_counter()
             sums, n_steps, n_clips = self._train_epoch(trained, model, objective, optimizer, params, data,
                                                        epoch, steps_per_epoch, progress)
-            val = self._alignment(model, data.val_ids, data.val)
-            tr = self._alignment(model, data.train_ids, data.train)
+            tr, val = self._alignments(model, data)
             record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
                       "train_loss": sums.get("loss", 0.0) / n_steps,
                       **{f"loss_{k}": v / n_steps for k, v in sums.items() if k != "loss"},
