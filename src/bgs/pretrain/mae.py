@@ -51,6 +51,7 @@ import numpy as np
 
 from bgs.errors import BGSError, ConfigError
 from bgs.io import require_new_folder, write_json
+from bgs.pretrain.folder import complete, default_cache_dir, move_into_place, quiet_progress_bars, torch_threads
 
 #: Bumped whenever the same MAEConfig would train a different model (data, masking, schedule),
 #: so that cached folders of an older version are not reused.
@@ -321,14 +322,14 @@ def pretrain_videomae(out_dir: str | os.PathLike, config: MAEConfig | None = Non
         clips = _unlabelled_clips(tmp / "work", config, report)
         t_data = time.perf_counter() - t0
         train, val = clips[:config.n_clips], clips[config.n_clips:]
-        with _torch_threads(threads):
+        with torch_threads(threads):
             result = _train(config, train, val, report)
         encoder = transformers.VideoMAEModel(result["model"].config)
         # every encoder weight, nothing else (strict: a missing or extra key is an error)
         encoder.load_state_dict(result["model"].videomae.state_dict(), strict=True)
         encoder.config.architectures = ["VideoMAEModel"]
         shutil.rmtree(tmp / "work")
-        with _quiet_progress_bars():
+        with quiet_progress_bars():
             encoder.save_pretrained(tmp)
         write_json(tmp / "preprocessor_config.json", {
             "image_processor_type": "VideoMAEImageProcessor", "do_normalize": True,
@@ -339,16 +340,7 @@ def pretrain_videomae(out_dir: str | os.PathLike, config: MAEConfig | None = Non
         seconds = time.perf_counter() - t0
         doc = _pretraining_record(config, result, encoder, seconds, time.process_time() - c0, t_data, threads)
         write_json(tmp / "pretraining.json", doc)
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
-        with contextlib.suppress(OSError):
-            out_dir.rmdir()  # an empty folder given as out_dir (not everywhere renamed over)
-        try:
-            os.replace(tmp, out_dir)
-        except OSError:
-            if _complete(out_dir):  # written meanwhile by another process: keep theirs
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                raise
+        move_into_place(tmp, out_dir)
         say(f"  reconstruction loss {doc['loss_start']:.3f} → {doc['loss_end']:.3f}; held-out "
             f"{_fmt(doc['val_loss_start'])} → {_fmt(doc['val_loss_end'])} (predicting nothing: "
             f"{_fmt(doc['val_loss_trivial'])}) in {seconds:.0f} s")
@@ -358,44 +350,8 @@ def pretrain_videomae(out_dir: str | os.PathLike, config: MAEConfig | None = Non
         raise
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int | None):
-    import torch
-
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@contextlib.contextmanager
-def _quiet_progress_bars():
-    """No "Writing model shards" bar from save_pretrained (restored afterwards)."""
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    was = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was:
-            hf_logging.enable_progress_bar()
-
-
 def _fmt(x) -> str:
     return "n/a" if x is None else f"{x:.3f}"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _train(config: MAEConfig, train: np.ndarray, val: np.ndarray, report: Progress) -> dict:
@@ -517,16 +473,6 @@ def _round(x, nd: int = 5):
 
 
 # ---------------------------------------------------------------------------- cache
-def _complete(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in
-               ("config.json", "model.safetensors", "preprocessor_config.json", "pretraining.json"))
-
-
-def default_cache_dir() -> Path:
-    """``$BGS_MODELS_DIR`` or ``~/.cache/bgs/models`` (where ``bgs`` keeps its models)."""
-    return Path(os.environ.get("BGS_MODELS_DIR") or Path.home() / ".cache" / "bgs" / "models")
-
-
 def cached_videomae(config: MAEConfig | None = None, cache_dir: str | os.PathLike | None = None,
                     progress: Progress | None = None,
                     log: Callable[[str], None] | None = print, threads: int | None = 1) -> Path:
@@ -535,7 +481,7 @@ def cached_videomae(config: MAEConfig | None = None, cache_dir: str | os.PathLik
     config = config or MAEConfig()
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folder = folder / f"demo-videomae-{config.key()}"
-    if _complete(folder):
+    if complete(folder):
         if log:
             log(f"using the pre-trained VideoMAE in {folder}")
         return folder

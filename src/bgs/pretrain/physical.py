@@ -50,6 +50,7 @@ import numpy as np
 
 from bgs.errors import BGSError, ConfigError
 from bgs.io import require_new_folder, write_json
+from bgs.pretrain.folder import complete, default_cache_dir, move_into_place, quiet_progress_bars, torch_threads
 
 #: Bumped whenever the same PhysicalConfig would train a different model.
 PHYSICAL_VERSION = 1
@@ -442,12 +443,12 @@ def pretrain_physical(out_dir: str | os.PathLike, config: PhysicalConfig | None 
         stats = _standardiser({k: v[:config.n_clips] for k, v in raw.items()})
         targets = {k: (v - stats[k][0]) / stats[k][1] for k, v in raw.items()}
         t_data = time.perf_counter() - t0
-        with _torch_threads(threads):
+        with torch_threads(threads):
             result = _train(config, frames, targets, config.n_clips, report)
         shutil.rmtree(tmp / "work")
         encoder = result["model"].encoder
         encoder.config.architectures = ["VideoMAEModel"]
-        with _quiet_progress_bars():
+        with quiet_progress_bars():
             encoder.save_pretrained(tmp)
         write_json(tmp / "preprocessor_config.json", _preprocessor(config))
         curve = result["curve"]
@@ -469,7 +470,7 @@ def pretrain_physical(out_dir: str | os.PathLike, config: PhysicalConfig | None 
             "transformers": transformers.__version__, "threads": threads or torch.get_num_threads(),
         }
         write_json(tmp / "pretraining.json", doc)
-        _move_into_place(tmp, out_dir)
+        move_into_place(tmp, out_dir)
         say(f"  held-out loss (standardised, 1 = predicting the mean) {_fmt(doc['val_start'])} → "
             f"{_fmt(doc['val_end'])} in {doc['seconds']:.0f} s")
         return out_dir
@@ -490,58 +491,7 @@ def _fmt(val: dict | None) -> str:
     return "n/a" if not val else " + ".join(f"{k} {v:.3f}" for k, v in val.items())
 
 
-def _move_into_place(tmp: Path, out_dir: Path) -> None:
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes 0700
-    with contextlib.suppress(OSError):
-        out_dir.rmdir()  # an empty folder given as out_dir
-    try:
-        os.replace(tmp, out_dir)
-    except OSError:
-        if not _complete(out_dir):
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)  # written meanwhile by another process: keep theirs
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None):
-    import torch
-
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@contextlib.contextmanager
-def _quiet_progress_bars():
-    """No "Writing model shards" bar from save_pretrained (restored afterwards)."""
-    from transformers.utils import logging as hf_logging
-
-    was = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was:
-            hf_logging.enable_progress_bar()
-
-
 # ---------------------------------------------------------------------------- cache
-def _complete(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in
-               ("config.json", "model.safetensors", "preprocessor_config.json", "pretraining.json"))
-
-
-def default_cache_dir() -> Path:
-    """``$BGS_MODELS_DIR`` or ``~/.cache/bgs/models`` (where ``bgs`` keeps its models)."""
-    return Path(os.environ.get("BGS_MODELS_DIR") or Path.home() / ".cache" / "bgs" / "models")
-
-
 def cached_physical(config: PhysicalConfig | None = None, cache_dir: str | os.PathLike | None = None,
                     progress: Progress | None = None,
                     log: Callable[[str], None] | None = print, threads: int | None = 1) -> Path:
@@ -549,7 +499,7 @@ def cached_physical(config: PhysicalConfig | None = None, cache_dir: str | os.Pa
     pre-trained (:func:`pretrain_physical`) only when it is not there yet."""
     config = config or PhysicalConfig()
     folder = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / f"physical-vit-{config.key()}"
-    if _complete(folder):
+    if complete(folder):
         if log:
             log(f"using the pre-trained video ViT in {folder}")
         return folder
