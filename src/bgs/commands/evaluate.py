@@ -46,63 +46,78 @@ def register(app: typer.Typer) -> None:
         run: Optional[Path] = opts.RunOpt,
     ):
         """Odd-one-out accuracy, two-way accuracy and RSA with CIs, p-values and ceilings."""
-        from bgs.embeddings import Embeddings
-        from bgs.io import ensure_writable, write_json
-        from bgs.metrics.evaluate import evaluate_embeddings
-        from bgs.report.rundir import new_run_dir
+        return _evaluate(embeddings, triplets, format, columns, id_type, stimuli, on_error,
+                         max_catch_failure, split, metric, layer, ties, n_bootstrap, n_permutations,
+                         seed, as_json, output, run)
 
-        if run is not None:
-            new_run_dir(run, create=False)  # fail before the work, not after
-            ensure_writable(run, folder=True)
-        if output is not None:
-            ensure_writable(output)
-        from bgs.data.anchor import is_anchor_format
 
-        if is_anchor_format(format):
-            from bgs.commands.anchor import anchor_evaluate
+def _evaluate(embeddings, triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
+              split, metric, layer, ties, n_bootstrap, n_permutations, seed, as_json, output, run):
+    """The work of ``bgs evaluate`` (its options, in order)."""
+    from bgs.embeddings import Embeddings
+    from bgs.io import ensure_writable, write_json
+    from bgs.metrics.evaluate import evaluate_embeddings
+    from bgs.report.rundir import new_run_dir
 
-            return anchor_evaluate(embeddings, triplets, format, columns, id_type, stimuli, on_error, split,
-                                   metric, layer, n_bootstrap, n_permutations, seed, as_json, output)
+    if run is not None:
+        new_run_dir(run, create=False)  # fail before the work, not after
+        ensure_writable(run, folder=True)
+    if output is not None:
+        ensure_writable(output)
+    from bgs.data.anchor import is_anchor_format
 
-        ts = opts.load_triplets(triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
-                       None, None, None)
-        if split is not None:
-            ts = ts.restrict(load_split_ids(split, stimuli))
-            opts.require_triplets(ts, split)
-        emb = Embeddings.load(embeddings)
-        opts.require_defined(emb, ts, metric, layer)
-        with opts.err.status(f"evaluating on {len(ts):,} triplets ({n_bootstrap} bootstrap "
-                            f"resamples, {n_permutations} permutations) ..."):
-            result = evaluate_embeddings(emb, ts, metric=metric, layer=layer, ties=ties,
-                                         n_bootstrap=n_bootstrap, n_permutations=n_permutations,
-                                         seed=seed)
-        result["triplets"] = str(triplets)
-        result["split"] = str(split) if split else None
-        if output is not None:
-            write_json(output, result)
-        if run is not None:
-            import pandas as pd
+    if is_anchor_format(format):
+        from bgs.commands.anchor import anchor_evaluate
 
-            from bgs.report.rundir import RunHeader, command_line, score_row, write_run
+        return anchor_evaluate(embeddings, triplets, format, columns, id_type, stimuli, on_error, split,
+                               metric, layer, n_bootstrap, n_permutations, seed, as_json, output)
 
-            name = embeddings.stem
-            config = {"embeddings": str(embeddings), "triplets": str(triplets),
-                      "format": format, "split": str(split) if split else None, "metric": metric,
-                      "layer": layer, "ties": ties, "n_bootstrap": n_bootstrap,
-                      "n_permutations": n_permutations, "seed": seed}
-            entry = {"label": name, "family": "model", "stage": "evaluated", "metric": metric,
-                     "eval": result}
-            header = RunHeader("evaluate", f"bgs evaluate: {name}", command_line(["bgs", "evaluate"]), config)
-            write_run(run, header, {"models": {name: entry}},
-                      {"results": pd.DataFrame([score_row(name, entry)])})
-        if as_json:
-            sys.stdout.write(json.dumps(result, indent=2) + "\n")
-            return
-        title = (f"{embeddings.name} vs {triplets.name}{f' ({split.name})' if split else ''}: "
-                 f"{result['n_triplets']:,} triplets, {result['n_stimuli']} stimuli, "
-                 f"{result['n_pairs']:,} observed pairs")
-        opts.out.print(_result_table(result, title))
-        opts.out.print(NOTE)
+    ts = opts.load_triplets(triplets, format, columns, id_type, stimuli, on_error, max_catch_failure,
+                   None, None, None)
+    if split is not None:
+        ts = ts.restrict(load_split_ids(split, stimuli))
+        opts.require_triplets(ts, split)
+    emb = Embeddings.load(embeddings)
+    opts.require_defined(emb, ts, metric, layer)
+    with opts.err.status(f"evaluating on {len(ts):,} triplets ({n_bootstrap} bootstrap "
+                        f"resamples, {n_permutations} permutations) ..."):
+        result = evaluate_embeddings(emb, ts, metric=metric, layer=layer, ties=ties,
+                                     n_bootstrap=n_bootstrap, n_permutations=n_permutations,
+                                     seed=seed)
+    result["triplets"] = str(triplets)
+    result["split"] = str(split) if split else None
+    if output is not None:
+        write_json(output, result)
+    if run is not None:
+        _write_run_dir(run, embeddings, triplets, format, split, metric, layer, ties, n_bootstrap,
+                       n_permutations, seed, result)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    title = (f"{embeddings.name} vs {triplets.name}{f' ({split.name})' if split else ''}: "
+             f"{result['n_triplets']:,} triplets, {result['n_stimuli']} stimuli, "
+             f"{result['n_pairs']:,} observed pairs")
+    opts.out.print(_result_table(result, title))
+    opts.out.print(NOTE)
+
+
+def _write_run_dir(run, embeddings, triplets, format, split, metric, layer, ties, n_bootstrap,
+                   n_permutations, seed, result) -> None:
+    """Write the run folder of one ``bgs evaluate`` result."""
+    import pandas as pd
+
+    from bgs.report.rundir import RunHeader, command_line, score_row, write_run
+
+    name = embeddings.stem
+    config = {"embeddings": str(embeddings), "triplets": str(triplets),
+              "format": format, "split": str(split) if split else None, "metric": metric,
+              "layer": layer, "ties": ties, "n_bootstrap": n_bootstrap,
+              "n_permutations": n_permutations, "seed": seed}
+    entry = {"label": name, "family": "model", "stage": "evaluated", "metric": metric,
+             "eval": result}
+    header = RunHeader("evaluate", f"bgs evaluate: {name}", command_line(["bgs", "evaluate"]), config)
+    write_run(run, header, {"models": {name: entry}},
+              {"results": pd.DataFrame([score_row(name, entry)])})
 
 
 NOTE = ("[dim]odd-one-out acc.: 3-way, the model's odd one out is outside its most similar pair. "

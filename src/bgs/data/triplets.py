@@ -270,48 +270,92 @@ def read_triplets(path: str | Path, format: str | TripletFormat = "default",
     row_numbers = np.arange(n, dtype=np.int64) + first_row_number(path)
     report = DataReport(source=str(path), format=fmt.name, n_rows=n,
                         screening=screening.describe())
-    bad: dict[str, np.ndarray] = {}
-    first: dict[str, tuple[str, object]] = {}  # reason -> (column, value) of its first row
-    flagged = np.zeros(n, dtype=bool)
+    flags = _RowFlags(df)
+    a, b, c, odd, known = _flag_invalid_rows(df, fmt, required, stimulus_ids, flags)
+    _handle_invalid_rows(flags, row_numbers, on_error, path, report)
 
-    def flag(reason: str, mask: np.ndarray, column: str):
-        nonlocal flagged
-        mask = mask & ~flagged
+    ok = ~flags.flagged
+    participant_raw = df[required["participant"]].astype(str).to_numpy()
+    rt_col = fmt.columns.get("response_time")
+    rt = (pd.to_numeric(df[rt_col], errors="coerce").to_numpy(dtype=float)
+          if rt_col in df.columns else np.full(n, np.nan))
+    catch = _score_catch_trials(a, b, c, odd, ok, participant_raw, report)
+    valid = _screen_rows(ok & ~catch, screening, rt, participant_raw, report)
+
+    # ---- index space and arrays
+    if known is not None:
+        ids = known.to_numpy()
+    else:
+        ids = np.unique(np.concatenate([a[ok], b[ok], c[ok]]))
+    index = pd.Index(ids)
+    triads = np.stack([index.get_indexer(x[valid]) for x in (a, b, c)], axis=1).astype(np.int32)
+    odd_v = odd[valid]
+    pos = np.where(odd_v == a[valid], 0, np.where(odd_v == b[valid], 1, 2)).astype(np.int8)
+    codes, uniques = pd.factorize(participant_raw[valid], sort=False)
+    report.n_valid = int(valid.sum())
+    report.n_participants = int(len(uniques))
+    return TripletSet(stimulus_ids=ids, triads=triads, odd=pos, participant=codes.astype(np.int32),
+                      participant_ids=np.asarray(uniques, dtype=object), response_time=rt[valid],
+                      rows=row_numbers[valid], source=str(path), report=report)
+
+
+class _RowFlags:
+    """Invalid rows by reason; a row counts under the first reason that flags it."""
+
+    def __init__(self, df: pd.DataFrame):
+        self.df = df
+        self.bad: dict[str, np.ndarray] = {}
+        self.first: dict[str, tuple[str, object]] = {}  # reason -> (column, value) of its first row
+        self.flagged = np.zeros(len(df), dtype=bool)
+
+    def flag(self, reason: str, mask: np.ndarray, column: str) -> None:
+        mask = mask & ~self.flagged
         if mask.any():
-            prev = bad.get(reason)
+            prev = self.bad.get(reason)
             i = int(np.argmax(mask))
             if prev is None or i < int(np.argmax(prev)):
-                value = df[column].iloc[i]
-                first[reason] = (column, value.item() if hasattr(value, "item") else value)
-            bad[reason] = mask if prev is None else prev | mask
-            flagged |= mask
+                value = self.df[column].iloc[i]
+                self.first[reason] = (column, value.item() if hasattr(value, "item") else value)
+            self.bad[reason] = mask if prev is None else prev | mask
+            self.flagged |= mask
 
+
+def _flag_invalid_rows(df: pd.DataFrame, fmt: TripletFormat, required: dict,
+                       stimulus_ids: Iterable | None, flags: _RowFlags):
+    """Flag missing values, bad or unknown ids and odd ones outside the triad.
+
+    Returns the parsed a, b, c, odd id arrays and the known stimulus index (or None)."""
     for key in REQUIRED_FIELDS:
-        flag("missing value", df[required[key]].isna().to_numpy(), required[key])
+        flags.flag("missing value", df[required[key]].isna().to_numpy(), required[key])
 
     parsed = {}
     for key in ID_FIELDS:
-        values, bad_mask = _parse_ids(df[required[key]].where(~flagged, 0)
-                                      if fmt.id_type == "int" else df[required[key]].where(~flagged, ""),
+        values, bad_mask = _parse_ids(df[required[key]].where(~flags.flagged, 0)
+                                      if fmt.id_type == "int" else df[required[key]].where(~flags.flagged, ""),
                                       fmt.id_type)
         parsed[key] = values
-        flag("non-integer stimulus id", bad_mask, required[key])
+        flags.flag("non-integer stimulus id", bad_mask, required[key])
 
     known = None
     if stimulus_ids is not None:
         known = pd.Index(np.asarray(list(stimulus_ids)))
         for key in ID_FIELDS:
-            flag("unknown stimulus id", ~pd.Index(parsed[key]).isin(known), required[key])
+            flags.flag("unknown stimulus id", ~pd.Index(parsed[key]).isin(known), required[key])
 
     a, b, c, odd = (parsed[k] for k in ID_FIELDS)
-    flag("odd not in triad", ~((odd == a) | (odd == b) | (odd == c)), required["odd"])
+    flags.flag("odd not in triad", ~((odd == a) | (odd == b) | (odd == c)), required["odd"])
+    return a, b, c, odd, known
 
+
+def _handle_invalid_rows(flags: _RowFlags, row_numbers: np.ndarray, on_error: str, path: Path,
+                         report: DataReport) -> None:
+    """``on_error='fail'``: raise for the first kind of problem; ``'drop'``: count them."""
     for reason in _PROBLEMS:
-        if reason in bad:
-            rows = row_numbers[bad[reason]]
+        if reason in flags.bad:
+            rows = row_numbers[flags.bad[reason]]
             if on_error == "fail":
                 err_type, fix = _PROBLEMS[reason]
-                col, example = first[reason]
+                col, example = flags.first[reason]
                 what = {"missing value": "empty (missing) value",
                         "non-integer stimulus id": "stimulus id that is not an integer",
                         "unknown stimulus id": "stimulus id not in the stimulus table",
@@ -322,13 +366,12 @@ def read_triplets(path: str | Path, format: str | TripletFormat = "default",
             report.dropped[reason] = int(len(rows))
             report.dropped_rows[reason] = rows[:20].tolist()
 
-    ok = ~flagged
-    participant_raw = df[required["participant"]].astype(str).to_numpy()
-    rt_col = fmt.columns.get("response_time")
-    rt = (pd.to_numeric(df[rt_col], errors="coerce").to_numpy(dtype=float)
-          if rt_col in df.columns else np.full(n, np.nan))
 
-    # ---- catch trials: a repeated stimulus. Pass = the non-repeated stimulus chosen.
+def _score_catch_trials(a, b, c, odd, ok: np.ndarray, participant_raw: np.ndarray,
+                        report: DataReport) -> np.ndarray:
+    """Catch trials: a repeated stimulus. Pass = the non-repeated stimulus chosen.
+
+    Fills the report's catch counts and per-participant table; returns the catch-row mask."""
     ab, ac, bc = a == b, a == c, b == c
     catch = ok & (ab | ac | bc)
     unscorable = catch & ab & bc
@@ -345,9 +388,13 @@ def read_triplets(path: str | Path, format: str | TripletFormat = "default",
                    .reset_index())
     catch_table["failure_rate"] = catch_table["n_failed"] / catch_table["n_catch"]
     report.catch_by_participant = catch_table
+    return catch
 
-    # ---- screening
-    valid = ok & ~catch
+
+def _screen_rows(valid: np.ndarray, screening: Screening, rt: np.ndarray,
+                 participant_raw: np.ndarray, report: DataReport) -> np.ndarray:
+    """Exclude participants and response times by ``screening``; returns the rows kept."""
+    catch_table = report.catch_by_participant
     excluded: dict[str, str] = {}
     if screening.max_catch_failure_rate is not None:
         over = catch_table[catch_table["failure_rate"] > screening.max_catch_failure_rate]
@@ -371,19 +418,4 @@ def read_triplets(path: str | Path, format: str | TripletFormat = "default",
         slow = valid & (rt > screening.max_response_time)
         report.screened[f"response time > {screening.max_response_time} s"] = int(slow.sum())
         valid &= ~slow
-
-    # ---- index space and arrays
-    if known is not None:
-        ids = known.to_numpy()
-    else:
-        ids = np.unique(np.concatenate([a[ok], b[ok], c[ok]]))
-    index = pd.Index(ids)
-    triads = np.stack([index.get_indexer(x[valid]) for x in (a, b, c)], axis=1).astype(np.int32)
-    odd_v = odd[valid]
-    pos = np.where(odd_v == a[valid], 0, np.where(odd_v == b[valid], 1, 2)).astype(np.int8)
-    codes, uniques = pd.factorize(participant_raw[valid], sort=False)
-    report.n_valid = int(valid.sum())
-    report.n_participants = int(len(uniques))
-    return TripletSet(stimulus_ids=ids, triads=triads, odd=pos, participant=codes.astype(np.int32),
-                      participant_ids=np.asarray(uniques, dtype=object), response_time=rt[valid],
-                      rows=row_numbers[valid], source=str(path), report=report)
+    return valid

@@ -324,8 +324,23 @@ def linear_probe(embeddings: Embeddings | np.ndarray, attributes: pd.DataFrame, 
     y = _prepare_targets(attributes)
     grid = _alpha_grid(alphas)
     rated = y.notna().any(axis=1).to_numpy()
+    fold_list, used, mode = _probe_folds(y, rated, folds, split, seed)
+    x_all, source = _aligned_embeddings(embeddings, y, used, layer)
+    y_used = y.reindex(used).to_numpy()  # rows follow `used`, as do the rows of x_all
 
-    # which stimuli, and their folds
+    names = list(y.columns)
+    preds, fold_models = _fit_folds(x_all, y_used, used, names, fold_list, grid, mode)
+    scores = _score_attributes(names, preds, fold_models, n_bootstrap, seed)
+    frames = [pd.concat(v, ignore_index=True) for v in preds.values() if v]
+    predictions = pd.concat(frames, ignore_index=True)
+    return ProbeResult(scores, predictions, mode, len(fold_list), grid, n_bootstrap, seed,
+                       n_stimuli=len(used),
+                       layer=layer if isinstance(embeddings, Embeddings) else None,
+                       source=source, fold_models=fold_models, folds=fold_list)
+
+
+def _probe_folds(y: pd.DataFrame, rated: np.ndarray, folds, split, seed: int):
+    """The probe's folds, the rated stimuli they use (in order) and the mode (split or kfold)."""
     if split is not None:
         train, test = _split_ids(split, y)
         is_rated = pd.Series(rated, index=y.index)
@@ -333,19 +348,19 @@ def linear_probe(embeddings: Embeddings | np.ndarray, attributes: pd.DataFrame, 
         test = test[is_rated.reindex(test).to_numpy(dtype=bool)]
         fold_list = [StimulusSplit({"train": train, "test": test})]
         used = np.concatenate([train, test])
-        mode = "split"
-    else:
-        k = 5 if folds is None else folds
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-            raise ConfigError(f"folds must be an integer >= 2, got {k!r}")
-        used = as_ids(list(y.index[rated]))
-        if not 2 <= k <= len(used):
-            raise ConfigError(f"{k}-fold probes need at least {k} stimuli with ratings; "
-                              f"the attribute table has {len(used)}")
-        fold_list = StimulusSplit.kfold(used, int(k), seed=seed)
-        mode = "kfold"
+        return fold_list, used, "split"
+    k = 5 if folds is None else folds
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise ConfigError(f"folds must be an integer >= 2, got {k!r}")
+    used = as_ids(list(y.index[rated]))
+    if not 2 <= k <= len(used):
+        raise ConfigError(f"{k}-fold probes need at least {k} stimuli with ratings; "
+                          f"the attribute table has {len(used)}")
+    return StimulusSplit.kfold(used, int(k), seed=seed), used, "kfold"
 
-    # embeddings aligned to the stimuli used
+
+def _aligned_embeddings(embeddings, y: pd.DataFrame, used, layer: str | None):
+    """The embedding rows of ``used`` (float64, all finite) and the embeddings' source file."""
     if isinstance(embeddings, Embeddings):
         source = embeddings.source
         x_all = np.asarray(embeddings.align(used, what="the rated stimuli", fix="embed every rated stimulus, or drop the unembedded stimuli from the ratings").layer(layer),
@@ -361,26 +376,21 @@ def linear_probe(embeddings: Embeddings | np.ndarray, attributes: pd.DataFrame, 
         bad = used[~np.isfinite(x_all).all(axis=1)]
         raise DataFileError(source or "(embeddings)", f"NaN or infinite embedding values for "
                             f"stimuli {bad[:10].tolist()}", "re-embed those stimuli")
-    y_used = y.reindex(used).to_numpy()  # rows follow `used`, as do the rows of x_all
+    return x_all, source
 
-    names = list(y.columns)
+
+def _fit_folds(x_all: np.ndarray, y_used: np.ndarray, used, names: list[str], fold_list,
+               grid: np.ndarray, mode: str):
+    """Fit every attribute's ridge on each fold's train part; predict its rated test stimuli."""
     preds: dict[str, list] = {a: [] for a in names}
     fold_models: list[dict[str, RidgeFit]] = []
     row_of = pd.Index(used)
     for f, part in enumerate(fold_list):
         tr_rows = row_of.get_indexer(part["train"])
         te_rows = row_of.get_indexer(part["test"])
-        # attributes rated on the same training stimuli share one SVD
-        groups: dict[bytes, list[int]] = {}
-        for k in range(len(names)):
-            ok = ~np.isnan(y_used[tr_rows, k])
-            if ok.sum() < MIN_TRAIN:
-                where = f"fold {f + 1} of {len(fold_list)}" if mode == "kfold" else "the train part"
-                raise ConfigError(f"attribute {names[k]!r} has {int(ok.sum())} rated training "
-                                  f"stimuli in {where}; a probe needs at least {MIN_TRAIN}")
-            groups.setdefault(np.packbits(ok).tobytes(), []).append(k)
+        where = f"fold {f + 1} of {len(fold_list)}" if mode == "kfold" else "the train part"
         models: dict[str, RidgeFit] = {}
-        for ks in groups.values():
+        for ks in _shared_train_groups(y_used, tr_rows, names, where).values():
             ok = ~np.isnan(y_used[tr_rows, ks[0]])
             rows = tr_rows[ok]
             fits = fit_ridge_loo(x_all[rows], y_used[np.ix_(rows, ks)], grid)
@@ -392,9 +402,27 @@ def linear_probe(embeddings: Embeddings | np.ndarray, attributes: pd.DataFrame, 
                         "id": used[te], "attribute": names[k], "fold": f,
                         "y_true": y_used[te, k], "y_pred": fit.predict(x_all[te])}))
         fold_models.append(models)
+    return preds, fold_models
 
+
+def _shared_train_groups(y_used: np.ndarray, tr_rows: np.ndarray, names: list[str],
+                         where: str) -> dict[bytes, list[int]]:
+    """Attribute columns grouped by their rated training stimuli (a group shares one SVD)."""
+    groups: dict[bytes, list[int]] = {}
+    for k in range(len(names)):
+        ok = ~np.isnan(y_used[tr_rows, k])
+        if ok.sum() < MIN_TRAIN:
+            raise ConfigError(f"attribute {names[k]!r} has {int(ok.sum())} rated training "
+                              f"stimuli in {where}; a probe needs at least {MIN_TRAIN}")
+        groups.setdefault(np.packbits(ok).tobytes(), []).append(k)
+    return groups
+
+
+def _score_attributes(names: list[str], preds: dict[str, list], fold_models, n_bootstrap: int,
+                      seed: int) -> list[AttributeProbe]:
+    """Each attribute's held-out R² and r (with bootstrap CIs) and its per-fold penalties."""
     scores = []
-    for k, name in enumerate(names):
+    for name in names:
         p = pd.concat(preds[name], ignore_index=True) if preds[name] else pd.DataFrame()
         if len(p) < MIN_EVAL:
             raise ConfigError(f"attribute {name!r} has {len(p)} rated held-out stimuli; a probe "
@@ -408,9 +436,4 @@ def linear_probe(embeddings: Embeddings | np.ndarray, attributes: pd.DataFrame, 
             r2_ci = r_ci = (float("nan"), float("nan"))
         scores.append(AttributeProbe(name, r2, r2_ci, r, r_ci, len(p),
                                      [m[name].alpha for m in fold_models]))
-    frames = [pd.concat(v, ignore_index=True) for v in preds.values() if v]
-    predictions = pd.concat(frames, ignore_index=True)
-    return ProbeResult(scores, predictions, mode, len(fold_list), grid, n_bootstrap, seed,
-                       n_stimuli=len(used),
-                       layer=layer if isinstance(embeddings, Embeddings) else None,
-                       source=source, fold_models=fold_models, folds=fold_list)
+    return scores

@@ -289,22 +289,66 @@ def make_dataset(out: str | Path, config: SynthConfig | None = None, *, force: b
     latent = np.stack([s.latent for s in scenes])
     appearance = np.stack([observer_nuisance_features(s.nuisance) for s in scenes])
 
-    # ---- videos and masks
     if cfg.render:
-        for i, scene in enumerate(scenes):
-            frames, masks = render.render_scene(scene, cfg.frames, cfg.size)
-            render.write_mp4(out / "videos" / names[i], frames, cfg.fps, cfg.crf)
-            render.save_npz(out / "masks" / names[i].replace(".mp4", ".npz"), masks=masks)
-            report("videos", i + 1, n)
+        _write_media(out, cfg, scenes, names, report)
+    _write_stimulus_tables(out, names, is_test, test_idx)
+    _write_captions_and_ratings(out, cfg, scenes, names, is_test)
+    report("captions", n, n)
 
-    # ---- stimulus tables
+    # ---- participants, design, responses
+    people = obs.sample_participants(_rng(cfg.seed, "participants"), cfg.n_participants, cfg,
+                                     cfg.mean_weights(), appearance.shape[1])
+    design = obs.make_design(_rng(cfg.seed, "design"), cfg, n, test_idx, cfg.n_participants)
+    odd, rt = obs.simulate_responses(_rng(cfg.seed, "responses"), design, people, latent, appearance)
+    t = design.triads
+    choice = t[np.arange(len(t)), odd]
+    in_split = _write_judgments(out, cfg, people, design, choice, rt, is_test, test_idx)
+    report("judgments", len(t), len(t))
+
+    _write_behavior(out, cfg, scenes, names)
+    report("behavior", n, n)
+
+    # ---- true ceiling and truth
+    ceiling = obs.true_ceiling(_rng(cfg.seed, "ceiling"), cfg, design, people, latent, appearance,
+                               cfg.mean_weights(), test_idx)
+    records = _participant_records(people, design, choice)
+    clips = _clip_records(cfg, scenes, names, is_test, appearance)
+    files = _dataset_files(out, cfg, names)
+    truth = _truth(cfg, clips, records, design, in_split, ceiling,
+                   {f: _sha256(out / f) for f in files})
+    _write_text(out / "truth.json", json.dumps(_round(truth), indent=1) + "\n")
+    (out / INCOMPLETE).unlink()  # the folder is complete
+    return SynthResult(out, cfg, n, cfg.n_participants, int(people.inattentive.sum()), int(len(t)),
+                       int(design.catch.sum()), int(in_split["train"].sum()),
+                       int(in_split["test"].sum()), ceiling, time.perf_counter() - t0,
+                       files + ["truth.json"])
+
+
+def _write_media(out: Path, cfg: SynthConfig, scenes: list[Scene], names: list[str],
+                 report: Callable[[str, int, int], None]) -> None:
+    """Render every scene: videos/<name>.mp4 and its masks/<name>.npz."""
+    n = len(scenes)
+    for i, scene in enumerate(scenes):
+        frames, masks = render.render_scene(scene, cfg.frames, cfg.size)
+        render.write_mp4(out / "videos" / names[i], frames, cfg.fps, cfg.crf)
+        render.save_npz(out / "masks" / names[i].replace(".mp4", ".npz"), masks=masks)
+        report("videos", i + 1, n)
+
+
+def _write_stimulus_tables(out: Path, names: list[str], is_test: np.ndarray,
+                           test_idx: np.ndarray) -> None:
+    """video_mapping.csv, train.csv and test.csv."""
+    n = len(names)
     _write_csv(out / "video_mapping.csv", pd.DataFrame({"index": np.arange(n), "video_name": names}))
     _write_csv(out / "train.csv",
                pd.DataFrame({"video_name": [names[i] for i in range(n) if not is_test[i]]}))
     _write_csv(out / "test.csv",
                pd.DataFrame({"index": test_idx, "video_name": [names[i] for i in test_idx]}))
 
-    # ---- captions and ratings
+
+def _write_captions_and_ratings(out: Path, cfg: SynthConfig, scenes: list[Scene],
+                                names: list[str], is_test: np.ndarray) -> None:
+    """captions.csv (one row per caption) and annotations.csv (one row of ratings per clip)."""
     cap_rows, ann_rows = [], []
     for i, scene in enumerate(scenes):
         rng = _rng(cfg.seed, "captions", i)
@@ -323,15 +367,13 @@ def make_dataset(out: str | Path, config: SynthConfig | None = None, *, force: b
         ann_rows.append(row)
     _write_csv(out / "captions.csv", pd.DataFrame(cap_rows))
     _write_csv(out / "annotations.csv", pd.DataFrame(ann_rows))
-    report("captions", n, n)
 
-    # ---- participants, design, responses
-    people = obs.sample_participants(_rng(cfg.seed, "participants"), cfg.n_participants, cfg,
-                                     cfg.mean_weights(), appearance.shape[1])
-    design = obs.make_design(_rng(cfg.seed, "design"), cfg, n, test_idx, cfg.n_participants)
-    odd, rt = obs.simulate_responses(_rng(cfg.seed, "responses"), design, people, latent, appearance)
+
+def _write_judgments(out: Path, cfg: SynthConfig, people, design, choice: np.ndarray,
+                     rt: np.ndarray, is_test: np.ndarray,
+                     test_idx: np.ndarray) -> dict[str, np.ndarray]:
+    """all_triplets.csv and the non-catch train/test triplet files; returns each split's row mask."""
     t = design.triads
-    choice = t[np.arange(len(t)), odd]
     pid = design.participant
     triplets = pd.DataFrame({
         "participation": people.names[pid], "task": [f"set{s}" for s in design.set_number],
@@ -347,20 +389,23 @@ def make_dataset(out: str | Path, config: SynthConfig | None = None, *, force: b
         part = valid[mask]
         part.insert(0, "triplet_id", part.index.to_numpy())
         _write_csv(out / f"{name}_triplets.csv", part)
-    report("judgments", len(t), len(t))
+    return in_split
 
-    # ---- receiver behavior
+
+def _write_behavior(out: Path, cfg: SynthConfig, scenes: list[Scene], names: list[str]) -> None:
+    """behavior.jsonl: one receiver-behavior record per clip."""
     lines = []
     for i, scene in enumerate(scenes):
         rec = {"id": i, "video_name": names[i]}
         rec.update(bh.clip_behavior(scene, _rng(cfg.seed, "behavior", i), cfg.frames, cfg.fps))
         lines.append(json.dumps(rec, ensure_ascii=False))
     _write_text(out / "behavior.jsonl", "\n".join(lines) + "\n")
-    report("behavior", n, n)
 
-    # ---- true ceiling and truth
-    ceiling = obs.true_ceiling(_rng(cfg.seed, "ceiling"), cfg, design, people, latent, appearance,
-                               cfg.mean_weights(), test_idx)
+
+def _participant_records(people, design, choice: np.ndarray) -> list[dict]:
+    """Each participant's truth record with their trial, catch and failed-catch counts."""
+    t = design.triads
+    pid = design.participant
     catch_single = np.where(t[:, 0] == t[:, 1], t[:, 2], np.where(t[:, 0] == t[:, 2], t[:, 1], t[:, 0]))
     failed = design.catch & (choice != catch_single)
     records = people.records(LATENT_NAMES, OBSERVER_NUISANCE)
@@ -369,6 +414,12 @@ def make_dataset(out: str | Path, config: SynthConfig | None = None, *, force: b
         rec["n_trials"] = int(mine.sum())
         rec["n_catch"] = int((design.catch & mine).sum())
         rec["n_catch_failed"] = int((failed & mine).sum())
+    return records
+
+
+def _clip_records(cfg: SynthConfig, scenes: list[Scene], names: list[str], is_test: np.ndarray,
+                  appearance: np.ndarray) -> list[dict]:
+    """Each clip's truth record: split, script, parameters, latents, nuisances, event timing."""
     clips = []
     for i, scene in enumerate(scenes):
         clips.append({
@@ -380,11 +431,23 @@ def make_dataset(out: str | Path, config: SynthConfig | None = None, *, force: b
             "event_script_time": scene.event_time,
             "event_clip_time_s": scene.event_clip_time(cfg.frames, cfg.fps),
             "shown_script_window": list(scene.window())})
+    return clips
+
+
+def _dataset_files(out: Path, cfg: SynthConfig, names: list[str]) -> list[str]:
+    """The dataset's files (but truth.json), sorted, relative to ``out``."""
     files = [name for name in TABLES if (out / name).is_file()]
     if cfg.render:
         files += [f"videos/{v}" for v in names] + [f"masks/{v[:-4]}.npz" for v in names]
     files.sort()
-    truth = {
+    return files
+
+
+def _truth(cfg: SynthConfig, clips: list[dict], records: list[dict], design,
+           in_split: dict[str, np.ndarray], ceiling, hashes: dict[str, str]) -> dict:
+    """The content of truth.json (before rounding)."""
+    t = design.triads
+    return {
         "generator": "bgs.synthetic", "bgs_version": __version__, "seed": cfg.seed,
         "config": cfg.to_dict(),
         "latent_names": list(LATENT_NAMES), "param_names": list(PARAM_NAMES),
@@ -408,14 +471,8 @@ def make_dataset(out: str | Path, config: SynthConfig | None = None, *, force: b
                    "n_train_triplets": int(in_split["train"].sum()),
                    "n_test_triplets": int(in_split["test"].sum())},
         "ooo_ceiling": ceiling,
-        "files": {f: _sha256(out / f) for f in files},
+        "files": hashes,
     }
-    _write_text(out / "truth.json", json.dumps(_round(truth), indent=1) + "\n")
-    (out / INCOMPLETE).unlink()  # the folder is complete
-    return SynthResult(out, cfg, n, cfg.n_participants, int(people.inattentive.sum()), int(len(t)),
-                       int(design.catch.sum()), int(in_split["train"].sum()),
-                       int(in_split["test"].sum()), ceiling, time.perf_counter() - t0,
-                       files + ["truth.json"])
 
 
 # ---------------------------------------------------------------------- reading the truth
