@@ -16,7 +16,6 @@ Pass ``mirror=`` or set the environment variable ``BGS_DATASET_MIRROR``.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import urllib.error
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from bgs import __version__
 from bgs.errors import ConfigError, DownloadError
+from bgs.io import file_sha256
 
 MIRROR_ENV = "BGS_DATASET_MIRROR"
 DEFAULT_TIMEOUT = 30.0
@@ -314,7 +314,7 @@ def fetch(name: str, dest_dir: str | os.PathLike, mirror: str | os.PathLike | No
         part = dest / (f.name + ".part")
         final.parent.mkdir(parents=True, exist_ok=True)  # names may hold a folder (images/0.jpg)
         if final.exists() and not force:
-            actual = _sha256(final)
+            actual = file_sha256(final)
             if actual != f.sha256:
                 raise ChecksumError(
                     f"{final}: file already exists but its SHA-256 is {actual}, expected "
@@ -333,7 +333,7 @@ def fetch(name: str, dest_dir: str | os.PathLike, mirror: str | os.PathLike | No
         else:
             source = dataset.url(f) if kind == "github" else base + urllib.parse.quote(f.name)
             status = _download(source, part, f.name, dataset, progress, timeout)
-        actual = _sha256(part)
+        actual = file_sha256(part)
         if actual != f.sha256:
             part.unlink(missing_ok=True)
             where = "the mirror" if kind != "github" else "GitHub"
@@ -366,12 +366,6 @@ def _resolve_mirror(dataset: Dataset, mirror) -> tuple[str, str]:
                       f"of '{dataset.name}' flat (check --mirror and {MIRROR_ENV})")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _copy_local(src: Path, part: Path, name: str, dataset: Dataset,

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from bgs.errors import BGSError, ConfigError
-from bgs.io import atomic_path, write_json
+from bgs.io import atomic_path, file_sha256, write_json
 from bgs.media.decode import PIPELINE_VERSION, DecodeError, DecodeParams, decode_video_info
 
 Progress = Callable[[int, int, object], None]
@@ -106,13 +106,6 @@ def _sort_key(stimulus_id):
     kind, value = _canonical_id(stimulus_id)
     return (0, value, "") if kind == "int" else (1, 0, value)
 
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _source_sha256(file: Path) -> str:

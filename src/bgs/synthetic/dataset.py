@@ -25,7 +25,6 @@ are generated.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -38,7 +37,7 @@ import pandas as pd
 from bgs import __version__
 from bgs.data.tables import INCOMPLETE, refuse_incomplete
 from bgs.errors import ConfigError, OutputExistsError, UnreadableFileError
-from bgs.io import atomic_path, ensure_writable, is_new_folder
+from bgs.io import atomic_path, ensure_writable, file_sha256, is_new_folder
 from bgs.synthetic import behavior as bh
 from bgs.synthetic import captions as cap
 from bgs.synthetic import observers as obs
@@ -217,8 +216,6 @@ def _write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _prepare_out(out: Path, cfg: SynthConfig, force: bool) -> None:
@@ -315,7 +312,7 @@ def make_dataset(out: str | Path, config: SynthConfig | None = None, *, force: b
     clips = _clip_records(cfg, scenes, names, is_test, appearance)
     files = _dataset_files(out, cfg, names)
     truth = _truth(cfg, clips, records, design, in_split, ceiling,
-                   {f: _sha256(out / f) for f in files})
+                   {f: file_sha256(out / f) for f in files})
     _write_text(out / "truth.json", json.dumps(_round(truth), indent=1) + "\n")
     (out / INCOMPLETE).unlink()  # the folder is complete
     return SynthResult(out, cfg, n, cfg.n_participants, int(people.inattentive.sum()), int(len(t)),

@@ -10,7 +10,6 @@ leaves only ``.NAME.old``: :func:`recover` puts it back, so a resume continues f
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from bgs import __version__
 from bgs.errors import BGSError, UnreadableFileError
+from bgs.io import file_sha256
 from bgs.train.state_io import load_state_files, save_state
 
 ADAPTER, HEAD, META = "adapter.safetensors", "head.safetensors", "checkpoint.json"
@@ -46,7 +46,7 @@ def save_checkpoint(model, folder: Path, meta: dict, state: dict | None = None) 
             names += [STATE_JSON, STATE_TENSORS]
         full_meta = {"bgs_version": __version__, "backbone": model.backbone_ref,
                      "model": _jsonable(model.config), **meta,
-                     "files": {n: _sha256(tmp / n) for n in names}}
+                     "files": {n: file_sha256(tmp / n) for n in names}}
         (tmp / META).write_text(json.dumps(full_meta, indent=2) + "\n")
         old = _old(folder)
         if folder.exists():
@@ -78,12 +78,6 @@ def _remove_stale_temporaries(folder: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_meta(folder: Path) -> dict:
@@ -109,7 +103,7 @@ def verify(folder: Path, meta: dict, names) -> None:
         path = Path(folder) / name
         if not path.is_file():
             raise BGSError(f"{folder}: {name} is missing; the checkpoint is incomplete. Fix: {REDO}")
-        if name in sums and _sha256(path) != sums[name]:
+        if name in sums and file_sha256(path) != sums[name]:
             raise UnreadableFileError(path, "its SHA-256 differs from the one in checkpoint.json "
                                             "(the file is truncated or was modified)", REDO)
 

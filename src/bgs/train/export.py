@@ -18,7 +18,6 @@ sentence-transformers folder for text backbones) instead of the two adapter file
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from bgs import __version__
 from bgs.errors import BGSError
+from bgs.io import file_sha256
 
 EXPORT_META, HEAD, HEAD_CONFIG, CARD = "bgs_model.json", "head.safetensors", "head_config.json", "README.md"
 HEAD_ARCHITECTURE = "Linear(in_dim, out_dim) -> LayerNorm(out_dim) -> ReLU -> Dropout, then L2 normalisation"
@@ -81,17 +81,11 @@ def export_run(run: str | Path, out: str | Path, merge: bool = False, command: s
     return out
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def file_sums(folder: Path) -> dict[str, str]:
     """SHA-256 of every file of an export but its model card (which people edit)."""
-    return {p.relative_to(folder).as_posix(): _sha256(p) for p in sorted(Path(folder).rglob("*"))
+    return {p.relative_to(folder).as_posix(): file_sha256(p) for p in sorted(Path(folder).rglob("*"))
             if p.is_file() and p.name not in (CARD, EXPORT_META)}
 
 
@@ -105,7 +99,7 @@ def verify_export(folder: str | Path, meta: dict) -> None:
         if not path.is_file():
             raise BGSError(f"{folder}: {name} is missing; the export is incomplete. Fix: export "
                            f"the run again (bgs export RUN OUT)")
-        if _sha256(path) != digest:
+        if file_sha256(path) != digest:
             raise UnreadableFileError(path, "its SHA-256 differs from the one in bgs_model.json "
                                             "(the file is truncated or was modified)",
                                       "export the run again (bgs export RUN OUT)")
