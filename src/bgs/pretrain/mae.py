@@ -36,21 +36,21 @@ folder that exists is complete.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import math
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from bgs.errors import BGSError, ConfigError
 from bgs.io import require_new_folder, write_json
+from bgs.pretrain.config import PretrainConfig
 from bgs.pretrain.folder import complete, default_cache_dir, move_into_place, quiet_progress_bars, torch_threads
 
 #: Bumped whenever the same MAEConfig would train a different model (data, masking, schedule),
@@ -66,7 +66,7 @@ Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
-class MAEConfig:
+class MAEConfig(PretrainConfig):
     """Model, data and schedule of the masked-autoencoder pre-training.
 
     The encoder is a ViT of ``layers`` blocks of width ``hidden`` over ``tubelet × patch ×
@@ -81,6 +81,8 @@ class MAEConfig:
     more clips, never trained on, measure the reconstruction loss with fixed masks every
     ``log_every`` steps. ``bgs demo --quick`` uses :meth:`quick`.
     """
+
+    VERSION: ClassVar[int] = PRETRAIN_VERSION
 
     frames: int = 16
     size: int = 64
@@ -179,34 +181,12 @@ class MAEConfig:
         """Masked spatial positions per clip."""
         return round(float(self.mask_ratio) * self.n_spatial)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> MAEConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ConfigError(f"unknown MAEConfig field(s) {', '.join(sorted(unknown))}; "
-                              f"known: {', '.join(sorted(names))}")
-        return cls(**d)
-
-    def key(self) -> str:
-        """Short stable hash of the config and the pre-training version (the cache folder)."""
-        text = json.dumps({**self.to_dict(), "version": PRETRAIN_VERSION}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
-
     def videomae_config(self):
         """The ``transformers.VideoMAEConfig`` of the model (encoder and decoder)."""
         from transformers import VideoMAEConfig
 
         return VideoMAEConfig(
-            image_size=self.size, patch_size=self.patch, num_channels=3, num_frames=self.frames,
-            tubelet_size=self.tubelet, hidden_size=self.hidden, num_hidden_layers=self.layers,
-            num_attention_heads=self.heads, intermediate_size=self.intermediate,
-            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, layer_norm_eps=1e-6,
-            # the encoder ends with a LayerNorm (as MCG-NJU/videomae-base): normalised tokens
-            use_mean_pooling=False,
+            **self.encoder_kwargs(),
             decoder_hidden_size=self.decoder_hidden, decoder_num_hidden_layers=self.decoder_layers,
             decoder_num_attention_heads=self.decoder_heads,
             decoder_intermediate_size=self.decoder_intermediate, norm_pix_loss=self.norm_pix)

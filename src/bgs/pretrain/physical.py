@@ -35,21 +35,21 @@ a temporary name and renamed into place, so a folder that exists is complete.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import math
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from bgs.errors import BGSError, ConfigError
 from bgs.io import require_new_folder, write_json
+from bgs.pretrain.config import PretrainConfig
 from bgs.pretrain.folder import complete, default_cache_dir, move_into_place, quiet_progress_bars, torch_threads
 
 #: Bumped whenever the same PhysicalConfig would train a different model.
@@ -75,7 +75,7 @@ Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
-class PhysicalConfig:
+class PhysicalConfig(PretrainConfig):
     """Model, data and schedule of the physical pre-training.
 
     The encoder is a ViT of ``layers`` blocks of width ``hidden`` over ``tubelet × patch ×
@@ -84,6 +84,8 @@ class PhysicalConfig:
     ``n_clips`` synthetic clips; ``n_val`` more clips, never trained on, measure the loss every
     ``log_every`` steps.
     """
+
+    VERSION: ClassVar[int] = PHYSICAL_VERSION
 
     frames: int = 16
     size: int = 64
@@ -156,31 +158,10 @@ class PhysicalConfig:
     def slices(self) -> int:
         return self.frames // self.tubelet
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> PhysicalConfig:
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown PhysicalConfig field(s) {', '.join(sorted(unknown))}; "
-                              f"known: {', '.join(f.name for f in fields(cls))}")
-        return cls(**d)
-
-    def key(self) -> str:
-        """Short stable hash of the config and the pre-training version (the cache folder)."""
-        text = json.dumps({**self.to_dict(), "version": PHYSICAL_VERSION}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
-
     def videomae_config(self):
         from transformers import VideoMAEConfig
 
-        return VideoMAEConfig(
-            image_size=self.size, patch_size=self.patch, num_channels=3, num_frames=self.frames,
-            tubelet_size=self.tubelet, hidden_size=self.hidden, num_hidden_layers=self.layers,
-            num_attention_heads=self.heads, intermediate_size=self.intermediate,
-            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, layer_norm_eps=1e-6,
-            use_mean_pooling=False)  # ends with a LayerNorm; the registry pools the mean of tokens
+        return VideoMAEConfig(**self.encoder_kwargs())
 
 
 # ---------------------------------------------------------------------------- ground truth
