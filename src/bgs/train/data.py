@@ -12,6 +12,7 @@ pairs that include a validation stimulus (pairs of two training stimuli are trai
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -45,18 +46,23 @@ class TrainingData:
         return {"n_train_stimuli": len(self.train_ids), "n_val_stimuli": len(self.val_ids),
                 "n_test_stimuli": len(self.test_ids), "val_triplets": self.val_triplets,
                 "n_train_triplets": len(self.train), "n_val_triplets": len(self.val),
-                "n_val_pairs": validation_similarity(self).n_pairs,
+                "n_val_pairs": self.val_similarity.n_pairs,
                 "n_test_triplets": n_test,
                 "n_triplets_lost_to_split": len(self.triplets) - len(self.train) - len(self.val) - n_test}
 
+    @cached_property
+    def train_similarity(self) -> HumanSimilarity:
+        """The training triplets' human similarity (computed once, scored every epoch)."""
+        return human_similarity(self.train)
 
-def validation_similarity(data: TrainingData) -> HumanSimilarity:
-    """The validation triplets' human similarity, with the pairs of two training stimuli
-    marked unobserved: validation RSA scores only pairs that include a validation stimulus."""
-    h = human_similarity(data.val)
-    is_val = np.isin(data.val.stimulus_ids, data.val_ids)
-    keep = is_val[h.i] | is_val[h.j]
-    return replace(h, i=h.i[keep], j=h.j[keep], n_chosen=h.n_chosen[keep], n_cooccur=h.n_cooccur[keep])
+    @cached_property
+    def val_similarity(self) -> HumanSimilarity:
+        """The validation triplets' human similarity, with the pairs of two training stimuli
+        marked unobserved: validation RSA scores only pairs that include a validation stimulus."""
+        h = human_similarity(self.val)
+        is_val = np.isin(self.val.stimulus_ids, self.val_ids)
+        keep = is_val[h.i] | is_val[h.j]
+        return replace(h, i=h.i[keep], j=h.j[keep], n_chosen=h.n_chosen[keep], n_cooccur=h.n_cooccur[keep])
 
 
 def validation_triplets(triplets: TripletSet, train_ids: np.ndarray, val_ids: np.ndarray,

@@ -27,14 +27,13 @@ import torch
 
 from bgs.data.tables import INCOMPLETE
 from bgs.errors import BGSError, ConfigError
-from bgs.human.similarity import human_similarity
 from bgs.io import atomic_path, require_new_folder, write_json
 from bgs.metrics import alignment as al
 from bgs.objectives import Objective
 from bgs.report.rundir import RunHeader, command_line
 from bgs.train.checkpoint import ADAPTER, HEAD, load_checkpoint, load_state, read_meta, save_checkpoint, verify
 from bgs.train.config import TrainConfig
-from bgs.train.data import TrainingData, load_training_data, stimulus_files, validation_similarity
+from bgs.train.data import TrainingData, load_training_data, stimulus_files
 from bgs.train.eventlog import TensorBoardLog
 from bgs.train.model import BGSModel, TextEncoder, VideoEncoder
 from bgs.train.progress import StepProgress
@@ -196,8 +195,8 @@ class Trainer:
         ids = np.unique(np.concatenate([data.train.stimulus_ids, data.val.stimulus_ids]))
         z = model.embed(list(ids))
         out = []
-        for triplets, human in ((data.train, lambda: human_similarity(data.train)),
-                                (data.val, lambda: validation_similarity(data))):
+        for triplets, human in ((data.train, lambda: data.train_similarity),
+                                (data.val, lambda: data.val_similarity)):
             if len(triplets) == 0:
                 out.append({"rsa": None, "ooo_accuracy": None})
                 continue
