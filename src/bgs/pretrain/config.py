@@ -9,6 +9,7 @@ from dataclasses import asdict, fields
 from typing import ClassVar
 
 from bgs.errors import ConfigError
+from bgs.models.registry import IMAGENET_MEAN, IMAGENET_STD
 
 
 class PretrainConfig:
@@ -43,3 +44,11 @@ class PretrainConfig:
                     num_attention_heads=self.heads, intermediate_size=self.intermediate,
                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, layer_norm_eps=1e-6,
                     use_mean_pooling=False)
+
+    def preprocessor(self) -> dict:
+        """``preprocessor_config.json`` of the saved encoder: ImageNet normalisation at ``size``."""
+        return {"image_processor_type": "VideoMAEImageProcessor", "do_normalize": True,
+                "image_mean": list(IMAGENET_MEAN), "image_std": list(IMAGENET_STD),
+                "do_resize": True, "size": {"shortest_edge": self.size},
+                "do_center_crop": True, "crop_size": {"height": self.size, "width": self.size},
+                "do_rescale": True, "rescale_factor": 1 / 255, "num_frames": self.frames}

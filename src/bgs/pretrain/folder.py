@@ -6,7 +6,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 from pathlib import Path
+
+from bgs.io import require_new_folder
 
 #: The files of a complete pre-trained folder (written last: pretraining.json).
 FOLDER_FILES = ("config.json", "model.safetensors", "preprocessor_config.json", "pretraining.json")
@@ -35,6 +38,22 @@ def move_into_place(tmp: Path, out_dir: Path) -> None:
         if not complete(out_dir):
             raise
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+
+@contextlib.contextmanager
+def building_folder(out_dir: Path):
+    """A temporary folder beside the new ``out_dir``; it becomes ``out_dir`` when the block
+    ends, and is removed if the block fails (a folder that exists is complete)."""
+    require_new_folder(out_dir, "delete it or give another folder")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        yield tmp
+        move_into_place(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 @contextlib.contextmanager

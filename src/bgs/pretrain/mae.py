@@ -39,7 +39,6 @@ import contextlib
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -49,15 +48,15 @@ from typing import ClassVar
 import numpy as np
 
 from bgs.errors import BGSError, ConfigError
-from bgs.io import require_new_folder, write_json
+from bgs.io import write_json
+from bgs.models.registry import IMAGENET_MEAN, IMAGENET_STD
 from bgs.pretrain.config import PretrainConfig
-from bgs.pretrain.folder import complete, default_cache_dir, move_into_place, quiet_progress_bars, torch_threads
+from bgs.pretrain.folder import building_folder, complete, default_cache_dir, quiet_progress_bars, torch_threads
 
 #: Bumped whenever the same MAEConfig would train a different model (data, masking, schedule),
 #: so that cached folders of an older version are not reused.
 PRETRAIN_VERSION = 1
 
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 MASKINGS = ("tube", "random")
 
@@ -289,12 +288,9 @@ def pretrain_videomae(out_dir: str | os.PathLike, config: MAEConfig | None = Non
 
     config = config or MAEConfig()
     out_dir = Path(out_dir)
-    require_new_folder(out_dir, "delete it or give another folder")
     say = log or (lambda _msg: None)
     report = progress or (lambda stage, done, total: None)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
+    with building_folder(out_dir) as tmp:
         t0, c0 = time.perf_counter(), time.process_time()
         say(f"pre-training a small VideoMAE ({config.layers}×{config.hidden}, {config.frames} "
             f"frames at {config.size}², {config.steps} steps on {config.n_clips} unlabelled "
@@ -311,23 +307,14 @@ def pretrain_videomae(out_dir: str | os.PathLike, config: MAEConfig | None = Non
         shutil.rmtree(tmp / "work")
         with quiet_progress_bars():
             encoder.save_pretrained(tmp)
-        write_json(tmp / "preprocessor_config.json", {
-            "image_processor_type": "VideoMAEImageProcessor", "do_normalize": True,
-            "image_mean": list(IMAGENET_MEAN), "image_std": list(IMAGENET_STD),
-            "do_resize": True, "size": {"shortest_edge": config.size},
-            "do_center_crop": True, "crop_size": {"height": config.size, "width": config.size},
-            "do_rescale": True, "rescale_factor": 1 / 255, "num_frames": config.frames})
+        write_json(tmp / "preprocessor_config.json", config.preprocessor())
         seconds = time.perf_counter() - t0
         doc = _pretraining_record(config, result, encoder, seconds, time.process_time() - c0, t_data, threads)
         write_json(tmp / "pretraining.json", doc)
-        move_into_place(tmp, out_dir)
-        say(f"  reconstruction loss {doc['loss_start']:.3f} → {doc['loss_end']:.3f}; held-out "
-            f"{_fmt(doc['val_loss_start'])} → {_fmt(doc['val_loss_end'])} (predicting nothing: "
-            f"{_fmt(doc['val_loss_trivial'])}) in {seconds:.0f} s")
-        return out_dir
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    say(f"  reconstruction loss {doc['loss_start']:.3f} → {doc['loss_end']:.3f}; held-out "
+        f"{_fmt(doc['val_loss_start'])} → {_fmt(doc['val_loss_end'])} (predicting nothing: "
+        f"{_fmt(doc['val_loss_trivial'])}) in {seconds:.0f} s")
+    return out_dir
 
 
 def _fmt(x) -> str:

@@ -38,7 +38,6 @@ import contextlib
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -48,16 +47,16 @@ from typing import ClassVar
 import numpy as np
 
 from bgs.errors import BGSError, ConfigError
-from bgs.io import require_new_folder, write_json
+from bgs.io import write_json
+from bgs.models.registry import IMAGENET_MEAN, IMAGENET_STD
 from bgs.pretrain.config import PretrainConfig
-from bgs.pretrain.folder import complete, default_cache_dir, move_into_place, quiet_progress_bars, torch_threads
+from bgs.pretrain.folder import building_folder, complete, default_cache_dir, quiet_progress_bars, torch_threads
 
 #: Bumped whenever the same PhysicalConfig would train a different model.
 PHYSICAL_VERSION = 1
 #: The pre-training clips' synthetic seed is this plus ``PhysicalConfig.seed``.
 PHYSICAL_SEED_OFFSET = 3000
 
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 #: Per-frame quantities of a scene (:func:`frame_quantities`), in this order.
 FRAME_NAMES = ("distance_ab", "approach_ab", "speed_sum_ab", "speed_diff_ab", "facing_ab",
@@ -407,12 +406,9 @@ def pretrain_physical(out_dir: str | os.PathLike, config: PhysicalConfig | None 
 
     config = config or PhysicalConfig()
     out_dir = Path(out_dir)
-    require_new_folder(out_dir, "delete it or give another folder")
     say = log or (lambda _msg: None)
     report = progress or (lambda stage, done, total: None)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
+    with building_folder(out_dir) as tmp:
         t0, c0 = time.perf_counter(), time.process_time()
         say(f"pre-training a small video ViT ({config.layers}×{config.hidden}, {config.frames} "
             f"frames at {config.size}²) on the physical ground truth of {config.n_clips} synthetic "
@@ -431,7 +427,7 @@ def pretrain_physical(out_dir: str | os.PathLike, config: PhysicalConfig | None 
         encoder.config.architectures = ["VideoMAEModel"]
         with quiet_progress_bars():
             encoder.save_pretrained(tmp)
-        write_json(tmp / "preprocessor_config.json", _preprocessor(config))
+        write_json(tmp / "preprocessor_config.json", config.preprocessor())
         curve = result["curve"]
         doc = {
             "model": "videomae",
@@ -451,21 +447,9 @@ def pretrain_physical(out_dir: str | os.PathLike, config: PhysicalConfig | None 
             "transformers": transformers.__version__, "threads": threads or torch.get_num_threads(),
         }
         write_json(tmp / "pretraining.json", doc)
-        move_into_place(tmp, out_dir)
-        say(f"  held-out loss (standardised, 1 = predicting the mean) {_fmt(doc['val_start'])} → "
-            f"{_fmt(doc['val_end'])} in {doc['seconds']:.0f} s")
-        return out_dir
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _preprocessor(config: PhysicalConfig) -> dict:
-    return {"image_processor_type": "VideoMAEImageProcessor", "do_normalize": True,
-            "image_mean": list(IMAGENET_MEAN), "image_std": list(IMAGENET_STD),
-            "do_resize": True, "size": {"shortest_edge": config.size},
-            "do_center_crop": True, "crop_size": {"height": config.size, "width": config.size},
-            "do_rescale": True, "rescale_factor": 1 / 255, "num_frames": config.frames}
+    say(f"  held-out loss (standardised, 1 = predicting the mean) {_fmt(doc['val_start'])} → "
+        f"{_fmt(doc['val_end'])} in {doc['seconds']:.0f} s")
+    return out_dir
 
 
 def _fmt(val: dict | None) -> str:

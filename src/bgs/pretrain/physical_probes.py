@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bgs.pretrain.physical import CLIP_NAMES, PhysicalConfig, _preprocessor, physical_targets, synthetic_clips
+from bgs.pretrain.physical import CLIP_NAMES, PhysicalConfig, physical_targets, synthetic_clips
 
 PROBE_SEED_OFFSET = 4000
 #: The probed quantities (columns of the per-clip targets).
@@ -62,7 +62,7 @@ def save_random_copy(config: PhysicalConfig, folder: str | Path) -> Path:
         model = transformers.VideoMAEModel(config.videomae_config())
     model.config.architectures = ["VideoMAEModel"]
     model.save_pretrained(folder)
-    write_json(folder / "preprocessor_config.json", _preprocessor(config))
+    write_json(folder / "preprocessor_config.json", config.preprocessor())
     return folder
 
 
