@@ -279,7 +279,8 @@ class ClipStore:
         ``files[i]`` is the video of ``ids[i]``. ``on_error="skip"`` records an undecodable
         file in ``report.skipped`` (id → message) and goes on; ``"fail"`` raises its
         :class:`DecodeError` (clips finished before it stay stored). ``progress(done, total,
-        id)`` is called after each clip.
+        id)`` is called after each clip. Temporary files left by a killed build are removed
+        first, so one store is built by one process at a time.
         """
         if on_error not in ("skip", "fail"):
             raise ConfigError(f"on_error must be 'skip' or 'fail', got {on_error!r}. "
@@ -298,6 +299,8 @@ class ClipStore:
 
         self._check_params_file()
         self.clips_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.clips_dir.glob(".*.tmp"):  # half-written by a build that was killed
+            stale.unlink(missing_ok=True)
         self._write_params()
         report = BuildReport()
         total = len(ids)
