@@ -111,39 +111,103 @@ class RankIndex:
         return (before + (size + 1) / 2)[self.groups]
 
 
+def ratio_groups(chosen: np.ndarray, cooccur: np.ndarray, complement: bool = False,
+                 integral: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(group of each element, ascending distinct values) of ``chosen / cooccur`` (``1 −``
+    that when ``complement``), without sorting the elements when the counts are small
+    integers: a ratio of two small counts takes few distinct values, grouped through a
+    table over (chosen, cooccur). ``integral``: whether the counts are known to be whole
+    numbers (checked when None)."""
+    c, k = chosen, cooccur
+    top = int(k.max()) + 1 if len(k) else 1
+    if integral is None:
+        integral = np.array_equal(k, np.floor(k)) and np.array_equal(c, np.floor(c))
+    if not (integral and top * top <= 4_000_000):
+        values, groups = np.unique(1 - c / k if complement else c / k, return_inverse=True)
+        return groups.ravel(), values
+    code = k.astype(np.int64) * top + c.astype(np.int64)
+    present = np.flatnonzero(np.bincount(code, minlength=top * top))
+    ratio = (present % top) / (present // top)
+    values, value_group = np.unique(1 - ratio if complement else ratio, return_inverse=True)
+    lookup = np.zeros(top * top, dtype=np.int64)
+    lookup[present] = value_group
+    return lookup[code], values
+
+
 def count_ratio_ranks(chosen: np.ndarray, cooccur: np.ndarray, keep: np.ndarray | None = None,
                       complement: bool = False) -> RankIndex:
     """:class:`RankIndex` of ``chosen / cooccur`` (``1 −`` that when ``complement``) over the
-    elements in ``keep``, without sorting them when the counts are small integers.
-
-    A ratio of two small counts takes few distinct values: they are grouped through a
-    table over (chosen, cooccur), so a resample of human similarities ranks in O(pairs).
-    Elements outside ``keep`` fall in a group of their own at the end.
-    """
+    elements in ``keep``, grouped by :func:`ratio_groups` (no sort per resample).
+    Elements outside ``keep`` fall in a group of their own at the end."""
     c, k = (chosen, cooccur) if keep is None else (chosen[keep], cooccur[keep])
-    top = int(k.max()) + 1 if len(k) else 1
-    integral = top * top <= 4_000_000 and np.array_equal(k, np.floor(k)) and np.array_equal(c, np.floor(c))
-    if not integral:
-        index = RankIndex(1 - c / k if complement else c / k)
-        groups, n_groups = index.groups, index.n_groups
-    else:
-        code = k.astype(np.int64) * top + c.astype(np.int64)
-        present = np.flatnonzero(np.bincount(code, minlength=top * top))
-        ratio = (present % top) / (present // top)
-        _, value_group = np.unique(1 - ratio if complement else ratio, return_inverse=True)
-        lookup = np.zeros(top * top, dtype=np.int64)
-        lookup[present] = value_group
-        groups, n_groups = lookup[code], int(value_group.max()) + 1 if len(present) else 0
+    groups, values = ratio_groups(c, k, complement)
     if keep is None:
-        return RankIndex(groups=groups, n_groups=n_groups)
-    full = np.full(len(keep), n_groups, dtype=np.int64)
+        return RankIndex(groups=groups, n_groups=len(values))
+    full = np.full(len(keep), len(values), dtype=np.int64)
     full[keep] = groups
-    return RankIndex(groups=full, n_groups=n_groups + 1)
+    return RankIndex(groups=full, n_groups=len(values) + 1)
 
 
 def weighted_spearman(x: RankIndex, y: RankIndex, w: np.ndarray) -> float:
     """Spearman rho with frequency weights ``w``: weighted Pearson of weighted ranks."""
     return weighted_pearson(x.ranks(w), y.ranks(w), w)
+
+
+class WeightedCorrelations:
+    """Frequency-weighted Spearman and Pearson r of one fixed vector ``x`` against vectors
+    ``y`` of few distinct values (human dissimilarities: ratios of small counts), many
+    times over, as a bootstrap needs them.
+
+    ``x`` is sorted once, so its weighted average ranks are a cumulative sum in that order
+    (a sum per run of ties where ``x`` has ties). ``y`` comes as the group of equal values
+    of each element (in ``x``-sorted order, see :attr:`order`) with the ascending group
+    values, so every ``y``-side sum is over the groups. Equal to :func:`weighted_spearman`
+    and :func:`weighted_pearson` up to the rounding of the sums; each call is a few passes
+    over the elements, with no sort and no scatter into ``x``'s groups.
+    """
+
+    def __init__(self, x: np.ndarray):
+        x = np.asarray(x, dtype=float)
+        self.order = np.argsort(x, kind="stable")
+        xs = x[self.order]
+        self.x = xs - xs.mean() if len(xs) else xs  # centred once: the sums below cancel less
+        starts = np.flatnonzero(np.diff(xs) != 0) + 1
+        self.starts = np.concatenate([[0], starts]) if len(xs) else starts
+        self.lengths = np.diff(np.append(self.starts, len(xs)))
+        self.ties = len(self.starts) < len(xs)
+
+    def _ranks(self, w: np.ndarray) -> np.ndarray:
+        """Weighted average ranks of the sorted ``x`` (element k repeated ``w[k]`` times)."""
+        if not self.ties:
+            return np.cumsum(w) - 0.5 * w + 0.5
+        size = np.add.reduceat(w, self.starts)
+        return np.repeat(np.cumsum(size) - 0.5 * size + 0.5, self.lengths)
+
+    def __call__(self, w: np.ndarray, y_groups: np.ndarray, y_values: np.ndarray) -> dict[str, float]:
+        """{"spearman", "pearson"} under weights ``w`` (x-sorted order) of ``x`` against the
+        y given by ``y_groups`` (x-sorted order) and ``y_values`` (ascending); NaN when
+        fewer than three copies carry weight or a weighted variance is 0."""
+        total = float(w.sum())
+        if total <= 2:
+            return {"spearman": float("nan"), "pearson": float("nan")}
+        g = len(y_values)
+        size = np.bincount(y_groups, weights=w, minlength=g)
+        mid = (total + 1) / 2  # the weighted mean rank, on both sides
+        y_ranks = np.cumsum(size) - 0.5 * size + 0.5 - mid
+        rx = self._ranks(w) - mid
+        wr = w * rx
+        spearman = _ratio_of(y_ranks @ np.bincount(y_groups, weights=wr, minlength=g),
+                             float(wr @ rx), float(size @ (y_ranks * y_ranks)))
+        y = y_values - (size @ y_values) / total
+        wx = w * self.x
+        pearson = _ratio_of(y @ np.bincount(y_groups, weights=wx, minlength=g),
+                            float(wx @ self.x) - float(wx.sum()) ** 2 / total, float(size @ (y * y)))
+        return {"spearman": spearman, "pearson": pearson}
+
+
+def _ratio_of(cov: float, var_x: float, var_y: float) -> float:
+    denom = np.sqrt(var_x * var_y) if var_x > 0 and var_y > 0 else 0.0
+    return float(cov / denom) if denom > 0 else float("nan")
 
 
 # ---------------------------------------------------------------------- intervals

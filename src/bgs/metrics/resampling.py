@@ -25,14 +25,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from bgs.human.similarity import PairIndex
-from bgs.stats import (
-    RankIndex,
-    count_ratio_ranks,
-    multiplicities,
-    pair_weights,
-    weighted_pearson,
-    weighted_sum,
-)
+from bgs.stats import WeightedCorrelations, multiplicities, pair_weights, ratio_groups, weighted_sum
 
 RESAMPLED_CORRELATIONS = ("spearman", "pearson")
 
@@ -44,37 +37,33 @@ def resamples(n: int, n_bootstrap: int, seed: int = 0) -> Iterator[np.ndarray]:
         yield multiplicities(rng, n)
 
 
-def weighted_correlations(model: np.ndarray, model_ranks: RankIndex, human: np.ndarray,
-                          human_ranks: RankIndex, w: np.ndarray) -> dict[str, float]:
-    """Spearman and Pearson r of two pair vectors under frequency weights ``w``; NaN when
-    fewer than three pair copies carry weight."""
-    if w.sum() <= 2:
-        return {m: float("nan") for m in RESAMPLED_CORRELATIONS}
-    return {"spearman": weighted_pearson(model_ranks.ranks(w), human_ranks.ranks(w), w),
-            "pearson": weighted_pearson(model, human, w)}
-
-
 class RSAData:
-    """What RSA resampling needs: the pair index of the triplets, the human counts, and the
-    model dissimilarity over the observed pairs with its rank grouping (built once)."""
+    """What RSA resampling needs, built once: the pair index of the triplets, the model
+    dissimilarity over the observed pairs sorted for :class:`~bgs.stats.WeightedCorrelations`,
+    the pairs' stimuli in that order, and the human dissimilarity's groups of equal values."""
 
     def __init__(self, index: PairIndex, model_dissimilarity: np.ndarray):
         self.index = index
-        self.chosen, self.cooccur = index.totals
-        self.model = np.asarray(model_dissimilarity, dtype=float)
-        self.model_ranks = RankIndex(self.model)
+        self.correlations = WeightedCorrelations(model_dissimilarity)
+        order = self.correlations.order
+        self.i, self.j = index.i[order], index.j[order]
+        chosen, cooccur = index.totals
+        self.human_groups, self.human_values = ratio_groups(chosen[order], cooccur[order], complement=True)
 
-    @property
-    def human(self) -> np.ndarray:
-        return 1.0 - self.chosen / self.cooccur
+    def after_stimulus_resample(self, m: np.ndarray) -> dict[str, float]:
+        """RSA over the observed pairs, each weighted by its copies under stimulus
+        multiplicities ``m``."""
+        return self.correlations(pair_weights(m, self.i, self.j), self.human_groups, self.human_values)
 
     def after_triplet_resample(self, w: np.ndarray) -> dict[str, float]:
-        """RSA with the human similarity re-counted under triplet multiplicities ``w``."""
+        """RSA with the human similarity re-counted under triplet multiplicities ``w``
+        (integers): the pairs no resampled triplet holds carry weight 0."""
         chosen, cooc = self.index.counts(w)
+        order = self.correlations.order
+        chosen, cooc = chosen[order], cooc[order]
         keep = cooc > 0
-        human = np.where(keep, 1.0 - chosen / np.where(keep, cooc, 1.0), 0.0)
-        ranks = count_ratio_ranks(chosen, cooc, keep, complement=True)
-        return weighted_correlations(self.model, self.model_ranks, human, ranks, keep.astype(float))
+        groups, values = ratio_groups(chosen, np.where(keep, cooc, 1.0), complement=True, integral=True)
+        return self.correlations(keep.astype(float), groups, values)
 
 
 def bootstrap_over_triplets(scores: np.ndarray, rsa: RSAData | None, n_bootstrap: int,
@@ -86,9 +75,10 @@ def bootstrap_over_triplets(scores: np.ndarray, rsa: RSAData | None, n_bootstrap
     means = np.empty((n_bootstrap, scores.shape[1]))
     corr = {m: np.empty(n_bootstrap) for m in RESAMPLED_CORRELATIONS} if rsa is not None else {}
     for b, w in enumerate(resamples(n, n_bootstrap, seed)):
+        w = w.astype(float)
         means[b] = [weighted_sum(w, column) / n for column in columns]
         if rsa is not None:
-            for m, v in rsa.after_triplet_resample(w.astype(float)).items():
+            for m, v in rsa.after_triplet_resample(w).items():
                 corr[m][b] = v
     return means, corr
 
@@ -102,9 +92,6 @@ def bootstrap_over_stimuli(scores: np.ndarray, triads: np.ndarray, rsa: RSAData 
     columns = [np.ascontiguousarray(c) for c in scores.T]
     means = np.full((n_bootstrap, scores.shape[1]), np.nan)
     corr = {m: np.empty(n_bootstrap) for m in RESAMPLED_CORRELATIONS} if rsa is not None else {}
-    if rsa is not None:
-        human = rsa.human
-        human_ranks = RankIndex(human)
     first, second, third = (np.ascontiguousarray(triads[:, k]) for k in range(3))
     for b, m in enumerate(resamples(n_stimuli, n_bootstrap, seed)):
         mf = m.astype(float)
@@ -113,8 +100,7 @@ def bootstrap_over_stimuli(scores: np.ndarray, triads: np.ndarray, rsa: RSAData 
         if total > 0:
             means[b] = [weighted_sum(tw, column) / total for column in columns]
         if rsa is not None:
-            w = pair_weights(m, rsa.index.i, rsa.index.j)
-            for name, v in weighted_correlations(rsa.model, rsa.model_ranks, human, human_ranks, w).items():
+            for name, v in rsa.after_stimulus_resample(m).items():
                 corr[name][b] = v
     return means, corr
 
