@@ -206,9 +206,10 @@ class OOOCeiling:
 
 
 def ooo_ceiling(triplets: TripletSet, n_bootstrap: int = 1000, seed: int = 0,
-                ci_level: float = 0.95) -> OOOCeiling:
-    """Lower and upper bound of the 3-way odd-one-out accuracy any model could reach."""
-    _, counts = triad_choice_counts(triplets)
+                ci_level: float = 0.95, choice_counts: tuple | None = None) -> OOOCeiling:
+    """Lower and upper bound of the 3-way odd-one-out accuracy any model could reach.
+    ``choice_counts``: :func:`triad_choice_counts` of ``triplets``, when already computed."""
+    _, counts = triad_choice_counts(triplets) if choice_counts is None else choice_counts
     n_resp = counts.sum(axis=1)
     rep = n_resp > 1
     counts, n_resp = counts[rep], n_resp[rep]

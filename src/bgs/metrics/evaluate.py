@@ -15,17 +15,15 @@ the cost grows with the triplets and the pairs, not with N².
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
-from scipy.stats import rankdata
 
 from bgs.data.triplets import TripletSet
 from bgs.embeddings import Embeddings
 from bgs.human.reliability import ooo_ceiling, split_half_reliability, triad_choice_counts
-from bgs.human.similarity import PAIR_COLUMNS, PairIndex, from_counts, pair_keys
+from bgs.human.similarity import PairIndex, from_counts
 from bgs.metrics import alignment as al
 from bgs.metrics.distance import PairSimilarity, to_dissimilarity
+from bgs.metrics.permutation import PermutedScores
 from bgs.metrics.resampling import (
     RESAMPLED_CORRELATIONS,
     RSAData,
@@ -34,7 +32,7 @@ from bgs.metrics.resampling import (
     permutation_nulls,
     permutation_p_value,
 )
-from bgs.stats import RankIndex, correlate, pearson, percentile_ci, weighted_sum
+from bgs.stats import correlate, percentile_ci
 
 CI_LEVEL = 0.95
 TRIPLET_CI = "bootstrap over triplets"
@@ -68,7 +66,7 @@ def mean_cis(scores: np.ndarray, triplets: TripletSet, n_bootstrap: int, seed: i
 
 class _Scores:
     """The model side of one evaluation: pair similarities over the observed pairs and the
-    per-triplet scores computed from them, for the model and for a relabelled model."""
+    per-triplet scores computed from them."""
 
     def __init__(self, model: PairSimilarity, ts: TripletSet, index: PairIndex, ties: str):
         self.model, self.ts, self.index, self.ties = model, ts, index, ties
@@ -78,53 +76,6 @@ class _Scores:
         ps = self.pair_sim[self.index.slots]
         return (al.ooo_scores_from_pairs(ps, self.ts.odd, self.ties),
                 al.two_way_scores_from_pairs(ps, self.ts.odd))
-
-    def permuted(self, human: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        """statistics(perm) -> [ooo accuracy, 2AFC accuracy, Spearman, Pearson] of the
-        relabelled model. The accuracies are summed over distinct triads, each weighted by
-        how often each of its stimuli was chosen (a triad answered 20 times is scored once)."""
-        i, j = self.index.i, self.index.j
-        triads, counts = triad_choice_counts(self.ts)
-        n = self.ts.n_stimuli
-        keys = pair_keys(i, j, n)
-        slots = [np.searchsorted(keys, pair_keys(triads[:, a], triads[:, b], n)) for a, b in PAIR_COLUMNS]
-        weights = [np.ascontiguousarray(counts[:, k]) / len(self.ts) for k in range(3)]
-        human_ranks = rankdata(human)
-        # a table of all N(N-1)/2 pairs' rank groups pays off only when the observed pairs
-        # are a good part of them; otherwise sorting the observed pairs is cheaper
-        many = len(i) * 16 > self.model.n * (self.model.n - 1) // 2
-        model_ranks = _DenseRanks(self.model) if self.model.dense and many else None
-
-        def weighted(columns) -> float:
-            return sum(weighted_sum(w, c) for w, c in zip(weights, columns))
-
-        def statistics(perm: np.ndarray) -> np.ndarray:
-            s = self.model.of(perm[i], perm[j])
-            order = al.pair_order([s[k] for k in slots])
-            d = to_dissimilarity(s, self.model.metric)
-            ranks = model_ranks.of(perm[i], perm[j]) if model_ranks else rankdata(d)
-            return np.array([weighted(al.ooo_by_odd_columns(order, self.ties)),
-                             weighted(al.two_way_by_odd_columns(order)),
-                             pearson(ranks, human_ranks), pearson(d, human)])
-        return statistics
-
-
-class _DenseRanks:
-    """Ranks of the model dissimilarity of any set of distinct pairs, without a sort per
-    set: every pair of the dense matrix gets the number of its group of equal values once
-    (N×N int32, built only where the similarity itself is dense)."""
-
-    def __init__(self, model: PairSimilarity):
-        iu, ju = np.triu_indices(model.n, k=1)
-        _, groups = np.unique(to_dissimilarity(model.matrix[iu, ju], model.metric), return_inverse=True)
-        self.n_groups = int(groups.max()) + 1 if len(groups) else 0
-        self.groups = np.zeros((model.n, model.n), dtype=np.int32)
-        self.groups[iu, ju] = groups
-        self.groups[ju, iu] = groups
-
-    def of(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        """``rankdata`` of the dissimilarities of the pairs (i[k], j[k]), i ≠ j."""
-        return RankIndex(groups=self.groups[i, j], n_groups=self.n_groups).ranks()
 
 
 def _accuracy_entries(ooo: np.ndarray, two: np.ndarray, ceiling, ties: str) -> tuple[dict, dict]:
@@ -173,7 +124,8 @@ def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int
                  "ci_level": CI_LEVEL}
     sc = _Scores(model, ts, index, ties)
     ooo, two = sc.per_triplet()
-    ceiling = ooo_ceiling(ts, n_bootstrap=n_bootstrap, seed=seed)
+    choices = triad_choice_counts(ts)
+    ceiling = ooo_ceiling(ts, n_bootstrap=n_bootstrap, seed=seed, choice_counts=choices)
     ooo_entry, two_entry = _accuracy_entries(ooo, two, ceiling, ties)
     model_vec = to_dissimilarity(sc.pair_sim, model.metric)
     human_vec = human.pair_dissimilarity
@@ -185,7 +137,8 @@ def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int
         ooo_entry.update(cis[0])
         two_entry.update(cis[1])
     if n_permutations:
-        null = permutation_nulls(sc.permuted(human_vec), ts.n_stimuli, n_permutations, seed)
+        scores = PermutedScores(model, index, *choices, human_vec, ties)
+        null = permutation_nulls(scores, ts.n_stimuli, n_permutations, seed)
         ooo_entry["p_value"] = permutation_p_value(null[:, 0], ooo_entry["value"])
         two_entry["p_value"] = permutation_p_value(null[:, 1], two_entry["value"])
     out["ooo_accuracy"] = ooo_entry

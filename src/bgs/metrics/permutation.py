@@ -1,0 +1,147 @@
+"""Permutation nulls of one evaluation: the model's stimulus labels relabelled, its four
+scores (3-way and 2AFC accuracy, Spearman and Pearson RSA) recomputed per relabelling.
+
+Per relabelling the work is over the *distinct* triads and the observed pairs, never the
+triplets:
+
+* a triad's scores depend only on the order of its three pairs' model similarities, one of
+  27 sign patterns. Each triad gets its pattern, the patterns' response counts per odd
+  position are summed with one ``bincount``, and the scores are read from a 27 × 3 table
+  built by the same definitions as the unpermuted scores
+  (:func:`~bgs.metrics.alignment.ooo_by_odd_columns`,
+  :func:`~bgs.metrics.alignment.two_way_by_odd_columns`);
+* with a dense model the comparisons are between *rank groups* of the similarity (int32,
+  equal values share a group, so every comparison is the one of the values); where the
+  triads and pairs outnumber the N² cells, the group matrix is relabelled once per
+  permutation and then read at fixed positions;
+* RSA correlates the relabelled model's dissimilarity (and its ranks, from a table of
+  rank groups for a dense model) with the fixed human side, centred once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+from bgs.human.similarity import PAIR_COLUMNS, PairIndex, pair_keys
+from bgs.metrics import alignment as al
+from bgs.metrics.distance import PairSimilarity, to_dissimilarity
+from bgs.stats import RankIndex
+
+#: Sign patterns (s01, s02, s12) of a triad's pair similarities: p = 9(s01+1) + 3(s02+1) + (s12+1).
+_SIGNS = [np.arange(27) // d % 3 - 1 for d in (9, 3, 1)]
+
+
+def pattern_tables(ties: str) -> tuple[np.ndarray, np.ndarray]:
+    """(27, 3) 3-way and 2AFC scores of each sign pattern had position k been odd (0 for
+    the patterns no three numbers can have)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ooo = np.stack(al.ooo_by_odd_columns(_SIGNS, ties), axis=1)
+    return np.nan_to_num(ooo), np.stack(al.two_way_by_odd_columns(_SIGNS), axis=1)
+
+
+def sign_pattern(c0: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
+    """The sign pattern of each triad from its three pairs' similarities (or any values
+    in the same order)."""
+    pattern = 9 * np.sign(c0 - c1) + 3 * np.sign(c0 - c2) + np.sign(c1 - c2) + 13
+    return pattern if pattern.dtype.kind in "iu" else pattern.astype(np.intp)
+
+
+def value_groups(matrix: np.ndarray) -> tuple[np.ndarray, int]:
+    """(int32 number of each cell's group of equal values, in ascending order; the number
+    of groups)."""
+    _, groups = np.unique(matrix, return_inverse=True)
+    return groups.reshape(matrix.shape).astype(np.int32), int(groups.max()) + 1 if groups.size else 0
+
+
+def _centred(values: np.ndarray) -> tuple[np.ndarray, float]:
+    c = np.asarray(values, dtype=float) - np.mean(values)
+    return c, float(c @ c)
+
+
+def _r(x: np.ndarray, yc: np.ndarray, yy: float) -> float:
+    """Pearson r of ``x`` with the centred ``yc`` (``yy = yc·yc``)."""
+    xc = x - x.mean()
+    denom = np.sqrt(float(xc @ xc) * yy)
+    return float((xc @ yc) / denom) if denom > 0 else float("nan")
+
+
+class PermutedScores:
+    """``scores(perm)`` -> [3-way accuracy, 2AFC accuracy, Spearman, Pearson] of the model
+    with stimulus ``x`` relabelled as ``perm[x]``; the accuracies over the distinct
+    ``triads`` (sorted stimulus indices) with their per-position response ``counts``.
+
+    With a dense model and many triads and pairs against the N² cells, the comparisons and
+    ranks read int32 tables of rank groups; otherwise the similarities of the relabelled
+    observed pairs are gathered and the triads read from them."""
+
+    def __init__(self, model: PairSimilarity, index: PairIndex, triads: np.ndarray, counts: np.ndarray,
+                 human: np.ndarray, ties: str):
+        self.model, self.index, self.n = model, index, model.n
+        self.triads = [np.ascontiguousarray(triads[:, k]) for k in range(3)]
+        self.ooo_table, self.two_table = pattern_tables(ties)
+        self.n_responses = float(counts.sum())
+        nonzero = counts > 0
+        single = bool((nonzero.sum(axis=1) == 1).all())
+        self.position = np.argmax(nonzero, axis=1) if single else None
+        self.weights = (counts[np.arange(len(counts)), self.position].astype(float) if single
+                        else [np.ascontiguousarray(counts[:, k], dtype=float) for k in range(3)])
+        self.human, self.human_sq = _centred(human)
+        self.human_ranks, self.human_ranks_sq = _centred(rankdata(human))
+        self.tables = model.dense and 3 * len(triads) + index.n_pairs > self.n * self.n // 16
+        if self.tables:
+            self._build_tables()
+        else:
+            keys = pair_keys(index.i, index.j, self.n)
+            self.slots = [np.searchsorted(keys, pair_keys(triads[:, a], triads[:, b], self.n))
+                          for a, b in PAIR_COLUMNS]
+
+    def _build_tables(self) -> None:
+        n, model = self.n, self.model
+        self.sim_groups, n_sim = value_groups(model.matrix)
+        if model.metric in ("dot", "euclidean"):  # d = −s exactly: the same groups, reversed
+            self.dis_groups, self.n_dis, self.dis_reversed = self.sim_groups, n_sim, True
+        else:
+            self.dis_groups, self.n_dis = value_groups(to_dissimilarity(model.matrix, model.metric))
+            self.dis_reversed = False
+        # relabelling the N×N table once per permutation pays off when it is read more often
+        self.relabel = 3 * len(self.triads[0]) > n * n
+        if self.relabel:
+            self.triad_cells = [self.triads[a] * n + self.triads[b] for a, b in PAIR_COLUMNS]
+
+    def _accuracies(self, pattern: np.ndarray) -> tuple[float, float]:
+        if self.position is not None:
+            hist = np.bincount(pattern * 3 + self.position, weights=self.weights, minlength=81).reshape(27, 3)
+        else:
+            hist = np.stack([np.bincount(pattern, weights=w, minlength=27) for w in self.weights], axis=1)
+        return (float((hist * self.ooo_table).sum() / self.n_responses),
+                float((hist * self.two_table).sum() / self.n_responses))
+
+    def _table_pattern(self, perm: np.ndarray) -> np.ndarray:
+        if self.relabel:
+            table = self.sim_groups[np.ix_(perm, perm)].ravel()
+            return sign_pattern(*(table[c] for c in self.triad_cells))
+        p = [perm[t] for t in self.triads]
+        return sign_pattern(*(self.sim_groups[p[a], p[b]] for a, b in PAIR_COLUMNS))
+
+    def _table_rsa(self, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cells = i.astype(np.int64) * self.n + j
+        d = to_dissimilarity(self.model.matrix.ravel()[cells], self.model.metric)
+        groups = self.dis_groups.ravel()[cells]
+        if self.dis_reversed:
+            groups = (self.n_dis - 1) - groups
+        return d, RankIndex(groups=groups, n_groups=self.n_dis).ranks()
+
+    def __call__(self, perm: np.ndarray) -> np.ndarray:
+        i, j = perm[self.index.i], perm[self.index.j]
+        if self.tables:
+            d, ranks = self._table_rsa(i, j)
+            pattern = self._table_pattern(perm)
+        else:
+            s = self.model.of(i, j)
+            d = to_dissimilarity(s, self.model.metric)
+            ranks = rankdata(d)
+            pattern = sign_pattern(*(s[k] for k in self.slots))
+        ooo, two = self._accuracies(pattern)
+        return np.array([ooo, two, _r(ranks, self.human_ranks, self.human_ranks_sq),
+                         _r(d, self.human, self.human_sq)])
