@@ -41,10 +41,15 @@ def pattern_tables(ties: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sign_pattern(c0: np.ndarray, c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
-    """The sign pattern of each triad from its three pairs' similarities (or any values
-    in the same order)."""
-    pattern = 9 * np.sign(c0 - c1) + 3 * np.sign(c0 - c2) + np.sign(c1 - c2) + 13
-    return pattern if pattern.dtype.kind in "iu" else pattern.astype(np.intp)
+    """The sign pattern (0…26) of each triad from its three pairs' similarities (or any
+    values in the same order)."""
+    pattern = 9 * np.sign(c0 - c1)
+    pattern += 3 * np.sign(c0 - c2)
+    pattern += np.sign(c1 - c2)
+    if pattern.dtype.kind != "i":
+        pattern = pattern.astype(np.intp)
+    pattern += 13
+    return pattern
 
 
 def value_groups(matrix: np.ndarray) -> tuple[np.ndarray, int]:
@@ -83,9 +88,12 @@ class PermutedScores:
         self.n_responses = float(counts.sum())
         nonzero = counts > 0
         single = bool((nonzero.sum(axis=1) == 1).all())
-        self.position = np.argmax(nonzero, axis=1) if single else None
-        self.weights = (counts[np.arange(len(counts)), self.position].astype(float) if single
+        position = np.argmax(nonzero, axis=1) if single else None
+        self.weights = (counts[np.arange(len(counts)), position].astype(float) if single
                         else [np.ascontiguousarray(counts[:, k], dtype=float) for k in range(3)])
+        if single and (self.weights == 1).all():
+            self.weights = None  # every triad answered once: the histogram needs no weights
+        self.position = position.astype(np.int32) if single else None  # bin: 3·pattern + position
         self.human, self.human_sq = _centred(human)
         self.human_ranks, self.human_ranks_sq = _centred(rankdata(human))
         self.tables = model.dense and 3 * len(triads) + index.n_pairs > self.n * self.n // 16
@@ -111,7 +119,9 @@ class PermutedScores:
 
     def _accuracies(self, pattern: np.ndarray) -> tuple[float, float]:
         if self.position is not None:
-            hist = np.bincount(pattern * 3 + self.position, weights=self.weights, minlength=81).reshape(27, 3)
+            pattern *= 3
+            pattern += self.position
+            hist = np.bincount(pattern, weights=self.weights, minlength=81).reshape(27, 3)
         else:
             hist = np.stack([np.bincount(pattern, weights=w, minlength=27) for w in self.weights], axis=1)
         return (float((hist * self.ooo_table).sum() / self.n_responses),

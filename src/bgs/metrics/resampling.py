@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from bgs.human.similarity import PairIndex
-from bgs.stats import WeightedCorrelations, multiplicities, pair_weights, ratio_groups, weighted_sum
+from bgs.stats import WeightedCorrelations, multiplicities, pair_weights, ratio_groups
 
 RESAMPLED_CORRELATIONS = ("spearman", "pearson")
 
@@ -66,17 +66,28 @@ class RSAData:
         return self.correlations(keep.astype(float), groups, values)
 
 
+def triplet_weights(m: np.ndarray, first: np.ndarray, second: np.ndarray, third: np.ndarray) -> np.ndarray:
+    """Weight of each triplet in a stimulus resample with multiplicities ``m``: the product
+    of its stimuli's multiplicities (in exact integer arithmetic, then as floats)."""
+    dtype = np.int32 if int(m.max(initial=0)) ** 3 < 2**31 else np.int64
+    m = m.astype(dtype)
+    tw = np.take(m, first)
+    tw *= np.take(m, second)
+    tw *= np.take(m, third)
+    return tw.astype(float)
+
+
 def bootstrap_over_triplets(scores: np.ndarray, rsa: RSAData | None, n_bootstrap: int,
                             seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Bootstrap over triplets: (B, k) means of the (n, k) per-triplet ``scores``, and the
     RSA distributions per correlation (empty without ``rsa``)."""
     n = len(scores)
-    columns = [np.ascontiguousarray(c) for c in scores.T]
+    scores = np.ascontiguousarray(scores, dtype=float)
     means = np.empty((n_bootstrap, scores.shape[1]))
     corr = {m: np.empty(n_bootstrap) for m in RESAMPLED_CORRELATIONS} if rsa is not None else {}
     for b, w in enumerate(resamples(n, n_bootstrap, seed)):
         w = w.astype(float)
-        means[b] = [weighted_sum(w, column) / n for column in columns]
+        means[b] = (w @ scores) / n
         if rsa is not None:
             for m, v in rsa.after_triplet_resample(w).items():
                 corr[m][b] = v
@@ -89,16 +100,15 @@ def bootstrap_over_stimuli(scores: np.ndarray, triads: np.ndarray, rsa: RSAData 
     """Bootstrap over stimuli: (B, k) weighted means of the (n, k) per-triplet ``scores``
     (triplet weight: the product of its stimuli's multiplicities), and RSA per correlation
     over the observed pairs weighted by their number of copies."""
-    columns = [np.ascontiguousarray(c) for c in scores.T]
+    scores = np.ascontiguousarray(scores, dtype=float)
     means = np.full((n_bootstrap, scores.shape[1]), np.nan)
     corr = {m: np.empty(n_bootstrap) for m in RESAMPLED_CORRELATIONS} if rsa is not None else {}
     first, second, third = (np.ascontiguousarray(triads[:, k]) for k in range(3))
     for b, m in enumerate(resamples(n_stimuli, n_bootstrap, seed)):
-        mf = m.astype(float)
-        tw = mf[first] * mf[second] * mf[third]
+        tw = triplet_weights(m, first, second, third)
         total = tw.sum()
         if total > 0:
-            means[b] = [weighted_sum(tw, column) / total for column in columns]
+            means[b] = (tw @ scores) / total
         if rsa is not None:
             for name, v in rsa.after_stimulus_resample(m).items():
                 corr[name][b] = v
