@@ -171,10 +171,11 @@ class WeightedCorrelations:
         self.order = np.argsort(x, kind="stable")
         xs = x[self.order]
         self.x = xs - xs.mean() if len(xs) else xs  # centred once: the sums below cancel less
-        starts = np.flatnonzero(np.diff(xs) != 0) + 1
-        self.starts = np.concatenate([[0], starts]) if len(xs) else starts
-        self.lengths = np.diff(np.append(self.starts, len(xs)))
-        self.ties = len(self.starts) < len(xs)
+        new_value = np.flatnonzero(xs[1:] != xs[:-1]) + 1
+        self.ties = len(new_value) + 1 < len(xs)
+        # the runs of ties, kept only where there are any (two P-sized arrays otherwise)
+        self.starts = np.concatenate([[0], new_value]) if self.ties else None
+        self.lengths = np.diff(np.append(self.starts, len(xs))) if self.ties else None
 
     def _ranks(self, w: np.ndarray) -> np.ndarray:
         """Weighted average ranks of the sorted ``x`` (element k repeated ``w[k]`` times)."""

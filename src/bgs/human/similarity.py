@@ -39,8 +39,9 @@ def _lo_edges(t: np.ndarray, n: int, n_blocks: int) -> np.ndarray:
     return np.unique(np.concatenate([[0], inner, [n]]))
 
 
-def _unique_pairs(t: np.ndarray, n: int, block_slots: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted distinct pair keys, the pair number of every triplet's pairs column by column).
+def _unique_pairs(t: np.ndarray, n: int, block_slots: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j of the distinct pairs in key order, int32; the pair number of every triplet's
+    pairs column by column).
 
     Done in blocks of pairs by their smaller stimulus index, so the sort never holds more
     than about ``block_slots`` keys: the memory stays a few bytes per triplet."""
@@ -49,19 +50,31 @@ def _unique_pairs(t: np.ndarray, n: int, block_slots: int) -> tuple[np.ndarray, 
     flat = np.empty(total, dtype=np.int32 if total < 2**31 else np.int64)
     n_blocks = max(1, -(-total // block_slots))
     edges = np.array([0, n]) if n_blocks == 1 else _lo_edges(t, n, n_blocks)
-    uniques, offset = [], 0
+    firsts, seconds, offset = [], [], 0
     for a_edge, b_edge in zip(edges[:-1], edges[1:]):
         where, keys = [], []
         for c, (a, b) in enumerate(PAIR_COLUMNS):
-            lo = np.minimum(t[:, a], t[:, b])
-            sel = np.flatnonzero((lo >= a_edge) & (lo < b_edge)) if n_blocks > 1 else np.arange(n_rows)
-            where.append(sel + c * n_rows)
-            keys.append(pair_keys(t[sel, a], t[sel, b], n))
+            if n_blocks > 1:
+                lo = np.minimum(t[:, a], t[:, b])
+                sel = np.flatnonzero((lo >= a_edge) & (lo < b_edge))
+                del lo
+                where.append(sel + c * n_rows)
+                keys.append(pair_keys(t[sel, a], t[sel, b], n))
+            else:
+                where.append(slice(c * n_rows, (c + 1) * n_rows))
+                keys.append(pair_keys(t[:, a], t[:, b], n))
         unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
-        flat[np.concatenate(where)] = inverse + offset
-        uniques.append(unique)
+        del keys
+        if n_blocks > 1:
+            flat[np.concatenate(where)] = inverse + offset
+        else:
+            flat[:] = inverse
+        del inverse
+        firsts.append((unique // n).astype(np.int32))
+        seconds.append((unique % n).astype(np.int32))
         offset += len(unique)
-    return np.concatenate(uniques), flat
+        del unique
+    return np.concatenate(firsts), np.concatenate(seconds), flat
 
 
 class PairIndex:
@@ -75,11 +88,9 @@ class PairIndex:
         n = triplets.n_stimuli
         t = triplets.triads
         self.n_stimuli = n
-        unique, self._flat = _unique_pairs(t, n, block_slots)
-        self.i = (unique // n).astype(np.int32)
-        self.j = (unique % n).astype(np.int32)
+        self.i, self.j, self._flat = _unique_pairs(t, n, block_slots)
         self.slots = self._flat.reshape(3, len(t)).T  # a view: column k holds the k-th pairs
-        self.chosen_slot = np.take_along_axis(self.slots, triplets.odd[:, None].astype(np.intp), axis=1)[:, 0]
+        self.chosen_slot = np.take_along_axis(self.slots, triplets.odd[:, None], axis=1)[:, 0]
 
     @property
     def n_pairs(self) -> int:
@@ -87,8 +98,11 @@ class PairIndex:
 
     @cached_property
     def totals(self) -> tuple[np.ndarray, np.ndarray]:
-        """(chosen, cooccurrence) per pair, unweighted (integers)."""
-        return self.counts()
+        """(chosen, cooccurrence) per pair, unweighted (integers; int32 where they fit)."""
+        chosen, cooc = self.counts()
+        if len(self.chosen_slot) < 2**31:
+            return chosen.astype(np.int32), cooc.astype(np.int32)
+        return chosen, cooc
 
     def counts(self, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(chosen, cooccurrence) per pair, each triplet counted ``weights[t]`` times."""

@@ -65,9 +65,12 @@ def similarity_matrix(x: np.ndarray, metric: str = "cosine", block: int = 4096) 
     return out
 
 
-def to_dissimilarity(similarity: np.ndarray, metric: str) -> np.ndarray:
-    """Model dissimilarity from model similarity (the RSA side): see the module table."""
-    return 1.0 - similarity if metric in ("cosine", "correlation") else -similarity
+def to_dissimilarity(similarity: np.ndarray, metric: str, out: np.ndarray | None = None) -> np.ndarray:
+    """Model dissimilarity from model similarity (the RSA side): see the module table.
+    ``out``: where to write it (``similarity`` itself to convert in place)."""
+    if metric in ("cosine", "correlation"):
+        return np.subtract(1.0, similarity, out=out)
+    return np.negative(similarity, out=out)
 
 
 def dissimilarity_matrix(x: np.ndarray, metric: str = "cosine", block: int = 4096) -> np.ndarray:
@@ -127,8 +130,11 @@ class PairSimilarity:
 
     def _row_blocks(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         rows_per_block = max(1, BLOCK_BYTES // (8 * self.n))
-        order = np.argsort(i, kind="stable")
-        si, sj = i[order], j[order]
+        if len(i) < 2 or bool((i[1:] >= i[:-1]).all()):  # already by row (pairs in key order)
+            order, si, sj = None, i, j
+        else:
+            order = np.argsort(i, kind="stable")
+            si, sj = i[order], j[order]
         edges = np.arange(0, self.n + rows_per_block, rows_per_block)
         bounds = np.searchsorted(si, edges)
         out = np.empty(len(i))
@@ -136,7 +142,7 @@ class PairSimilarity:
             lo, hi = bounds[b], bounds[b + 1]
             if lo < hi:
                 g = self.x[start:start + rows_per_block] @ self.x.T
-                out[order[lo:hi]] = g[si[lo:hi] - start, sj[lo:hi]]
+                out[slice(lo, hi) if order is None else order[lo:hi]] = g[si[lo:hi] - start, sj[lo:hi]]
         return out
 
     def dissimilarity(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:

@@ -72,10 +72,24 @@ class _Scores:
         self.model, self.ts, self.index, self.ties = model, ts, index, ties
         self.pair_sim = model.of(index.i, index.j)
 
-    def per_triplet(self) -> tuple[np.ndarray, np.ndarray]:
-        ps = self.pair_sim[self.index.slots]
-        return (al.ooo_scores_from_pairs(ps, self.ts.odd, self.ties),
-                al.two_way_scores_from_pairs(ps, self.ts.odd))
+    def per_triplet(self, chunk: int = 4_000_000) -> tuple[np.ndarray, np.ndarray]:
+        """(3-way scores (n,), 2AFC scores (n, 2)), computed ``chunk`` triplets at a time
+        so that the temporaries stay bounded."""
+        n = len(self.ts)
+        ooo, two = np.empty(n), np.empty((n, 2))
+        for start in range(0, n, chunk):
+            rows = slice(start, start + chunk)
+            ps = self.pair_sim[self.index.slots[rows]]
+            odd = self.ts.odd[rows]
+            ooo[rows] = al.ooo_scores_from_pairs(ps, odd, self.ties)
+            two[rows] = al.two_way_scores_from_pairs(ps, odd)
+        return ooo, two
+
+    def dissimilarity(self) -> np.ndarray:
+        """The observed pairs' model dissimilarity, in place of their similarity (which
+        this object no longer holds)."""
+        s, self.pair_sim = self.pair_sim, None
+        return to_dissimilarity(s, self.model.metric, out=s)
 
 
 def _accuracy_entries(ooo: np.ndarray, two: np.ndarray, ceiling, ties: str) -> tuple[dict, dict]:
@@ -127,7 +141,8 @@ def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int
     choices = triad_choice_counts(ts)
     ceiling = ooo_ceiling(ts, n_bootstrap=n_bootstrap, seed=seed, choice_counts=choices)
     ooo_entry, two_entry = _accuracy_entries(ooo, two, ceiling, ties)
-    model_vec = to_dissimilarity(sc.pair_sim, model.metric)
+    model_vec = sc.dissimilarity()
+    del sc
     human_vec = human.pair_dissimilarity
     rsa = {m: correlate(model_vec, human_vec, m) for m in al.RSA_METHODS}
     boot = {"triplets": {}, "stimuli": {}}
