@@ -14,7 +14,15 @@ from bgs.human import human_similarity, split_half_reliability
 from bgs.human.similarity import PairIndex
 from bgs.metrics.distance import PairSimilarity
 from bgs.metrics.evaluate import evaluate_model
-from bgs.stats import RankIndex, correlate, count_ratio_ranks, spearman_brown, weighted_pearson
+from bgs.stats import (
+    RankIndex,
+    WeightedCorrelations,
+    correlate,
+    count_ratio_ranks,
+    ratio_groups,
+    spearman_brown,
+    weighted_pearson,
+)
 
 
 @st.composite
@@ -81,6 +89,30 @@ def test_count_ratio_ranks_and_weighted_pearson_equal_copies(rows):
     if len(copies) > 2 and np.ptp(d[copies]) > 0 and np.ptp(other[copies]) > 0:
         assert weighted_pearson(d, other, w) == pytest.approx(correlate(d[copies], other[copies], "pearson"),
                                                               abs=1e-12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 4), st.integers(1, 4), st.integers(0, 3)),
+                min_size=1, max_size=40), st.booleans())
+def test_weighted_correlations_equal_correlations_of_copies(rows, float_x):
+    """Sorted-once weighted Spearman and Pearson (ties in x or not) against the plain
+    correlations of the materialised copies."""
+    x = np.array([r[0] for r in rows], float)
+    if float_x:
+        x = x + np.arange(len(rows)) * 1e-3  # no ties
+    cooc = np.array([r[2] for r in rows], float)
+    chosen = np.minimum([r[1] for r in rows], cooc)
+    w = np.array([r[3] for r in rows], float)
+    corr = WeightedCorrelations(x)
+    groups, values = ratio_groups(chosen[corr.order], cooc[corr.order], complement=True)
+    got = corr(w[corr.order], groups, values)
+    copies = np.repeat(np.arange(len(rows)), w.astype(int))
+    y = 1 - chosen / cooc
+    for method in ("spearman", "pearson"):
+        if len(copies) > 2 and np.ptp(x[copies]) > 0 and np.ptp(y[copies]) > 0:
+            assert got[method] == pytest.approx(correlate(x[copies], y[copies], method), abs=1e-12)
+        else:
+            assert np.isnan(got[method])
 
 
 def test_split_half_bootstrap_matches_materialised_copies(garcia_triplets):
