@@ -36,6 +36,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -48,7 +49,7 @@ CASES = {
     "things-test": dict(shape=dict(n_stimuli=1854, n_triplets=20_000, dim=42, responses=20,
                                    n_participants=325), dense=True),
     "things-full": dict(shape=dict(n_stimuli=1854, n_triplets=4_700_000, dim=42, responses=1,
-                                   n_participants=12_340), dense=False),
+                                   n_participants=12_340, repeated=(1000, 20)), dense=False),
     "images-5m": dict(shape=dict(n_stimuli=20_000, n_triplets=5_000_000, dim=512, responses=1,
                                  n_participants=10_000), dense=False,
                       resampling=dict(n_bootstrap=200, n_permutations=0, n_splits=10)),
@@ -119,13 +120,24 @@ def switch_point(sizes=(1024, 2048, 4096, 8192), triplets_per_stimulus=100, dim=
 def run_child(case: str, path: str, resampling: dict, seed: int) -> dict:
     cmd = [sys.executable, __file__, "--child", case, path, json.dumps(resampling), str(seed)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+    stop, load = threading.Event(), [os.getloadavg()[0]]
+
+    def sample():
+        while not stop.wait(5):
+            load.append(os.getloadavg()[0])
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
+    stop.set()
+    sampler.join()
     if status != 0:
         raise SystemExit(f"{case}/{path} failed (status {status})")
     result = json.loads(out)
     result["peak_rss_gb"] = usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
     result["child_cpu_s"] = usage.ru_utime + usage.ru_stime  # data generation included
+    result["load_average"] = {"mean": float(np.mean(load)), "max": float(np.max(load))}  # 1-min, every 5 s
     return result
 
 
@@ -175,7 +187,8 @@ def main(argv=None) -> int:
                      f"{resampling['n_bootstrap']}/{resampling['n_permutations']}/{resampling['n_splits']}",
                      ""))
         rows.append(("  sparse", f"{sp['seconds']:.1f} s ({sp['cpu_seconds']:.1f} s CPU), "
-                                 f"peak RSS {sp['peak_rss_gb']:.2f} GB"))
+                                 f"peak RSS {sp['peak_rss_gb']:.2f} GB, load average "
+                                 f"{sp['load_average']['mean']:.1f} (max {sp['load_average']['max']:.1f})"))
         if "dense" in entry:
             de = entry["dense"]
             same = all(sp["numbers"][f"{a}.{b}"] == de["numbers"][f"{a}.{b}"] for a, b in POINT) \

@@ -6,8 +6,12 @@ triads answered by 20 people each (20,000 triplets, 325 participants); its embed
 
 * ``n_stimuli`` stimuli with non-negative latent features (``latent_dim``, sparse gamma
   draws) — the planted structure;
-* ``n_triplets // responses`` distinct random triads (three distinct stimuli), each answered
-  ``responses`` times by random participants among ``n_participants``;
+* ``n_triplets // responses`` random triads (three distinct stimuli), each answered
+  ``responses`` times by random participants among ``n_participants``; optionally a block
+  of extra triads answered many times each. Random triads over 1,854 stimuli almost never
+  repeat by chance (4.7 M of 1.06 billion), as in THINGS' training set, whose triads are
+  mostly unique; its test set is 1,000 triads × 20 responses (``things-test``), and the
+  full set (``things-full``) is 4.68 M unique triads plus that test block;
 * each response by a simulated observer: the chosen pair is the pair with the largest
   latent dot product plus Gumbel noise of scale ``1 / beta`` (a softmax choice rule);
 * model embeddings (``dim``-d, float32, non-negative): the latent features through a random
@@ -57,22 +61,35 @@ def _choose_odd(rng, z, triads, beta) -> np.ndarray:
     return np.argmax(beta * sims + rng.gumbel(size=sims.shape), axis=1).astype(np.int8)
 
 
-def things_shaped(n_stimuli: int = 1854, n_triplets: int = 20_000, dim: int = 42,
-                  responses: int = 20, n_participants: int = 325, latent_dim: int = 8,
-                  beta: float = 2.0, noise: float = 1.0,
-                  seed: int = 0) -> tuple[TripletSet, np.ndarray]:
-    """(triplets, model embeddings) of the shape described in the module docstring."""
-    rng = np.random.default_rng([seed, 2])
-    z = planted_latents(n_stimuli, latent_dim, seed)
-    n_triads = max(1, n_triplets // responses)
-    triads = np.empty((n_triads * responses, 3), dtype=np.int32)
-    odd = np.empty(len(triads), dtype=np.int8)
+def _responses(rng, z, triads: np.ndarray, odd: np.ndarray, start_row: int, n_triads: int,
+               responses: int, beta: float) -> None:
+    """Fill rows from ``start_row`` with ``n_triads`` random triads, each answered
+    ``responses`` times."""
     for start in range(0, n_triads, _CHUNK):
-        t = _distinct_triads(rng, min(_CHUNK, n_triads - start), n_stimuli)
-        rows = slice(start * responses, (start + len(t)) * responses)
+        t = _distinct_triads(rng, min(_CHUNK, n_triads - start), len(z))
+        rows = slice(start_row + start * responses, start_row + (start + len(t)) * responses)
         rep = np.repeat(t, responses, axis=0)
         triads[rows] = rep
         odd[rows] = _choose_odd(rng, z, rep, beta)
+
+
+def things_shaped(n_stimuli: int = 1854, n_triplets: int = 20_000, dim: int = 42,
+                  responses: int = 20, n_participants: int = 325, latent_dim: int = 8,
+                  beta: float = 2.0, noise: float = 1.0, repeated: tuple[int, int] = (0, 0),
+                  seed: int = 0) -> tuple[TripletSet, np.ndarray]:
+    """(triplets, model embeddings) of the shape described in the module docstring.
+
+    ``repeated = (triads, responses)`` adds that many extra triads answered that many times
+    each (THINGS' test set, 1,000 × 20, inside its 4.7 M triplets), counted in ``n_triplets``."""
+    rng = np.random.default_rng([seed, 2])
+    z = planted_latents(n_stimuli, latent_dim, seed)
+    extra = repeated[0] * repeated[1]
+    n_triads = max(1, (n_triplets - extra) // responses)
+    triads = np.empty((n_triads * responses + extra, 3), dtype=np.int32)
+    odd = np.empty(len(triads), dtype=np.int8)
+    _responses(rng, z, triads, odd, 0, n_triads, responses, beta)
+    if extra:
+        _responses(rng, z, triads, odd, n_triads * responses, repeated[0], repeated[1], beta)
     n = len(triads)
     participant = rng.integers(0, n_participants, n).astype(np.int32)
     ts = TripletSet(stimulus_ids=np.arange(n_stimuli), triads=triads, odd=odd,
