@@ -117,6 +117,26 @@ def switch_point(sizes=(1024, 2048, 4096, 8192), triplets_per_stimulus=100, dim=
     return out
 
 
+def draw_floor(cases, repeats: int = 5, seed: int = 0) -> list[dict]:
+    """CPU seconds of the triplet bootstrap's draws alone at each case's size, times its
+    bootstraps: ``multiplicities`` (n integers and their histogram) per resample. Any
+    exact triplet bootstrap of triplets that do not repeat draws at least this much."""
+    from bgs.stats import multiplicities
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for case in cases:
+        spec = CASES[case]
+        n = spec["shape"]["n_triplets"]
+        b = {**DEFAULTS, **spec.get("resampling", {})}["n_bootstrap"]
+        c0 = time.process_time()
+        for _ in range(repeats):
+            multiplicities(rng, n)
+        per = (time.process_time() - c0) / repeats
+        out.append({"case": case, "n_triplets": n, "n_bootstrap": b, "per_draw_s": per, "draws_s": per * b})
+    return out
+
+
 def run_child(case: str, path: str, resampling: dict, seed: int) -> dict:
     cmd = [sys.executable, __file__, "--child", case, path, json.dumps(resampling), str(seed)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
@@ -157,8 +177,15 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
     p.add_argument("--switch", action="store_true",
                    help="only measure where a dense N×N model similarity stops paying off")
+    p.add_argument("--floor", action="store_true",
+                   help="only time the triplet bootstrap's draws at each case's size")
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.floor:
+        rows = draw_floor(args.cases.split(","))
+        table = [(f"{r['case']}: {r['n_bootstrap']} draws of {r['n_triplets']:,} multiplicities",
+                  f"{r['per_draw_s'] * 1e3:.0f} ms each, {r['draws_s']:.1f} s CPU in all") for r in rows]
+        return finish(table, {"draw_floor": rows}, args.json, True, "")
     if args.switch:
         rows = switch_point()
         table = [(f"N = {r['n_stimuli']:,} ({r['n_pairs']:,} pairs)",
