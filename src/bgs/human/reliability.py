@@ -166,7 +166,7 @@ def triad_choice_counts(triplets: TripletSet) -> tuple[np.ndarray, np.ndarray]:
     uniq, first, inverse = np.unique(triplets.triad_keys(), return_index=True, return_inverse=True)
     pos = np.argmax(s == triplets.odd_index[:, None], axis=1)
     counts = np.bincount(inverse * 3 + pos, minlength=3 * len(uniq)).reshape(len(uniq), 3)
-    return s[first], counts
+    return s[first], counts.astype(np.int32) if len(triplets) < 2**31 else counts
 
 
 def _majority_scores(counts: np.ndarray, leave_one_out: bool) -> np.ndarray:

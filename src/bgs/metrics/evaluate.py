@@ -138,24 +138,30 @@ def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int
                  "ci_level": CI_LEVEL}
     sc = _Scores(model, ts, index, ties)
     ooo, two = sc.per_triplet()
+    model_vec = sc.dissimilarity()
+    del sc
     choices = triad_choice_counts(ts)
     ceiling = ooo_ceiling(ts, n_bootstrap=n_bootstrap, seed=seed, choice_counts=choices)
     ooo_entry, two_entry = _accuracy_entries(ooo, two, ceiling, ties)
-    model_vec = sc.dissimilarity()
-    del sc
     human_vec = human.pair_dissimilarity
     rsa = {m: correlate(model_vec, human_vec, m) for m in al.RSA_METHODS}
-    boot = {"triplets": {}, "stimuli": {}}
-    if n_bootstrap:
-        cis, boot = _mean_cis(np.column_stack([ooo, two.mean(axis=1)]), ts, n_bootstrap, seed,
-                              RSAData(index, model_vec))
-        ooo_entry.update(cis[0])
-        two_entry.update(cis[1])
+    # each phase frees what the later ones do not need: at 50 M triplets every
+    # pair-sized float64 array is most of a gigabyte
     if n_permutations:
         scores = PermutedScores(model, index, *choices, human_vec, ties)
         null = permutation_nulls(scores, ts.n_stimuli, n_permutations, seed)
+        del scores
         ooo_entry["p_value"] = permutation_p_value(null[:, 0], ooo_entry["value"])
         two_entry["p_value"] = permutation_p_value(null[:, 1], two_entry["value"])
+    del choices, human_vec
+    boot = {"triplets": {}, "stimuli": {}}
+    if n_bootstrap:
+        scores = np.column_stack([ooo, two.mean(axis=1)])
+        del ooo, two
+        cis, boot = _mean_cis(scores, ts, n_bootstrap, seed, RSAData(index, model_vec))
+        ooo_entry.update(cis[0])
+        two_entry.update(cis[1])
+    del model_vec
     out["ooo_accuracy"] = ooo_entry
     out["two_way_accuracy_symmetric"] = two_entry
     split = (split_half_reliability(ts, n_splits=n_splits, seed=seed, index=index)
