@@ -16,15 +16,20 @@ RSS (``os.wait4``), data included.
   counts rebuilt per resample), where it finishes in reasonable time.
 
 Cases (``--cases``): ``things-test`` (1,854 stimuli, 1,000 triads × 20 responses = 20,000
-triplets, 325 participants, 42-d), ``things-full`` (1,854 stimuli, 4.7 M triplets, 12,340
-participants, 42-d), ``images-5m`` (20,000 stimuli, 5 M triplets, 10,000 participants,
-512-d), ``images-50m`` (20,000 stimuli, 50 M triplets, 100,000 participants, 512-d).
+triplets, 325 participants, 42-d), ``things-full`` (1,854 stimuli, 4.7 M triplets: 4.68 M
+unique triads plus a 1,000 × 20 test block, 12,340 participants, 42-d), ``images-5m``
+(20,000 stimuli, 5 M unique triads, 10,000 participants, 512-d), ``images-50m`` (20,000
+stimuli, 50 M unique triads, 100,000 participants, 512-d).
 Resampling: the defaults (1,000 bootstraps, 1,000 permutations, 100 splits) unless the case
 says otherwise (``images-*``: 200 bootstraps, no permutations, 10 splits), or
 ``--resampling B/P/S`` overrides them for every case.
 
 When both paths ran, the point estimates must be identical (exit status 1 if not); the CIs
 and p-values are compared too (the draws are the same, so they agree to rounding).
+
+``--floor`` times only the triplet bootstrap's draws (``multiplicities``: n integers and
+their histogram) at each case's size, times its bootstraps: what any exact triplet
+bootstrap of unique triads spends before computing anything.
 
 Run:  .venv/bin/python benchmarks/sparse_eval.py [--cases things-test,things-full] [--json out.json]
 """
