@@ -115,7 +115,8 @@ class PermutedScores:
         # relabelling the N×N table once per permutation pays off when it is read more often
         self.relabel = 3 * len(self.triads[0]) > n * n
         if self.relabel:
-            self.triad_cells = [self.triads[a] * n + self.triads[b] for a, b in PAIR_COLUMNS]
+            dtype = np.int32 if n * n < 2**31 else np.int64
+            self.triad_cells = [self.triads[a].astype(dtype) * n + self.triads[b] for a, b in PAIR_COLUMNS]
 
     def _accuracies(self, pattern: np.ndarray) -> tuple[float, float]:
         if self.position is not None:
