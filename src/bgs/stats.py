@@ -170,7 +170,7 @@ class WeightedCorrelations:
         x = np.asarray(x, dtype=float)
         self.order = np.argsort(x, kind="stable")
         xs = x[self.order]
-        self.x = xs - xs.mean() if len(xs) else xs  # centred once: the sums below cancel less
+        self.x = xs
         new_value = np.flatnonzero(xs[1:] != xs[:-1]) + 1
         self.ties = len(new_value) + 1 < len(xs)
         # the runs of ties, kept only where there are any (two P-sized arrays otherwise)
@@ -200,9 +200,10 @@ class WeightedCorrelations:
         spearman = _ratio_of(y_ranks @ np.bincount(y_groups, weights=wr, minlength=g),
                              float(wr @ rx), float(size @ (y_ranks * y_ranks)))
         y = y_values - (size @ y_values) / total
-        wx = w * self.x
-        pearson = _ratio_of(y @ np.bincount(y_groups, weights=wx, minlength=g),
-                            float(wx @ self.x) - float(wx.sum()) ** 2 / total, float(size @ (y * y)))
+        x = self.x - float(w @ self.x) / total  # centred by the weighted mean: nothing cancels
+        wx = w * x
+        pearson = _ratio_of(y @ np.bincount(y_groups, weights=wx, minlength=g), float(wx @ x),
+                            float(size @ (y * y)))
         return {"spearman": spearman, "pearson": pearson}
 
 
