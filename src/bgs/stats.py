@@ -4,7 +4,8 @@
 * their frequency-weighted forms, equal to the plain ones on data where element k is
   repeated ``w[k]`` times. Bootstraps use them: a resample re-weights a fixed vector of
   pairs instead of materialising the copies, and ranks come from a precomputed grouping
-  of equal values (:class:`RankIndex`), so a resample costs O(pairs), not a sort;
+  of equal values (:class:`RankIndex`), or, against one fixed vector sorted once, from a
+  cumulative sum (:class:`WeightedCorrelations`), so a resample costs O(pairs), not a sort;
 * percentile confidence intervals and the Spearman–Brown correction;
 * the bootstrap draws (stimulus and triplet multiplicities), so that every statistic
   resampled with the same seed sees the same draws.
