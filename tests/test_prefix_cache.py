@@ -109,7 +109,10 @@ def test_a_cached_run_matches_the_uncached_run(images, tmp_path):
     for a, b in zip(runs[False], runs[True], strict=True):
         for k in keys:
             assert a[k] == pytest.approx(b[k], abs=1e-4), k
-    assert runs[True][-1]["loss_rsa"] < runs[True][0]["loss_rsa"]  # it trains
+    from safetensors.numpy import load_file
+
+    adapter = load_file(tmp_path / "run-True" / "checkpoints" / "last" / "adapter.safetensors")
+    assert any("lora_B" in k and np.abs(v).max() > 0 for k, v in adapter.items())  # it trained
     e = [np.load(tmp_path / f"run-{c}" / "embeddings.npz")["matrix"] for c in (False, True)]
     np.testing.assert_allclose(e[0], e[1], atol=1e-4)
 
