@@ -113,7 +113,9 @@ def test_a_cached_run_matches_the_uncached_run(images, tmp_path):
 
     adapter = load_file(tmp_path / "run-True" / "checkpoints" / "last" / "adapter.safetensors")
     assert any("lora_B" in k and np.abs(v).max() > 0 for k, v in adapter.items())  # it trained
-    e = [np.load(tmp_path / f"run-{c}" / "embeddings.npz")["matrix"] for c in (False, True)]
+    from bgs.embeddings import Embeddings
+
+    e = [Embeddings.load(tmp_path / f"run-{c}" / "embeddings.npz").matrix for c in (False, True)]
     np.testing.assert_allclose(e[0], e[1], atol=1e-4)
 
 
