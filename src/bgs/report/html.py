@@ -840,9 +840,12 @@ def _section_attention(metrics: dict, rep: _Report) -> str:
 
 
 def _section_timings(metrics: dict) -> str:
+    res = metrics.get("resources")  # CPU time and load: wall time alone misleads on a shared machine
+    extra = (_kv_table([(k.replace("_", " "), _cell(v)) for k, v in res.items()])
+             if isinstance(res, Mapping) and res else "")
     t = metrics.get("timings")
     if not isinstance(t, Mapping) or not t:
-        return ""
+        return extra
     vals = {k: _num(v) for k, v in t.items() if k != "total"}
     total = _num(t.get("total"))
     if total is None:  # no recorded wall time: the sum of the steps
@@ -851,10 +854,6 @@ def _section_timings(metrics: dict) -> str:
             for k, v in vals.items()]
     rows.append(("total (wall time)" if "total" in t else "total", _seconds(total),
                  "100%" if total > 0 else "—"))
-    res = metrics.get("resources")
-    extra = ""
-    if isinstance(res, Mapping) and res:  # CPU time and load: wall time alone misleads on a shared machine
-        extra = _kv_table([(k.replace("_", " "), _cell(v)) for k, v in res.items()])
     return _table(("step", "time", "share"), rows, numeric=(1, 2)) + extra
 
 
