@@ -459,12 +459,16 @@ def plot_training_comparison(training: Mapping[str, Mapping], path: str | Path) 
     from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    anchor = any(_num(h.get("val_anchor_accuracy")) is not None  # anchor triplets: two-way accuracy
+                 for e in training.values() for h in e.get("history") or [])
+    accuracy, name, chance = (("val_anchor_accuracy", "two-way", 1 / 2) if anchor
+                              else ("val_ooo_accuracy", "odd-one-out", 1 / 3))
     markers, styles = ("o", "s", "^", "D", "v", "P", "X"), ("-", "--", "-.", ":")
     for k, (name, entry) in enumerate(training.items()):
         hist = entry.get("history") or []
         epochs = [h.get("epoch", i) for i, h in enumerate(hist)]
         colour = PALETTE[k % len(PALETTE)]
-        for ax, key in zip(axes, ("val_rsa", "val_ooo_accuracy")):
+        for ax, key in zip(axes, ("val_rsa", accuracy)):
             vals = [np.nan if _num(h.get(key)) is None else float(h[key]) for h in hist]
             # marker and dash differ too, so overlapping objectives stay distinguishable
             ax.plot(epochs, vals, color=colour, marker=markers[k % len(markers)],
@@ -475,8 +479,8 @@ def plot_training_comparison(training: Mapping[str, Mapping], path: str | Path) 
                 i = epochs.index(best)
                 ax.plot([best], [vals[i]], "*", color=colour, ms=13, mec="black", mew=0.6)
     axes[0].set(title="validation RSA (Spearman r)", xlabel="epoch")
-    axes[1].set(title="validation odd-one-out accuracy", xlabel="epoch")
-    axes[1].axhline(1 / 3, ls="--", color="#444444", lw=1, label="chance")
+    axes[1].set(title=f"validation {name} accuracy", xlabel="epoch")
+    axes[1].axhline(chance, ls="--", color="#444444", lw=1, label="chance")
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(color="#e5e5e5")
