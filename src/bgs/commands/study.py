@@ -86,7 +86,7 @@ def zappos(
     objectives: str = typer.Option("hybrid,triplet,rsa", "--objectives",
                                    help="Objectives, comma-separated: hybrid, triplet, rsa."),
     layer: str = typer.Option("layer.8", "--layer", help="The ViT hidden state the head reads."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Fine-tuning epochs (default 5)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Fine-tuning epochs (default 4)."),
     steps: Optional[int] = typer.Option(None, "--steps-per-epoch", help="Optimiser steps per epoch (default 6)."),
     n_bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help="Bootstrap resamples per CI (default 1000)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, resamples and training."),
