@@ -594,7 +594,8 @@ def _section_training(metrics: dict, rep: _Report, models: list[dict]) -> str:
         if not hist:
             continue
         caption = (f"Training curves, objective {name}: training loss, RSA on training and "
-                   "validation stimuli, validation odd-one-out accuracy (dotted: chance)")
+                   "validation stimuli, validation accuracy: odd-one-out, or two-way on anchor triplets "
+                   "(dotted: chance)")
         own = (rep.run_dir / str(entry.get("run", "")) / "training_curves.png"
                if entry.get("run") else None)
         fname = f"training_{_safe_name(str(name))}.png"
@@ -606,7 +607,8 @@ def _section_training(metrics: dict, rep: _Report, models: list[dict]) -> str:
     if not rows:
         return ""
     parts = [_p_("Fine-tuning on the triplets among the training stimuli, one run per "
-                 "objective; each run's checkpoint is its epoch of best validation RSA."),
+                 "objective (and per fold, when cross-validated); each run's checkpoint is its "
+                 "epoch of best validation RSA."),
              _table(("objective", "epochs", "best epoch", "val. RSA at best",
                      "val. accuracy at best (odd-one-out; two-way on anchor triplets)", "run"), rows, numeric=(1, 2, 3, 4))]
     parts += figs
