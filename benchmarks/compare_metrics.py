@@ -21,7 +21,7 @@ from pathlib import Path
 
 #: Key names that hold timings, not results. ``response_time`` and the like (data) are kept.
 TIMING_KEYS = r"^(created|timings?|wall.*|cpu.*|elapsed.*)$|seconds|_per_s$"
-_ABS_PATH = re.compile(r"(?<![\w.])/[^\s:'\"]+")
+_ABS_PATH = re.compile(r"(?<![\w.>])/[^\s:'\"]+")
 
 
 def load(path: str) -> tuple[dict, Path]:
