@@ -32,9 +32,9 @@ SUPERSAMPLE = 2
 #: libx264's macroblock-tree lookahead reads uninitialised heap memory for these small frames:
 #: identical frames then encode to different bytes depending on what the heap held before
 #: (8 of 60 clips of 32×32 and 5 of 40 of 64×64 differed between runs; with glibc's
-#: ``MALLOC_PERTURB_`` the output followed the fill byte). Without it the bytes depend on the frames alone, and match
-#: the AVX2 code path. Macroblock-tree only redistributes bits across long sequences; these
-#: clips are 4-32 frames.
+#: ``MALLOC_PERTURB_`` the output followed the fill byte). Without it the bytes depend on the
+#: frames alone, and match the AVX2 code path. Macroblock-tree only redistributes bits across
+#: long sequences; these clips are a few dozen frames at most.
 X264_OPTIONS = {"threads": "1", "preset": "medium", "mbtree": "0"}
 
 
