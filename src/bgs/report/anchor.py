@@ -2,8 +2,9 @@
 accuracy, chance 1/2), and for any run that records paired differences against its base
 model (``finetuning.differences``) or cross-validation folds (``folds``).
 
-They use the formatting functions of :mod:`bgs.report.html`; the anchor-triplet results table replaces the
-odd-one-out one when the models' evaluations are of ``kind`` "anchor triplets"."""
+They use the formatting functions of :mod:`bgs.report.html`; the anchor-triplet results
+table replaces the odd-one-out one when the models' evaluations are of ``kind`` "anchor
+triplets"."""
 
 from __future__ import annotations
 
