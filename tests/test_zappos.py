@@ -1,7 +1,6 @@
 """The Zappos shoes: the registry entry (pinned, checksummed, fetched from a local mirror),
 the AlexNet features' reader, and ``bgs study zappos --quick`` end to end."""
 
-import json
 from pathlib import Path
 
 import numpy as np

@@ -120,8 +120,8 @@ def differences_section(metrics: Mapping) -> str:
 def folds_section(metrics: Mapping) -> str:
     """``folds``: one row per (fold, objective): the split, the selected epoch, the tuned and
     base scores on the fold's held-out triplets and their paired difference."""
-    from bgs.report.html import _f, _int, _p_, _table
     from bgs.report.html import _ci as ci
+    from bgs.report.html import _f, _int, _p_, _table
 
     folds = metrics.get("folds")
     if not isinstance(folds, list) or not folds:

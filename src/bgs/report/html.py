@@ -538,7 +538,8 @@ def true_test_ceiling(data) -> float | None:
 
 def _headline(ev: Mapping) -> str:
     if (ev or {}).get("anchor_accuracy"):
-        return f"two-way {_f(ev['anchor_accuracy'].get('value'))}, RSA {_f((ev.get('rsa_spearman') or {}).get('value'))}"
+        rsa = (ev.get("rsa_spearman") or {}).get("value")
+        return f"two-way {_f(ev['anchor_accuracy'].get('value'))}, RSA {_f(rsa)}"
     o, r = ev.get("ooo_accuracy"), ev.get("rsa_spearman")
     return (f"odd-one-out {_f((o or {}).get('value'))}, RSA {_f((r or {}).get('value'))}"
             if o or r else "—")
@@ -610,7 +611,8 @@ def _section_training(metrics: dict, rep: _Report, models: list[dict]) -> str:
                  "objective (and per fold, when cross-validated); each run's checkpoint is its "
                  "epoch of best validation RSA."),
              _table(("objective", "epochs", "best epoch", "val. RSA at best",
-                     "val. accuracy at best (odd-one-out; two-way on anchor triplets)", "run"), rows, numeric=(1, 2, 3, 4))]
+                     "val. accuracy at best (odd-one-out; two-way on anchor triplets)", "run"), rows,
+                    numeric=(1, 2, 3, 4))]
     parts += figs
     if len(training) > 1:
         parts.append(rep.figure(FIGURE_NAMES["training_comparison"],

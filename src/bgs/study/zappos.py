@@ -20,7 +20,6 @@ import pandas as pd
 
 from bgs.embeddings import Embeddings
 from bgs.errors import ConfigError
-from bgs.io import write_json
 from bgs.report.rundir import write_table
 
 BACKBONE = "image:dinov2-s"
@@ -192,13 +191,13 @@ def _similarity(emb: Embeddings, ids, layer=None) -> np.ndarray:
 def run_zappos(out: str | Path, data_dir: str | Path, config: ZapposConfig | None = None,
                log: Callable[[str], None] = print) -> dict:
     """Run the study into ``out`` (a new folder) and return its ``metrics.json`` content."""
+    import os
+    import time
+
     from bgs.data.zappos import load_zappos
     from bgs.report.rundir import RunHeader, command_line
     from bgs.study.run import StudyRun
     from bgs.study.zappos_folds import fold_splits, held_out_triplets
-
-    import os
-    import time
 
     cpu0, load0 = time.process_time(), [round(x, 2) for x in os.getloadavg()]
     cfg = config or ZapposConfig()

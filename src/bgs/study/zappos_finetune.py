@@ -9,6 +9,7 @@ compared with the base model on those folds' triplets only."""
 from __future__ import annotations
 
 from collections.abc import Callable
+
 import numpy as np
 
 from bgs.study.zappos import ZapposConfig, _similarity, _train_config
