@@ -1,7 +1,6 @@
 """The Zappos shoes: the registry entry (pinned, checksummed, fetched from a local mirror),
 the AlexNet features' reader, and ``bgs study zappos --quick`` end to end."""
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -76,18 +75,27 @@ def test_quick_study_end_to_end(fetched, tmp_path, monkeypatch):
     out = tmp_path / "run"
     m = run_zappos(out, fetched, ZapposConfig.quick(), log=lambda *_: None)
     d = m["data"]
-    assert d["n_train_shoes"] + d["n_val_shoes"] + d["n_test_shoes"] == 85
-    assert d["n_train_triplets"] + d["n_val_triplets"] + d["n_test_triplets"] + d["n_triplets_across_parts"] == 283_770
+    assert d["n_folds"] == 2 and sum(d["n_test_shoes_per_fold"]) == 85
+    assert d["n_held_out_triplets"] == sum(d["n_held_out_triplets_per_fold"])
     assert set(m["layers"]) == {f"layer.{k}" for k in range(13)} | {"embeddings"}
     assert m["models"]["alexnet"]["all_triplets_accuracy"] == pytest.approx(0.718, abs=5e-4)
-    # the paired difference is the tuned model's held-out scores minus the base's
-    test = load_zappos(fetched).triplets.restrict(
-        np.loadtxt(out / "split" / "test.csv", skiprows=1, dtype=int))
-    tuned = Embeddings.load(out / "train" / "hybrid" / "embeddings.npz").align(test.stimulus_ids).matrix
-    base = Embeddings.load(out / "embeddings" / "dinov2.npz").align(test.stimulus_ids).layer("layer.8")
-    want = (anchor_scores(similarity_matrix(tuned, "cosine"), test)
-            - anchor_scores(similarity_matrix(base, "cosine"), test)).mean()
+    # the pooled paired difference, computed fold by fold from the saved embeddings
+    triplets = load_zappos(fetched).triplets
+    base = Embeddings.load(out / "embeddings" / "dinov2.npz")
+    diffs = []
+    for f in range(2):
+        test = triplets.restrict(np.loadtxt(out / "split" / f"fold{f}" / "test.csv", skiprows=1, dtype=int))
+        tuned = Embeddings.load(out / "train" / "hybrid" / f"fold{f}" / "embeddings.npz").align(test.stimulus_ids)
+        diffs.append(anchor_scores(similarity_matrix(tuned.matrix, "cosine"), test)
+                     - anchor_scores(similarity_matrix(base.align(test.stimulus_ids).layer("layer.8"), "cosine"), test))
+        assert m["folds"][f]["difference"] == pytest.approx(diffs[-1].mean())
     diff = m["finetuning"]["differences"]["dinov2 + BGS (hybrid)"]["anchor_accuracy"]
-    assert diff["value"] == pytest.approx(want) and diff["ci"][0] <= diff["value"] <= diff["ci"][1]
-    assert (out / "report.html").exists() and (out / "plots" / "accuracy.png").exists()
-    assert json.loads((out / "metrics.json").read_text())["timings"]["total"] > 0
+    assert diff["value"] == pytest.approx(np.concatenate(diffs).mean())
+    assert diff["ci"][0] <= diff["value"] <= diff["ci"][1]
+    tuned = m["models"]["dinov2 + BGS (hybrid)"]["eval"]
+    assert tuned["n_triplets"] == d["n_held_out_triplets"] == m["models"]["alexnet"]["eval"]["n_triplets"]
+    report = (out / "report.html").read_text()
+    for text in ("Paired differences against the base model", "Cross-validation folds", "two-way acc."):
+        assert text in report
+    assert (out / "plots" / "model_scores.png").exists() and (out / "plots" / "layers.png").exists()
+    assert m["resources"]["cpu_seconds"] > 0 and m["timings"]["total"] > 0

@@ -77,23 +77,28 @@ def zappos(
     data: Path = typer.Option(Path("data/zappos"), "--data",
                               help="The dataset folder; fetched there (checksum-verified; "
                                    "BGS_DATASET_MIRROR for a local copy) if files are missing."),
-    quick: bool = typer.Option(False, "--quick", help="The CI-sized run (one objective, 2×2 steps, "
-                                                      "56-pixel frames, few resamples): about a minute."),
+    quick: bool = typer.Option(False, "--quick", help="The CI-sized run (two folds, one objective, 2×2 "
+                                                      "steps, 56-pixel frames, few resamples): about a minute."),
+    folds: Optional[int] = typer.Option(None, "--folds", help="Cross-validation folds over the shoes "
+                                                              "(default 4; every shoe held out once)."),
+    side_folds: Optional[int] = typer.Option(None, "--side-folds",
+                                             help="Folds the objectives after the first run on (default 1)."),
     objectives: str = typer.Option("hybrid,triplet,rsa", "--objectives",
                                    help="Objectives, comma-separated: hybrid, triplet, rsa."),
     layer: str = typer.Option("layer.8", "--layer", help="The ViT hidden state the head reads."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Fine-tuning epochs (default 8)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Fine-tuning epochs (default 4)."),
     steps: Optional[int] = typer.Option(None, "--steps-per-epoch", help="Optimiser steps per epoch (default 6)."),
     n_bootstrap: Optional[int] = typer.Option(None, "--bootstrap", help="Bootstrap resamples per CI (default 1000)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, resamples and training."),
 ):
     """The Zappos shoes: a DINOv2 ViT-S/14 (image:dinov2-s; bgs models assemble-dinov2) at every
-    layer, AlexNet features, pixels and random vectors on held-out shoes; BGS fine-tuning of the
-    ViT with LoRA on the training shoes' anchor triplets; paired CIs against the untuned ViT."""
+    layer, AlexNet features, pixels and random vectors; BGS fine-tuning of the ViT with LoRA,
+    cross-validated over shoes (each fold trains on the other folds' triplets); held-out scores
+    pooled over folds with paired CIs against the untuned ViT over triplets and over shoes."""
     from bgs.study.zappos import ZapposConfig, run_zappos
 
-    settings = {k: v for k, v in {"epochs": epochs, "steps_per_epoch": steps,
-                                  "n_bootstrap": n_bootstrap}.items() if v is not None}
+    settings = {k: v for k, v in {"epochs": epochs, "steps_per_epoch": steps, "n_bootstrap": n_bootstrap,
+                                  "folds": folds, "side_folds": side_folds}.items() if v is not None}
     settings.update(layer=layer, seed=seed)
     names = _names(objectives, "--objectives")
     if quick:

@@ -203,7 +203,14 @@ def _first(evals: Sequence[dict], getter):
 
 def _reference_lines(ax, key: str, evals: list, true_ceiling, lows: list, highs: list) -> None:
     """Ceilings and chance of the ``key`` panel (extending ``lows``/``highs`` for the limits)."""
-    if key == "ooo_accuracy":
+    if key == "anchor_accuracy":  # no ceiling without repeated triplets: chance only
+        ceil = _first(evals, lambda ev: _num(ev["anchor_accuracy"]["ceiling"]))
+        if ceil is not None:
+            ax.axvline(ceil, color=CEILING_COLOR, lw=2.5, zorder=1)
+            highs.append(ceil)
+        ax.axvline(0.5, ls="--", color="#444444", lw=1, zorder=2)
+        lows.append(0.5)
+    elif key == "ooo_accuracy":
         lo = _first(evals, lambda ev: _num(ev["ooo_accuracy"]["ceiling"]["lower"]))
         hi = _first(evals, lambda ev: _num(ev["ooo_accuracy"]["ceiling"]["upper"]))
         chance = _first(evals, lambda ev: _num(ev["ooo_accuracy"]["chance"])) or 1 / 3
@@ -253,7 +260,9 @@ def plot_model_scores(models: Mapping[str, Mapping], path: str | Path, title: st
     evals = [e["eval"] for e in entries]
     stages_seen: dict[str, tuple] = {}
 
-    panels = (("ooo_accuracy", "3-way odd-one-out accuracy", "ci"),
+    anchor = any(ev.get("anchor_accuracy") for ev in evals)  # anchor triplets: two-way accuracy
+    panels = ((("anchor_accuracy", "two-way accuracy (95% CI over stimuli)", "ci_stimuli") if anchor
+               else ("ooo_accuracy", "3-way odd-one-out accuracy", "ci")),
               ("rsa_spearman", "RSA (Spearman r, model vs human D)", "ci"))
     for ax, (key, xlabel, ci_key) in zip(axes, panels):
         lows, highs = [], []
@@ -290,16 +299,17 @@ def plot_model_scores(models: Mapping[str, Mapping], path: str | Path, title: st
             ax.spines[side].set_visible(False)
     axes[0].set_yticks(y, [_short(e["label"], 32) for e in entries])
     axes[0].set_ylim(-0.7, n - 0.3)
-    axes[0].set_title("odd-one-out accuracy", fontsize=10)
+    axes[0].set_title("two-way accuracy (anchor triplets)" if anchor else "odd-one-out accuracy", fontsize=10)
     axes[1].set_title("representational similarity", fontsize=10)
 
     rank = {"baseline": 0, "fine-tuned": 1}
     handles = [Line2D([], [], ls="", marker=s[1], color=s[0], mfc=s[0] if lab == "fine-tuned"
                       else "white", mew=1.6, ms=7, label=lab)
                for lab, s in sorted(stages_seen.items(), key=lambda kv: rank.get(kv[0], 2))]
-    handles += [Patch(color=CEILING_COLOR, alpha=0.3, label="odd-one-out ceiling (lower–upper)"),
-                Line2D([], [], color=CEILING_COLOR, lw=2.5, label="RSA ceiling √reliability"),
-                Line2D([], [], ls="--", color="#444444", lw=1, label="chance (1/3; r = 0)")]
+    handles += ([Line2D([], [], ls="--", color="#444444", lw=1, label="chance (1/2; r = 0)")] if anchor else
+                [Patch(color=CEILING_COLOR, alpha=0.3, label="odd-one-out ceiling (lower–upper)"),
+                 Line2D([], [], color=CEILING_COLOR, lw=2.5, label="RSA ceiling √reliability"),
+                 Line2D([], [], ls="--", color="#444444", lw=1, label="chance (1/3; r = 0)")])
     if _num(true_ceiling) is not None:
         handles.insert(-1, Line2D([], [], ls=":", color="black", lw=1.8,
                                   label="true odd-one-out ceiling (simulation)"))
@@ -449,12 +459,16 @@ def plot_training_comparison(training: Mapping[str, Mapping], path: str | Path) 
     from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    anchor = any(_num(h.get("val_anchor_accuracy")) is not None  # anchor triplets: two-way accuracy
+                 for e in training.values() for h in e.get("history") or [])
+    accuracy, name, chance = (("val_anchor_accuracy", "two-way", 1 / 2) if anchor
+                              else ("val_ooo_accuracy", "odd-one-out", 1 / 3))
     markers, styles = ("o", "s", "^", "D", "v", "P", "X"), ("-", "--", "-.", ":")
     for k, (name, entry) in enumerate(training.items()):
         hist = entry.get("history") or []
         epochs = [h.get("epoch", i) for i, h in enumerate(hist)]
         colour = PALETTE[k % len(PALETTE)]
-        for ax, key in zip(axes, ("val_rsa", "val_ooo_accuracy")):
+        for ax, key in zip(axes, ("val_rsa", accuracy)):
             vals = [np.nan if _num(h.get(key)) is None else float(h[key]) for h in hist]
             # marker and dash differ too, so overlapping objectives stay distinguishable
             ax.plot(epochs, vals, color=colour, marker=markers[k % len(markers)],
@@ -465,8 +479,8 @@ def plot_training_comparison(training: Mapping[str, Mapping], path: str | Path) 
                 i = epochs.index(best)
                 ax.plot([best], [vals[i]], "*", color=colour, ms=13, mec="black", mew=0.6)
     axes[0].set(title="validation RSA (Spearman r)", xlabel="epoch")
-    axes[1].set(title="validation odd-one-out accuracy", xlabel="epoch")
-    axes[1].axhline(1 / 3, ls="--", color="#444444", lw=1, label="chance")
+    axes[1].set(title=f"validation {name} accuracy", xlabel="epoch")
+    axes[1].axhline(chance, ls="--", color="#444444", lw=1, label="chance")
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(color="#e5e5e5")

@@ -321,7 +321,11 @@ def _headline_model(models: list[dict], training) -> tuple[dict, str] | None:
 
 
 def _scores(m: dict) -> str:
+    from bgs.report.anchor import anchor_scores_text, is_anchor
+
     ev = m["eval"]
+    if is_anchor(ev):
+        return anchor_scores_text(ev)
     return (f"odd-one-out accuracy {_val_ci(ev.get('ooo_accuracy'))}, "
             f"RSA {_val_ci(ev.get('rsa_spearman'))}")
 
@@ -533,6 +537,9 @@ def true_test_ceiling(data) -> float | None:
 
 
 def _headline(ev: Mapping) -> str:
+    if (ev or {}).get("anchor_accuracy"):
+        rsa = (ev.get("rsa_spearman") or {}).get("value")
+        return f"two-way {_f(ev['anchor_accuracy'].get('value'))}, RSA {_f(rsa)}"
     o, r = ev.get("ooo_accuracy"), ev.get("rsa_spearman")
     return (f"odd-one-out {_f((o or {}).get('value'))}, RSA {_f((r or {}).get('value'))}"
             if o or r else "—")
@@ -583,12 +590,13 @@ def _section_training(metrics: dict, rep: _Report, models: list[dict]) -> str:
         at_best = next((h for h in hist if h.get("epoch") == best), None)
         rows.append((name, _int(len(hist)), _int(best) if best is not None else "—",
                      _f(at_best.get("val_rsa")) if at_best else "—",
-                     _f(at_best.get("val_ooo_accuracy")) if at_best else "—",
+                     _f(_val_accuracy(at_best)) if at_best else "—",
                      str(entry.get("run", "—"))))
         if not hist:
             continue
         caption = (f"Training curves, objective {name}: training loss, RSA on training and "
-                   "validation stimuli, validation odd-one-out accuracy (dotted: chance)")
+                   "validation stimuli, validation accuracy: odd-one-out, or two-way on anchor triplets "
+                   "(dotted: chance)")
         own = (rep.run_dir / str(entry.get("run", "")) / "training_curves.png"
                if entry.get("run") else None)
         fname = f"training_{_safe_name(str(name))}.png"
@@ -600,9 +608,11 @@ def _section_training(metrics: dict, rep: _Report, models: list[dict]) -> str:
     if not rows:
         return ""
     parts = [_p_("Fine-tuning on the triplets among the training stimuli, one run per "
-                 "objective; each run's checkpoint is its epoch of best validation RSA."),
+                 "objective (and per fold, when cross-validated); each run's checkpoint is its "
+                 "epoch of best validation RSA."),
              _table(("objective", "epochs", "best epoch", "val. RSA at best",
-                     "val. odd-one-out at best", "run"), rows, numeric=(1, 2, 3, 4))]
+                     "val. accuracy at best (odd-one-out; two-way on anchor triplets)", "run"), rows,
+                    numeric=(1, 2, 3, 4))]
     parts += figs
     if len(training) > 1:
         parts.append(rep.figure(FIGURE_NAMES["training_comparison"],
@@ -616,6 +626,12 @@ def _section_training(metrics: dict, rep: _Report, models: list[dict]) -> str:
         parts.append(_p_("Fine-tuned models scored below: "
                          + ", ".join(f"{m['label']} ({_headline(m['eval'])})" for m in tuned)))
     return "".join(parts)
+
+
+def _val_accuracy(record: Mapping):
+    """Validation odd-one-out accuracy, or two-way accuracy for anchor triplets."""
+    v = _num(record.get("val_ooo_accuracy"))
+    return v if v is not None else record.get("val_anchor_accuracy")
 
 
 def _fraction(ev: Mapping) -> str:
@@ -669,7 +685,11 @@ def _section_results(metrics: dict, rep: _Report, models: list[dict]) -> str:
     if not scored and mats is None and not drawn:
         return ""
     parts = []
-    if scored:
+    from bgs.report.anchor import anchor_results, is_anchor
+
+    if scored and is_anchor(scored[0]["eval"]):
+        parts.append(anchor_results(metrics, rep, scored))
+    elif scored:
         first = scored[0]["eval"]
         parts.append(_p_(f"All models are scored on the same held-out triplets: "
                          f"{_int(first.get('n_triplets'))} triplets over "
@@ -824,9 +844,12 @@ def _section_attention(metrics: dict, rep: _Report) -> str:
 
 
 def _section_timings(metrics: dict) -> str:
+    res = metrics.get("resources")  # CPU time and load: wall time alone misleads on a shared machine
+    extra = (_kv_table([(k.replace("_", " "), _cell(v)) for k, v in res.items()])
+             if isinstance(res, Mapping) and res else "")
     t = metrics.get("timings")
     if not isinstance(t, Mapping) or not t:
-        return ""
+        return extra
     vals = {k: _num(v) for k, v in t.items() if k != "total"}
     total = _num(t.get("total"))
     if total is None:  # no recorded wall time: the sum of the steps
@@ -835,7 +858,7 @@ def _section_timings(metrics: dict) -> str:
             for k, v in vals.items()]
     rows.append(("total (wall time)" if "total" in t else "total", _seconds(total),
                  "100%" if total > 0 else "—"))
-    return _table(("step", "time", "share"), rows, numeric=(1, 2))
+    return _table(("step", "time", "share"), rows, numeric=(1, 2)) + extra
 
 
 def _section_other_figures(rep: _Report) -> str:
@@ -879,6 +902,10 @@ def render_report(run_dir: str | os.PathLike, plots_dir: str | os.PathLike | Non
     rep.add("baselines", "Baselines", _section_baselines(models))
     rep.add("fine-tuning", "Fine-tuning", _section_training(metrics, rep, models))
     rep.add("results", "Held-out results", _section_results(metrics, rep, models))
+    from bgs.report.anchor import differences_section, folds_section
+
+    rep.add("differences", "Paired differences against the base model", differences_section(metrics))
+    rep.add("folds", "Cross-validation folds", folds_section(metrics))
     rep.add("probes", "Linear probes", _section_probes(metrics, rep, models))
     rep.add("partition", "Variance partitioning", _section_partition(metrics, rep))
     rep.add("attention", "Attention", _section_attention(metrics, rep))

@@ -37,9 +37,12 @@ def plot_training_curves(history: list[dict], path: str | Path, title: str = "")
             axes[1].plot(epochs, values, "o-", label=label, color=color)
     axes[1].set(title="RSA (Spearman r)", xlabel="epoch")
     axes[1].legend(frameon=False)
-    axes[2].plot(epochs, [h["val_ooo_accuracy"] for h in history], "o-", color="tab:blue")
-    axes[2].axhline(1 / 3, ls=":", color="gray", label="chance")
-    axes[2].set(title="validation odd-one-out accuracy", xlabel="epoch")
+    anchor = any(h.get("val_anchor_accuracy") is not None for h in history)  # anchor triplets: two-way
+    key, name, chance = (("val_anchor_accuracy", "two-way", 1 / 2) if anchor
+                         else ("val_ooo_accuracy", "odd-one-out", 1 / 3))
+    axes[2].plot(epochs, [h.get(key) for h in history], "o-", color="tab:blue")
+    axes[2].axhline(chance, ls=":", color="gray", label="chance")
+    axes[2].set(title=f"validation {name} accuracy", xlabel="epoch")
     axes[2].legend(frameon=False)
     if title:
         fig.suptitle(title)

@@ -11,7 +11,6 @@ model selection on the validation shoes → held-out two-way accuracy and RSA, w
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +20,6 @@ import pandas as pd
 
 from bgs.embeddings import Embeddings
 from bgs.errors import ConfigError
-from bgs.io import write_json
 from bgs.report.rundir import write_table
 
 BACKBONE = "image:dinov2-s"
@@ -32,12 +30,13 @@ OBJECTIVES = ("hybrid", "triplet", "rsa")
 class ZapposConfig:
     """Settings of ``bgs study zappos`` (saved as ``config.json`` in the run)."""
 
-    test_fraction: float = 0.25
-    val_fraction: float = 0.2  # of the remaining (training) shoes
+    folds: int = 4  # every shoe held out once; each fold ~21 test shoes, as a 1/4 split
+    side_folds: int = 1  # the objectives after the first run on the first side_folds folds
+    val_fraction: float = 0.2  # of each fold's training shoes, for model selection
     image_size: int = 112  # the photos are 136×102: 112 keeps their detail at 1/4 of 224's cost
     layer: str = "layer.8"  # the ViT layer the head reads (the best on training shoes; docs/zappos.md)
     objectives: tuple = OBJECTIVES
-    epochs: int = 8
+    epochs: int = 4  # the best validation epoch came early (0–2) in every run measured
     steps_per_epoch: int = 6
     # A step costs one pass over the batch's unique shoes, and 64 triplets already touch
     # nearly all 51 training shoes: a large batch adds signal at almost no cost.
@@ -54,15 +53,15 @@ class ZapposConfig:
         bad = [o for o in self.objectives if o not in OBJECTIVES]
         if bad:
             raise ConfigError(f"unknown objective(s) {bad}; choose from {', '.join(OBJECTIVES)}")
-        for name in ("test_fraction", "val_fraction"):
-            v = getattr(self, name)
-            if not 0 < v < 1:
-                raise ConfigError(f"{name} must be between 0 and 1, got {v}")
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
+        if not 2 <= self.folds <= 10 or not 0 <= self.side_folds <= self.folds:
+            raise ConfigError(f"--folds must be 2…10 and side_folds 0…folds, got {self.folds}, {self.side_folds}")
 
     @classmethod
     def quick(cls, **settings) -> "ZapposConfig":
-        """The CI-sized run: one objective, two short epochs, few resamples."""
-        return cls(**{"objectives": ("hybrid",), "epochs": 2, "steps_per_epoch": 2,
+        """The CI-sized run: two folds, one objective, two short epochs, few resamples."""
+        return cls(**{"folds": 2, "objectives": ("hybrid",), "epochs": 2, "steps_per_epoch": 2,
                       "batch_triplets": 64, "image_size": 56, "n_bootstrap": 100,
                       "n_permutations": 10, **settings})
 
@@ -76,18 +75,6 @@ def ensure_zappos(directory: Path, log: Callable[[str], None]) -> Path:
     log(f"  {directory} lacks the dataset: fetching zappos (bgs datasets fetch)")
     fetch("zappos", directory)
     return directory
-
-
-def split_shoes(ids: np.ndarray, cfg: ZapposConfig) -> dict[str, np.ndarray]:
-    """Seeded stimulus-level split: test shoes, then validation shoes among the rest (the
-    trainer draws the same validation shoes from the same seed)."""
-    from bgs.data.splits import StimulusSplit
-
-    outer = StimulusSplit.random(ids, {"pool": 1 - cfg.test_fraction, "test": cfg.test_fraction},
-                                 seed=cfg.seed)
-    inner = StimulusSplit.random(outer["pool"], {"train": 1 - cfg.val_fraction, "val": cfg.val_fraction},
-                                 seed=cfg.seed)
-    return {"train": inner["train"], "val": inner["val"], "test": outer["test"], "pool": outer["pool"]}
 
 
 def _frames(folder: Path, files: list[str], size: int) -> np.ndarray:
@@ -140,13 +127,19 @@ def baseline_embeddings(data, cfg: ZapposConfig) -> dict[str, Embeddings]:
     return out
 
 
-def _train_config(cfg: ZapposConfig, folder: Path, out: Path, objective: str):
+def fold_folder(out: Path, f: int) -> Path:
+    """The shoe ids of fold ``f``'s parts (``pool``, ``test``, ``train``, ``val`` CSV files)."""
+    return out / "split" / f"fold{f}"
+
+
+def _train_config(cfg: ZapposConfig, folder: Path, out: Path, objective: str, fold: int):
     from bgs.train.config import DataConfig, TrainConfig
 
+    parts = fold_folder(out, fold)
     tc = TrainConfig(data=DataConfig(triplets=str(folder / "deconflicted_triplets.csv.zip"), format="zappos",
                                      stimuli=str(out / "split" / "stimuli.csv"), videos=str(folder),
-                                     store=str(out / "clip-store"), train=str(out / "split" / "pool.csv"),
-                                     test=str(out / "split" / "test.csv"), val_fraction=cfg.val_fraction,
+                                     store=str(out / "clip-store"), train=str(parts / "pool.csv"),
+                                     test=str(parts / "test.csv"), val_fraction=cfg.val_fraction,
                                      resize="pad"))
     tc.model.backbone = BACKBONE
     tc.model.frames = 1
@@ -155,6 +148,7 @@ def _train_config(cfg: ZapposConfig, folder: Path, out: Path, objective: str):
     tc.model.lora.targets = lora_targets(cfg)
     tc.model.lora.r = cfg.lora_r
     tc.model.lora.alpha = 2 * cfg.lora_r
+    tc.model.cache_frozen_prefix = True  # blocks before lora_from_layer: once per run
     tc.objective.name = objective
     tc.optim.epochs = cfg.epochs
     tc.optim.max_steps_per_epoch = cfg.steps_per_epoch
@@ -179,12 +173,13 @@ def lora_targets(cfg: ZapposConfig) -> list[str]:
             for m in _BLOCK_MODULES]
 
 
-def _write_split(out: Path, data, split: dict) -> None:
-    folder = out / "split"
-    folder.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"id": data.ids, "file": data.files}).to_csv(folder / "stimuli.csv", index=False)
-    for part in ("pool", "test", "train", "val"):
-        pd.DataFrame({"id": split[part]}).to_csv(folder / f"{part}.csv", index=False)
+def _write_split(out: Path, data, folds: list[dict]) -> None:
+    (out / "split").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"id": data.ids, "file": data.files}).to_csv(out / "split" / "stimuli.csv", index=False)
+    for f, split in enumerate(folds):
+        fold_folder(out, f).mkdir()
+        for part in ("pool", "test", "train", "val"):
+            pd.DataFrame({"id": split[part]}).to_csv(fold_folder(out, f) / f"{part}.csv", index=False)
 
 
 def _similarity(emb: Embeddings, ids, layer=None) -> np.ndarray:
@@ -196,90 +191,104 @@ def _similarity(emb: Embeddings, ids, layer=None) -> np.ndarray:
 def run_zappos(out: str | Path, data_dir: str | Path, config: ZapposConfig | None = None,
                log: Callable[[str], None] = print) -> dict:
     """Run the study into ``out`` (a new folder) and return its ``metrics.json`` content."""
-    from bgs.data.zappos import load_zappos
-    from bgs.metrics.anchor import anchor_accuracy, paired_difference
-    from bgs.report.rundir import RunHeader, command_line
-    from bgs.study.finetune import finetune
-    from bgs.study.run import StudyRun
+    import os
+    import time
 
+    from bgs.data.zappos import load_zappos
+    from bgs.report.rundir import RunHeader, command_line
+    from bgs.study.run import StudyRun
+    from bgs.study.zappos_folds import fold_splits, held_out_triplets
+
+    cpu0, load0 = time.process_time(), [round(x, 2) for x in os.getloadavg()]
     cfg = config or ZapposConfig()
     cfg.validate()
     folder = Path(data_dir)
-    t_start = time.perf_counter()
-    run = StudyRun(out, RunHeader("study", "zappos: a DINOv2 ViT and BGS against human anchor triplets "
-                                  "on 85 shoes", command_line(["bgs", "study", "zappos"]),
-                                  {"data": str(folder), **asdict(cfg)}), log)
+    run = StudyRun(out, RunHeader("study", f"zappos: a DINOv2 ViT and BGS against human anchor triplets "
+                                  f"on 85 shoes, {cfg.folds}-fold cross-validation over shoes",
+                                  command_line(["bgs", "study", "zappos"]), {"data": str(folder), **asdict(cfg)}),
+                   log)
     out, metrics = run.out, run.metrics
-    metrics.update(layers={}, finetuning={})
     ev = {"n_bootstrap": cfg.n_bootstrap, "n_permutations": cfg.n_permutations, "seed": cfg.seed}
 
-    with run.step("reading the judgments; the shoe split"):
+    with run.step("reading the judgments; the folds over shoes"):
         data = load_zappos(ensure_zappos(folder, log))
-        split = split_shoes(data.ids, cfg)
-        _write_split(out, data, split)
-        parts = {p: data.triplets.restrict(split[p]) for p in ("train", "val", "test")}
-        test = parts["test"]
-        metrics["data"] = {**data.triplets.report.to_dict(), **_counts(data, split, parts)}
-        log("  " + ", ".join(f"{p}: {len(split[p])} shoes, {len(parts[p]):,} triplets"
-                             for p in ("train", "val", "test"))
-            + f"; {metrics['data']['n_triplets_across_parts']:,} triplets span parts and are not used")
+        folds = fold_splits(data.ids, cfg.folds, cfg.val_fraction, cfg.seed)
+        _write_split(out, data, folds)
+        pooled = held_out_triplets(data.triplets, folds, range(cfg.folds))
+        metrics["data"] = {**data.triplets.report.to_dict(), **_counts(data, folds, pooled)}
+        log(f"  {cfg.folds} folds of {len(folds[0]['test'])}–{len(folds[-1]['test'])} test shoes; "
+            f"{len(pooled):,} triplets lie inside one fold's test shoes (held out, pooled)")
 
     with run.step("baselines: the ViT at every layer, AlexNet, pixels, random"):
         base = baseline_embeddings(data, cfg)
         for name, e in base.items():
             run.save_embeddings(name, e)
-        vit = base["dinov2"]
-        for layer in vit.layer_names:  # layer choice on training shoes only; test shown beside
-            metrics["layers"][layer] = {
-                p: anchor_accuracy(_similarity(vit, split[p], layer), parts[p]) for p in ("train", "test")}
-        metrics["layers_all"] = {layer: anchor_accuracy(_similarity(vit, data.ids, layer), data.triplets)
-                                 for layer in vit.layer_names}
-        best = max(metrics["layers"], key=lambda k: metrics["layers"][k]["train"])
-        metrics["best_layer_on_train"] = best
-        log(f"  ViT two-way accuracy on the training shoes by layer: best {best} "
-            f"({metrics['layers'][best]['train']:.3f}); the head reads {cfg.layer}")
-        for name, emb, layer in ((f"dinov2 {cfg.layer}", vit, cfg.layer), ("alexnet", base["alexnet"], None),
+        _layer_sweep(metrics, base["dinov2"], data, folds, pooled, cfg, log)
+        for name, emb, layer in ((f"dinov2 {cfg.layer}", base["dinov2"], cfg.layer), ("alexnet", base["alexnet"], None),
                                  ("pixels", base["pixels"], None), ("random", base["random"], None)):
-            _record(metrics, name, emb, layer, "baseline", test, data.triplets, ev, log)
+            _record(metrics, name, emb, layer, "baseline", pooled, data.triplets, ev, log)
 
-    base_sim = _similarity(vit, test.stimulus_ids, cfg.layer)
-    alexnet_sim = _similarity(base["alexnet"], test.stimulus_ids)
-    metrics["finetuning"] = {"base": f"dinov2 {cfg.layer}", "differences": {}, "versus_alexnet": {}}
-    for objective in cfg.objectives:
-        with run.step(f"BGS fine-tuning of the ViT (LoRA): {objective}"):
-            tuned = finetune(_train_config(cfg, folder, out, objective), out / "train" / objective, log)
-            metrics["training"][objective] = tuned.entry(out)
-            name = f"dinov2 + BGS ({objective})"
-            _record(metrics, name, tuned.embeddings, None, "fine-tuned", test, None, ev, log)
-            sim = _similarity(tuned.embeddings, test.stimulus_ids)
-            diff = paired_difference(sim, base_sim, test, cfg.n_bootstrap, cfg.seed)
-            metrics["finetuning"]["differences"][name] = diff
-            metrics["finetuning"]["versus_alexnet"][name] = paired_difference(
-                sim, alexnet_sim, test, cfg.n_bootstrap, cfg.seed)
-            a = diff["anchor_accuracy"]
-            log(f"  held-out two-way accuracy vs the untuned ViT: {a['value']:+.3f} "
-                f"[{a['ci'][0]:+.3f}, {a['ci'][1]:+.3f}] over triplets, "
-                f"[{a['ci_stimuli'][0]:+.3f}, {a['ci_stimuli'][1]:+.3f}] over shoes")
+    from bgs.study.zappos_finetune import finetune_folds
 
-    with run.step("tables, figures and report"):
+    finetune_folds(run, cfg, data, folds, base, log)
+    with run.step("tables and figures"):
         _write_outputs(out, metrics)
-    run.timings["total"] = round(time.perf_counter() - t_start, 2)
-    write_json(out / "metrics.json", metrics)
-    return metrics
+    metrics["resources"] = resources(cpu0, load0)
+    return run.finish()
 
 
-def _counts(data, split: dict, parts: dict) -> dict:
-    counts = {f"n_{p}_shoes": int(len(split[p])) for p in ("train", "val", "test")}
-    counts.update({f"n_{p}_triplets": len(t) for p, t in parts.items()})
-    counts["n_triplets"] = len(data.triplets)
-    counts["n_triplets_across_parts"] = len(data.triplets) - sum(len(t) for t in parts.values())
-    return counts
+def resources(cpu0: float, load0: list) -> dict:
+    """CPU seconds of this process (every thread) since ``cpu0``, and the load average: the
+    wall time of a run on a shared machine says little without them."""
+    import os
+    import time
+
+    return {"cpu_seconds": round(time.process_time() - cpu0, 1), "cpu_count": os.cpu_count(),
+            "load_average_at_start": load0,
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+            "torch_threads": _torch_threads()}
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _layer_sweep(metrics, vit, data, folds, pooled, cfg, log) -> None:
+    """Two-way accuracy of the untuned ViT per layer: on each fold's training shoes (where the
+    layer is chosen), on the pooled held-out triplets, on all triplets."""
+    from bgs.metrics.anchor import anchor_accuracy
+
+    train_sets = [data.triplets.restrict(part["train"]) for part in folds]
+    metrics["layers"] = {}
+    for layer in vit.layer_names:
+        train = [anchor_accuracy(_similarity(vit, part["train"], layer), t) for part, t in zip(folds, train_sets)]
+        metrics["layers"][layer] = {
+            "train": float(np.mean(train)), "train_per_fold": train,
+            "held_out": anchor_accuracy(_similarity(vit, pooled.stimulus_ids, layer), pooled),
+            "all": anchor_accuracy(_similarity(vit, data.ids, layer), data.triplets)}
+    best = max(metrics["layers"], key=lambda k: metrics["layers"][k]["train"])
+    metrics["best_layer_on_train"] = best
+    log(f"  ViT two-way accuracy on the training shoes (mean over folds) by layer: best {best} "
+        f"({metrics['layers'][best]['train']:.3f}); the head reads {cfg.layer}")
+
+
+def _counts(data, folds: list, pooled) -> dict:
+    return {"n_triplets": len(data.triplets), "n_folds": len(folds),
+            "n_test_shoes_per_fold": [int(len(p["test"])) for p in folds],
+            "n_train_shoes_per_fold": [int(len(p["train"])) for p in folds],
+            "n_val_shoes_per_fold": [int(len(p["val"])) for p in folds],
+            "n_train_triplets_per_fold": [len(data.triplets.restrict(p["train"])) for p in folds],
+            "n_val_triplets_per_fold": [len(data.triplets.restrict(p["val"])) for p in folds],
+            "n_held_out_triplets": len(pooled),
+            "n_held_out_triplets_per_fold": [len(data.triplets.restrict(p["test"])) for p in folds]}
 
 
 def _record(metrics, name, emb, layer, stage, test, everything, ev, log) -> None:
     from bgs.metrics.anchor import evaluate_anchor_embeddings
 
-    entry = {"label": name, "stage": stage, "layer": layer,
+    entry = {"label": name, "family": name.split()[0], "stage": stage, "metric": "cosine", "layer": layer,
              "eval": evaluate_anchor_embeddings(emb, test, layer=layer, **ev)}
     if everything is not None:
         entry["all_triplets_accuracy"] = evaluate_anchor_embeddings(
@@ -292,29 +301,42 @@ def _record(metrics, name, emb, layer, stage, test, everything, ev, log) -> None
 
 
 def results_table(metrics: dict) -> pd.DataFrame:
+    """The models on the pooled held-out triplets, with CIs over triplets and over shoes."""
     rows = []
     for name, m in metrics["models"].items():
         a, r = m["eval"]["anchor_accuracy"], m["eval"]["rsa_spearman"]
-        d = metrics.get("finetuning", {}).get("differences", {}).get(name)
         rows.append({"model": name, "stage": m["stage"], "n_triplets": m["eval"]["n_triplets"],
                      "two_way_accuracy": a["value"], "ci_low": a["ci"][0], "ci_high": a["ci"][1],
                      "shoe_ci_low": a["ci_stimuli"][0], "shoe_ci_high": a["ci_stimuli"][1],
                      "rsa_spearman": r["value"], "rsa_ci_low": r["ci"][0], "rsa_ci_high": r["ci"][1],
-                     "all_triplets_accuracy": m.get("all_triplets_accuracy"),
-                     "difference_vs_base": d["anchor_accuracy"]["value"] if d else None,
-                     "difference_ci": d["anchor_accuracy"]["ci"] if d else None,
-                     "difference_shoe_ci": d["anchor_accuracy"]["ci_stimuli"] if d else None,
-                     "rsa_difference_vs_base": d["rsa_spearman"]["value"] if d else None,
-                     "rsa_difference_shoe_ci": d["rsa_spearman"]["ci_stimuli"] if d else None})
+                     "all_triplets_accuracy": m.get("all_triplets_accuracy")})
+    return pd.DataFrame(rows)
+
+
+def differences_table(metrics: dict) -> pd.DataFrame:
+    """Each tuned objective minus the untuned ViT and minus AlexNet, on its folds' triplets."""
+    rows = []
+    ft = metrics["finetuning"]
+    for name, d in ft["differences"].items():
+        for against, diff in (("untuned ViT", d), ("AlexNet", ft["versus_alexnet"][name])):
+            for metric in ("anchor_accuracy", "rsa_spearman"):
+                e = diff[metric]
+                rows.append({"model": name, "minus": against, "metric": metric, "folds": len(d["folds"]),
+                             "n_triplets": d["n_triplets"], "difference": e["value"],
+                             "ci_low": e["ci"][0], "ci_high": e["ci"][1],
+                             "shoe_ci_low": e["ci_stimuli"][0], "shoe_ci_high": e["ci_stimuli"][1]})
     return pd.DataFrame(rows)
 
 
 def _write_outputs(out: Path, metrics: dict) -> None:
-    from bgs.study.zappos_report import write_zappos_report
+    from bgs.study.zappos_report import plot_layers
 
-    table = results_table(metrics)
-    write_table(table.astype({c: str for c in ("difference_ci", "difference_shoe_ci", "rsa_difference_shoe_ci")}),
-                out / "tables" / "results_test")
-    write_table(pd.DataFrame([{"layer": k, **v, "all": metrics["layers_all"][k]}
+    write_table(results_table(metrics), out / "tables" / "results_held_out")
+    write_table(differences_table(metrics), out / "tables" / "differences")
+    folds = pd.DataFrame(metrics["folds"])
+    for col in ("difference_ci", "difference_shoe_ci"):
+        folds[[f"{col}_low", f"{col}_high"]] = pd.DataFrame(folds.pop(col).tolist(), index=folds.index)
+    write_table(folds, out / "tables" / "folds")
+    write_table(pd.DataFrame([{"layer": k, **{p: v[p] for p in ("train", "held_out", "all")}}
                               for k, v in metrics["layers"].items()]), out / "tables" / "layers")
-    write_zappos_report(out, metrics, table)
+    plot_layers(metrics["layers"], out / "plots" / "layers.png")

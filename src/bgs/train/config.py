@@ -79,7 +79,7 @@ class ModelConfig(Checked):
         "backbone": [TEXT], "frames": [Interval(int, 0, None)], "full_finetune": [FLAG],
         "head_dim": [Interval(int, 1, None)], "head_dropout": [Interval(float, 0, 1, closed="left")],
         "gradient_checkpointing": [FLAG], "attention": [Options("sdpa", "eager")],
-        "layer": [TEXT], "image_size": [Interval(int, 0, None)]}
+        "layer": [TEXT], "image_size": [Interval(int, 0, None)], "cache_frozen_prefix": [FLAG]}
 
     backbone: str = ""  # KIND:SOURCE
     frames: int = 0  # 0: the backbone's default
@@ -91,6 +91,9 @@ class ModelConfig(Checked):
     attention: str = "sdpa"  # video/image backbones: "sdpa" (fused kernels) or "eager"
     layer: str = "embeddings"  # video/image: the pooled output, or a hidden state "layer.K"
     image_size: int = 0  # video/image: frame size; 0: the backbone's (DINOv2 interpolates)
+    # image backbones with LoRA on blocks K…: compute hidden state K of every stimulus once
+    # per run and train from it (bgs.train.prefix_cache)
+    cache_frozen_prefix: bool = False
 
 
 @dataclass

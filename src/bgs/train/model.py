@@ -37,6 +37,7 @@ class VideoEncoder(nn.Module):
         self.store = store
         self.layer = layer
         self._staging = None  # pinned host buffers, made on the first CUDA forward
+        self.prefix = None  # a bgs.train.prefix_cache.FrozenPrefix, when the run caches one
 
     @property
     def inner(self) -> nn.Module:
@@ -71,6 +72,8 @@ class VideoEncoder(nn.Module):
     def forward(self, ids: Sequence, temporal: bool = False):
         """Pooled embeddings (B, h); with ``temporal``, also temporal tokens (B, T', h) from
         the same forward pass."""
+        if self.prefix is not None and not temporal:
+            return self.prefix.forward(list(ids))
         clips = self.backbone.preprocess(self.frames(ids))
         if temporal:
             out = self.backbone(clips, layers=(self.layer, "temporal"))

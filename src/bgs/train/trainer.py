@@ -76,6 +76,9 @@ def build_model(config: TrainConfig, data: TrainingData, device: str,
     elif kind.family == "text":
         from bgs.models.text import load_text_backbone
 
+        if config.model.cache_frozen_prefix:
+            raise ConfigError("model.cache_frozen_prefix is for image backbones, not text ones")
+
         if not config.data.captions:
             raise ConfigError(f"{spec} trains on captions: set data.captions")
         captions = data.stimuli.with_captions(config.data.captions).caption_lists()
@@ -86,7 +89,13 @@ def build_model(config: TrainConfig, data: TrainingData, device: str,
                               config.data.caption_pool)
     else:
         raise ConfigError(f"cannot train a {kind.family} backbone ({spec})")
-    return BGSModel(encoder, kind, config.model, str(spec)).to(device)
+    model = BGSModel(encoder, kind, config.model, str(spec)).to(device)
+    if config.model.cache_frozen_prefix:
+        from bgs.train.prefix_cache import FrozenPrefix
+
+        model.encoder.prefix = FrozenPrefix(model.encoder, list(ids))
+        log(f"frozen prefix cached: hidden state {model.encoder.prefix.start} of {len(ids)} stimuli")
+    return model
 
 
 class Trainer:
