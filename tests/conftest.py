@@ -136,22 +136,3 @@ def tiny_video_workspace(tmp_path_factory):
     _write_tiny_train_config(root / "train.toml", "timesformer:tsf", model={"frames": 8},
                              optim={"epochs": 2, "max_steps_per_epoch": 3, "lr": 0.01})
     return root
-
-
-def reuse_clips(make):
-    """``make(work, *args)`` memoised on everything but its work folder.
-
-    libx264 here does not always write the same bytes for the same frames (it depends on
-    memory addresses, not on the seed), so two pre-training runs can decode slightly different
-    clips. Tests of the *training's* determinism give both runs the same clips through this;
-    ``test_synthetic`` checks the clips themselves, to a tolerance."""
-    seen = {}
-
-    def memo(work, *args, **kwargs):
-        key = repr([a for a in args if not callable(a)])  # progress callbacks aside
-        if key not in seen:
-            seen[key] = make(work, *args, **kwargs)
-        Path(work).mkdir(parents=True, exist_ok=True)  # the caller removes it afterwards
-        return seen[key]
-
-    return memo

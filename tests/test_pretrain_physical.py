@@ -83,10 +83,7 @@ def test_pretraining_learns_is_deterministic_and_loads(tmp_path, monkeypatch):
 
     from bgs.models.registry import parse_model
     from bgs.models.vision import load_vision_backbone
-    from bgs.pretrain import physical
-    from conftest import reuse_clips
 
-    monkeypatch.setattr(physical, "synthetic_clips", reuse_clips(physical.synthetic_clips))
     a = pretrain_physical(tmp_path / "a", TINY, log=None)
     b = pretrain_physical(tmp_path / "b", TINY, log=None)
     wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")

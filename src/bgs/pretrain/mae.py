@@ -55,7 +55,7 @@ from bgs.pretrain.folder import building_folder, complete, default_cache_dir, qu
 
 #: Bumped whenever the same MAEConfig would train a different model (data, masking, schedule),
 #: so that cached folders of an older version are not reused.
-PRETRAIN_VERSION = 1
+PRETRAIN_VERSION = 2  # 2: clips encoded without macroblock-tree rate control
 
 
 MASKINGS = ("tube", "random")

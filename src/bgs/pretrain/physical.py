@@ -56,7 +56,7 @@ from bgs.pretrain.config import PretrainConfig
 from bgs.pretrain.folder import building_folder, complete, default_cache_dir, quiet_progress_bars, torch_threads
 
 #: Bumped whenever the same PhysicalConfig would train a different model.
-PHYSICAL_VERSION = 2
+PHYSICAL_VERSION = 3  # 2: clips encoded without macroblock-tree rate control; 3: TimeSformer, local targets
 #: The pre-training clips' synthetic seed is this plus ``PhysicalConfig.seed``.
 PHYSICAL_SEED_OFFSET = 3000
 

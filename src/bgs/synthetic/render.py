@@ -7,8 +7,9 @@ t lies inside agent ``k - 1`` (0 = background; a later agent covers an earlier o
 frame's row 0 is the arena's top (arena y grows upwards).
 
 Output bytes are a function of the frames alone: libx264 runs single-threaded with fixed
-options and the mp4 muxer in bitexact mode (no version strings, no creation times), and mask
-archives are zip files with fixed member timestamps.
+options, without macroblock-tree rate control (see :data:`X264_OPTIONS`), and the mp4 muxer in
+bitexact mode (no version strings, no creation times); mask archives are zip files with fixed
+member timestamps.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ from bgs.io import atomic_path
 from bgs.synthetic.scenes import Scene
 
 SUPERSAMPLE = 2
+
+#: libx264 settings of every synthetic clip. ``mbtree`` is off because, on CPUs with AVX-512,
+#: libx264's macroblock-tree lookahead reads uninitialised heap memory for these small frames:
+#: identical frames then encode to different bytes depending on what the heap held before
+#: (8 of 60 clips of 32×32 and 5 of 40 of 64×64 differed between runs; with glibc's
+#: ``MALLOC_PERTURB_`` the output followed the fill byte). Without it the bytes depend on the
+#: frames alone, and match the AVX2 code path. Macroblock-tree only redistributes bits across
+#: long sequences; these clips are a few dozen frames at most.
+X264_OPTIONS = {"threads": "1", "preset": "medium", "mbtree": "0"}
 
 
 EYE_OFFSET = 0.42  # eye centre, in agent radii ahead of the centre
@@ -135,7 +145,7 @@ def render_scene(scene: Scene, n_frames: int, size: int) -> tuple[np.ndarray, np
 # ---------------------------------------------------------------------- files
 def write_mp4(path: str | Path, frames: np.ndarray, fps: float, crf: int = 18) -> Path:
     """Encode RGB frames (T, H, W, 3) as H.264 (libx264, yuv420p) in mp4, atomically and
-    byte-reproducibly (single-threaded encoder, bitexact muxer)."""
+    byte-reproducibly (:data:`X264_OPTIONS`, bitexact muxer)."""
     import av
 
     path = Path(path)
@@ -147,8 +157,7 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float, crf: int = 18) -
         container = av.open(str(tmp), mode="w", format="mp4", options={"fflags": "+bitexact"})
         try:
             stream = container.add_stream("libx264", rate=rate,
-                                          options={"threads": "1", "crf": str(crf),
-                                                   "preset": "medium"})
+                                          options={**X264_OPTIONS, "crf": str(crf)})
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
             for f in frames:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
