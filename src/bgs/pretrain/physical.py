@@ -2,11 +2,12 @@
 
 No real video checkpoint can be downloaded offline, so bgs builds its own backbone with real
 visual knowledge of its synthetic scenes: the analogue of a real model pre-trained on action
-recognition. A VideoMAE-architecture encoder (the same ViT the registry loads as
-``videomae:<folder>``) is trained to read what the renderer knows about every frame and
-agent (:func:`physical_targets`), never the social latents, the scripts or any judgment.
+recognition. A TimeSformer encoder (the divided space-time ViT the registry loads as
+``timesformer:<folder>``; its embedding is the CLS token) is trained to read what the
+renderer knows about every frame and agent (:func:`physical_targets`), never the social
+latents, the scripts or any judgment.
 
-One linear read-out per token (a tubelet of frames × a patch) predicts the share of its
+One linear read-out per token (a frame × a patch) predicts the share of its
 pixels covered by agents and, for each agent there, its *local* physical state: position
 (from the arena's centre), heading, velocity and speed, and products of them (squared
 distance from the centre, heading and velocity towards the centre, heading along the
@@ -14,16 +15,17 @@ velocity, squared speed). Each agent's values are spread over its pixels with we
 summing to one per frame, so the mean over a clip's tokens of these channels is the clip
 mean of the *sum over agents* of each quantity: low-order moments of the agents' layout and
 motion. Relational quantities (how far apart the agents are, whether they face each other)
-are functions of those moments, while every target stays local, so a small ViT learns it
-from a few hundred clips. (Read-outs of relational quantities from the pooled tokens, tried
-first, stayed at the level of predicting the mean: see docs/pretraining.md.)
+are functions of those moments, while every target stays local. A second linear read-out,
+from the CLS token (the registry's embedding), predicts the clip's moments themselves.
+(Read-outs of relational quantities from pooled tokens, tried first, stayed at the level of
+predicting the mean: see docs/pretraining.md.)
 
 Each channel is standardised with the training clips' statistics, so a loss of 1 means
 "predicting nothing". The clips come from a separate synthetic dataset
 (``PHYSICAL_SEED_OFFSET + config.seed``), so no clip any demo evaluates is ever seen; they are
 encoded to H.264 and decoded through the clip store exactly as the demo's clips are.
 
-The folder is an ordinary ``save_pretrained`` folder of the encoder (``VideoMAEModel``)::
+The folder is an ordinary ``save_pretrained`` folder of the encoder (``TimesformerModel``)::
 
     <folder>/config.json, model.safetensors   the encoder
     <folder>/preprocessor_config.json          image_mean / image_std (ImageNet) and size
@@ -92,23 +94,22 @@ class PhysicalConfig(PretrainConfig):
 
     VERSION: ClassVar[int] = PHYSICAL_VERSION
 
-    frames: int = 16
-    size: int = 64
-    patch: int = 16
-    tubelet: int = 1  # frames per target slice (TimeSformer embeds every frame)
-    hidden: int = 96
-    layers: int = 4
+    frames: int = 8
+    size: int = 32
+    patch: int = 8
+    tubelet: int = 1  # frames per target slice (the TimeSformer embeds every frame)
+    hidden: int = 64
+    layers: int = 3
     heads: int = 4
-    intermediate: int = 192
-    steps: int = 400
-    batch: int = 16
-    lr: float = 1e-3
+    intermediate: int = 128
+    steps: int = 600
+    batch: int = 32
+    lr: float = 2e-3
     weight_decay: float = 0.05
-    warmup: int = 20
-    n_clips: int = 240
-    n_val: int = 32
-    log_every: int = 20
-    motion_share: float = 0.5
+    warmup: int = 10
+    n_clips: int = 960
+    n_val: int = 64
+    log_every: int = 100
     patch_init_scale: float = 5.0
     seed: int = 0
 
@@ -148,10 +149,8 @@ class PhysicalConfig(PretrainConfig):
 
     @classmethod
     def quick(cls, seed: int = 0) -> PhysicalConfig:
-        """The CI-sized version (8 frames at 32×32, 8-pixel patches)."""
-        return cls(frames=8, size=32, patch=8, hidden=64, layers=3, heads=4, intermediate=128,
-                   steps=150, batch=16, lr=2e-3, warmup=10, n_clips=96, n_val=16, log_every=25,
-                   seed=seed)
+        """The CI-sized version: the same model, fewer clips and steps."""
+        return cls(steps=150, batch=16, n_clips=192, n_val=16, log_every=25, seed=seed)
 
     @property
     def grid(self) -> int:
@@ -305,19 +304,13 @@ def _model_class():
 
 
 def _init_patch_filters(encoder, config: PhysicalConfig) -> None:
-    """Scale the patch embedding's initial filters by ``patch_init_scale`` (at transformers'
-    default sd of 0.02 a patch's content is small beside the sinusoidal position embedding,
-    and the tokens learn where they are, not what they show), and make ``motion_share`` of
-    them temporal differences (a tubelet's later frames weighted minus its first), which from
-    the first step answer only to what moves: the background is static."""
+    """Scale the patch embedding's initial filters by ``patch_init_scale``: at transformers'
+    default sd of 0.02 a patch's content is small beside the position embedding, and the
+    tokens learn where they are, not what they show."""
     import torch
 
-    w = encoder.embeddings.patch_embeddings.projection.weight  # (hidden, 3, [tubelet,] p, p)
-    k = round(config.motion_share * config.hidden) if w.ndim == 5 and config.tubelet > 1 else 0
     with torch.no_grad():
-        w.mul_(config.patch_init_scale)
-        if k:
-            w[:k, :, 1:] = -w[:k, :, :1] / (config.tubelet - 1)
+        encoder.embeddings.patch_embeddings.projection.weight.mul_(config.patch_init_scale)
 
 
 def _standardised(targets: np.ndarray, n_train: int) -> np.ndarray:
