@@ -20,7 +20,7 @@ from bgs.train.data import load_training_data  # noqa: E402
 from bgs.train.trainer import Trainer, build_model  # noqa: E402
 
 PHYSICAL = PhysicalConfig(frames=8, size=16, patch=4, hidden=32, layers=2, heads=2, intermediate=64,
-                          steps=100, batch=16, lr=2e-3, warmup=10, n_clips=48, n_val=8, log_every=50)
+                          steps=100, batch=16, n_clips=48, n_val=8, log_every=50)
 
 
 def _config(root, optim: dict) -> TrainConfig:
@@ -29,7 +29,7 @@ def _config(root, optim: dict) -> TrainConfig:
     return TrainConfig.from_dict({
         "data": {k: getattr(data, k) for k in ("triplets", "stimuli", "videos", "train", "test", "store",
                                                 "val_triplets")},
-        "model": {"backbone": f"videomae:{root / 'physical'}", "full_finetune": True, "head_dropout": 0.0},
+        "model": {"backbone": f"timesformer:{root / 'physical'}", "full_finetune": True, "head_dropout": 0.0},
         "objective": {"name": "hybrid"},
         "optim": {"batch_triplets": 16, "lr": 2e-3, "early_stopping": 10, **optim},
         "run": {"eval_bootstrap": 0, "eval_permutations": 0}})

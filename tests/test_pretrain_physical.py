@@ -15,11 +15,14 @@ pytest.importorskip("transformers")
 
 from bgs.errors import BGSError, ConfigError  # noqa: E402
 from bgs.pretrain.physical import (  # noqa: E402
+    AGENT_NAMES,
     CLIP_NAMES,
     DENSE_NAMES,
     FRAME_NAMES,
     PhysicalConfig,
+    agent_state,
     cached_physical,
+    clip_quantities,
     frame_quantities,
     physical_targets,
     pretrain_physical,
@@ -28,8 +31,9 @@ from bgs.synthetic import SynthConfig  # noqa: E402
 from bgs.synthetic.dataset import build_scenes  # noqa: E402
 from bgs.synthetic.render import render_scene  # noqa: E402
 
-TINY = PhysicalConfig(frames=4, size=16, patch=8, hidden=32, layers=1, heads=2, intermediate=64,
-                      steps=30, batch=8, lr=3e-3, warmup=3, n_clips=24, n_val=8, log_every=10)
+TINY = PhysicalConfig(frames=4, size=16, patch=8, tubelet=2, hidden=32, layers=1, heads=2,
+                      intermediate=64, steps=30, batch=8, lr=3e-3, warmup=3, n_clips=24, n_val=8,
+                      log_every=10)
 
 
 def _scenes(n=6, frames=4, size=16):
@@ -67,14 +71,33 @@ def test_frame_quantities_against_brute_force():
         assert q[0, 1] == pytest.approx(-(q[1, 0] - q[0, 0]) * 3)
 
 
-def test_targets_coverage_is_the_mask_share():
+def test_targets_against_brute_force():
     scenes, masks = _scenes()
     t = physical_targets(scenes, masks, TINY)
-    assert t["dense"].shape == (6, 2, 2, 2, len(DENSE_NAMES))
-    assert t["slice"].shape == (6, 2, len(FRAME_NAMES)) and t["clip"].shape == (6, len(CLIP_NAMES))
+    assert t.shape == (6, 2, 2, 2, len(DENSE_NAMES))
     # token (slice 1, row 0, column 1) of clip 2: frames 2-3, pixels [0:8, 8:16]
-    assert t["dense"][2, 1, 0, 1, 0] == pytest.approx((masks[2, 2:4, 0:8, 8:16] > 0).mean())
-    assert np.allclose(t["clip"][:, :len(FRAME_NAMES)], t["slice"].mean(axis=1))
+    assert t[2, 1, 0, 1, 0] == pytest.approx((masks[2, 2:4, 0:8, 8:16] > 0).mean())
+    for i, scene in enumerate(scenes):
+        pos, head = scene.arena_poses(scene.frame_times(4))
+        state = agent_state(scene, 4)
+        assert state.shape == (scene.n_agents, 4, len(AGENT_NAMES))
+        a, f = 0, 1  # agent 0 at frame 1, brute force
+        c = pos[a, f] - 0.5
+        v = (pos[a, 2] - pos[a, 0]) / 2 * 3  # central difference, per clip duration
+        h = np.array([np.cos(head[a, f]), np.sin(head[a, f])])
+        want = [1, c[0], c[1], c @ c, h[0], h[1], h @ c, v[0], v[1], np.hypot(*v), v @ c,
+                abs(v @ c), h @ v, v @ v]
+        assert np.allclose(state[a, f], want)
+        # the agent channels summed over a slice's tokens: the sum over the agents that are
+        # visible, averaged over the slice's frames (each agent's pixel weights sum to 1)
+        for sl in range(2):
+            frames = [2 * sl, 2 * sl + 1]
+            visible = [[(masks[i, fr] == k + 1).any() for k in range(scene.n_agents)] for fr in frames]
+            expect = np.mean([state[np.array(vis), fr].sum(axis=0) for vis, fr in zip(visible, frames)], axis=0)
+            assert np.allclose(t[i, sl, :, :, 1:].sum(axis=(0, 1)), expect)
+    assert clip_quantities(scenes, 4).shape == (6, len(CLIP_NAMES))
+    assert np.allclose(clip_quantities(scenes, 4)[:, :len(FRAME_NAMES)],
+                       np.stack([frame_quantities(s, 4).mean(axis=0) for s in scenes]))
 
 
 @pytest.mark.slow
@@ -91,7 +114,8 @@ def test_pretraining_learns_is_deterministic_and_loads(tmp_path, monkeypatch):
     doc = json.loads((a / "pretraining.json").read_text())
     # held out: the per-token read-out (coverage, motion) improves well beyond its start
     assert doc["val_end"]["dense"] < 0.8 * doc["val_start"]["dense"]
-    backbone = load_vision_backbone(parse_model(f"videomae:{a}"))
+    assert set(doc["val_end"]) == {"dense", *DENSE_NAMES}
+    backbone = load_vision_backbone(parse_model(f"timesformer:{a}"))
     assert (backbone.frames, backbone.size) == (TINY.frames, TINY.size)
     with pytest.raises(BGSError, match="already exists and is not empty"):
         pretrain_physical(a, TINY, log=None)

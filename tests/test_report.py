@@ -467,11 +467,16 @@ def test_headline_names_the_model_selected_on_validation_not_on_held_out_scores(
                                                          {"epoch": 1, "val_rsa": 0.31}]},
                 "triplet": {"best_epoch": 0, "history": [{"epoch": 0, "val_rsa": 0.12}]}}
     lead = _at_a_glance(models, training)
-    assert "video hybrid (selected among 2 fine-tuned models by validation RSA)" in lead
+    assert "video hybrid (the hybrid objective; the other fine-tuned models are its ablations)" in lead
     assert "odd-one-out accuracy 0.450 [0.429, 0.470]" in lead and "video triplet" not in lead
     assert "its base model, video base: odd-one-out accuracy 0.400" in lead
     assert "ratings" not in lead  # another family is not the base
     only = _at_a_glance(models[:3], {})
     assert "video hybrid:" in only and "selected" not in only
+    # without a hybrid model: the best validation RSA, not the best held-out score
+    others = [model("video_rsa", "fine-tuned", "video", 0.45, 0.20), models[0], models[3]]
+    training = {"rsa": training["hybrid"], "triplet": training["triplet"]}
+    lead = _at_a_glance(others, training)
+    assert "video rsa (selected among 2 fine-tuned models by validation RSA)" in lead
     recorded = _at_a_glance(models[1:3], {}, base_name="ratings")  # the run names the base
     assert "its base model, ratings: odd-one-out accuracy 0.700" in recorded

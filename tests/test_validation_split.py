@@ -94,3 +94,23 @@ def test_mixed_validation_has_many_more_triplets_and_the_same_training(folder):
 def test_val_triplets_must_be_known():
     with pytest.raises(ConfigError, match=r"data\.val_triplets = 'some'.*one of within, mixed"):
         DataConfig(val_triplets="some")
+
+
+def test_shuffled_labels_relabel_training_triplets_only(folder):
+    """``data.shuffle_labels``: every training triplet is the same row with its stimuli renamed
+    by one permutation of the training stimuli; validation and test triplets are untouched."""
+    true = load_training_data(TrainConfig(data=DataConfig.for_dataset(folder, val_triplets="mixed")))
+    cfg = TrainConfig(data=DataConfig.for_dataset(folder, val_triplets="mixed", shuffle_labels=True))
+    shuffled = load_training_data(cfg)
+    assert _rows(shuffled.val) == _rows(true.val) and _rows(shuffled.test) == _rows(true.test)
+    ids_true, ids_shuf = true.train.stimulus_ids, shuffled.train.stimulus_ids
+    assert list(ids_true) == list(ids_shuf) == list(true.train_ids)
+    assert np.array_equal(true.train.rows, shuffled.train.rows)
+    perm = {}  # brute force: one consistent renaming, read off the triplets
+    for t0, t1 in zip(true.train.triads, shuffled.train.triads):
+        for a, b in zip(ids_true[t0], ids_shuf[t1]):
+            assert perm.setdefault(a, b) == b
+    assert sorted(perm.values()) == sorted(perm) and sum(a != b for a, b in perm.items()) > len(perm) // 2
+    assert np.array_equal(true.train.odd, shuffled.train.odd)
+    again = load_training_data(cfg)  # seeded
+    assert np.array_equal(again.train.triads, shuffled.train.triads)

@@ -310,7 +310,10 @@ def load_vision_backbone(spec: ModelSpec, frames: int | None = None, device: str
     if fixed is not None and frames is not None and frames != fixed:
         raise ConfigError(f"{spec} takes exactly {fixed} frames (its config.num_frames), "
                           f"not {frames}; leave --frames unset")
-    frames = int(fixed or frames or kind.default_frames)
+    # a TimeSformer interpolates its time embeddings, but its own config.num_frames (what it
+    # was trained on) is the natural default
+    own = getattr(config, "num_frames", None) if kind.name == "timesformer" else None
+    frames = int(fixed or frames or own or kind.default_frames)
     if kind.name == "timesformer" and getattr(config, "num_frames", frames) != frames:
         # TimesformerLayer splits the token sequence into frames by config.num_frames, not by
         # the clip it is given (its time embeddings are interpolated to the clip): a 16-frame

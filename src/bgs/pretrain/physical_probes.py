@@ -1,7 +1,7 @@
 """Does the physically pre-trained video ViT see? Linear probes of held-out physical quantities.
 
 Clips of yet another synthetic seed (``PROBE_SEED_OFFSET + seed``: never pre-trained on) are
-embedded through the registry (``videomae:<folder>``, the mean of the last tokens, exactly as
+embedded through the registry (``timesformer:<folder>``, the CLS token after the final LayerNorm, exactly as
 the demo embeds), and cross-validated ridge probes (:func:`bgs.metrics.probes.linear_probe`,
 folds over clips) read the clips' physical quantities from them: where the agents are, how
 far apart, how they move relative to each other. The same probes on a randomly initialised
@@ -16,32 +16,33 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bgs.pretrain.physical import CLIP_NAMES, PhysicalConfig, physical_targets, synthetic_clips
+from bgs.pretrain.physical import CLIP_NAMES, PhysicalConfig, clip_quantities, synthetic_clips
 
 PROBE_SEED_OFFSET = 4000
 #: The probed quantities (columns of the per-clip targets).
-PROBED = ("mean_midpoint_x", "mean_midpoint_y", "mean_distance_ab", "change_distance_ab",
-          "mean_approach_ab", "mean_speed_sum_ab", "mean_facing_ab", "mean_third_distance")
+PROBED = ("mean_midpoint_x", "mean_midpoint_y", "mean_distance_ab", "sd_distance_ab",
+          "change_distance_ab", "mean_approach_ab", "mean_speed_sum_ab", "mean_facing_ab",
+          "mean_alignment_ab", "mean_third_present", "mean_third_distance")
 
 
 def probe_clips(config: PhysicalConfig, n_clips: int = 120, seed: int = 0, work=None):
     """(frames uint8 (n, T, H, W, 3), quantities DataFrame indexed 0..n-1) of held-out clips."""
     with tempfile.TemporaryDirectory(dir=work) as tmp:
-        frames, scenes, masks = synthetic_clips(Path(tmp), PROBE_SEED_OFFSET + seed, n_clips,
-                                                config.frames, config.size, "probe")
-    clip = physical_targets(scenes, masks, config)["clip"]
+        frames, scenes, _ = synthetic_clips(Path(tmp), PROBE_SEED_OFFSET + seed, n_clips,
+                                            config.frames, config.size, "probe")
+    clip = clip_quantities(scenes, config.frames)
     table = pd.DataFrame(clip, columns=list(CLIP_NAMES), index=pd.Index(range(n_clips), name="id"))
     return frames, table[list(PROBED)]
 
 
 def pooled_features(folder: str | Path, frames: np.ndarray, batch: int = 16) -> np.ndarray:
-    """The registry's embedding of ``videomae:<folder>`` for each clip (n, hidden)."""
+    """The registry's embedding of ``timesformer:<folder>`` for each clip (n, hidden)."""
     import torch
 
     from bgs.models.registry import parse_model
     from bgs.models.vision import load_vision_backbone
 
-    backbone = load_vision_backbone(parse_model(f"videomae:{folder}"))
+    backbone = load_vision_backbone(parse_model(f"timesformer:{folder}"))
     out = []
     with torch.inference_mode():
         for i in range(0, len(frames), batch):
@@ -59,8 +60,8 @@ def save_random_copy(config: PhysicalConfig, folder: str | Path) -> Path:
     folder = Path(folder)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = transformers.VideoMAEModel(config.videomae_config())
-    model.config.architectures = ["VideoMAEModel"]
+        model = transformers.TimesformerModel(config.timesformer_config())
+    model.config.architectures = ["TimesformerModel"]
     model.save_pretrained(folder)
     write_json(folder / "preprocessor_config.json", config.preprocessor())
     return folder

@@ -2,8 +2,8 @@
 ``bgs behavior experiment`` (docs/receiver-behavior.md).
 
 On a synthetic dataset (``bgs synth make``; its likes, comments and replay graphs are driven
-by the clips' latent social attributes and salient events) the demo's small pre-trained
-VideoMAE is trained under the same budget (steps, batch of triplets, learning rate, seeds)
+by the clips' latent social attributes and salient events) the demo's small physically
+pre-trained video ViT is trained under the same budget (steps, batch of triplets, learning rate, seeds)
 with
 
 * ``behavior`` — receiver behavior alone (``objective.name = "none"`` plus the engagement,
@@ -177,7 +177,7 @@ def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
     from bgs.models.embed import embed_clips, quiet_transformers
     from bgs.models.registry import parse_model
     from bgs.models.vision import load_vision_backbone
-    from bgs.pretrain.mae import MAEConfig, cached_videomae
+    from bgs.pretrain.physical import PhysicalConfig, cached_physical
     from bgs.synthetic import SynthConfig, make_dataset
 
     cfg = config or ExperimentConfig()
@@ -205,8 +205,8 @@ def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
     else:
         data_dir = Path(data)
     stimuli = _dataset(data_dir)[0]
-    backbone_dir = cached_videomae(MAEConfig.quick(), log=log)
-    backbone_ref = f"videomae:{backbone_dir}"
+    pretrain = replace(PhysicalConfig.quick(), frames=cfg.frames, size=cfg.size)
+    backbone_ref = f"timesformer:{cached_physical(pretrain, log=log)}"
     timings["data_and_backbone"] = time.perf_counter() - t0
 
     # ---- the untrained baseline

@@ -3,7 +3,7 @@
 Two synthetic datasets with the same seed — so the same scripts, motion, latents, split and
 (nearly) the same simulated judgments — rendered in two styles: A = ``default`` (textured
 backgrounds, circles/squares/triangles, smooth motion) and B = ``abstract`` (flat grey,
-neon diamonds/crosses/hexagons, jerky motion). The small VideoMAE of ``bgs demo --quick`` is
+neon diamonds/crosses/hexagons, jerky motion). The small physically pre-trained video ViT of ``bgs demo --quick`` is
 fine-tuned with BGS (hybrid) on A's training clips and, separately, on B's; the base model
 and both fine-tuned models embed both datasets and are scored on each dataset's held-out
 clips (the same clips in both styles) against that dataset's ceiling. The agent share of
@@ -62,7 +62,7 @@ class _Timed:
 def run_transfer(out: str | Path, cfg: TransferConfig | None = None,
                  log: Callable[[str], None] = print) -> dict:
     """Every step into ``out``; returns the table rows, the attention rows and the timings."""
-    from bgs.pretrain.mae import MAEConfig, cached_videomae
+    from bgs.pretrain.physical import PhysicalConfig, cached_physical
     from bgs.synthetic import SynthConfig, make_dataset
 
     cfg = cfg or TransferConfig()
@@ -75,8 +75,8 @@ def run_transfer(out: str | Path, cfg: TransferConfig | None = None,
             timed(f"synth {key}", make_dataset, out / key, SynthConfig(
                 seed=cfg.seed, n_clips=cfg.clips, n_participants=cfg.participants, frames=cfg.frames,
                 size=cfg.size, style=style), force=True)
-    mae = replace(MAEConfig.quick(), frames=cfg.frames, size=cfg.size)
-    backbone = f"videomae:{timed('pre-trained backbone (cached)', cached_videomae, mae, log=log)}"
+    pretrain = replace(PhysicalConfig.quick(), frames=cfg.frames, size=cfg.size)
+    backbone = f"timesformer:{timed('pre-trained backbone (cached)', cached_physical, pretrain, log=log)}"
     for key in STYLES:  # fine-tune on each style
         if not (out / f"train_{key}" / "metrics.json").exists():
             data = DataConfig.for_dataset(out / key, videos=str(out / key / "videos"), store=str(out / "store" / key))

@@ -33,7 +33,7 @@ class DataConfig(Checked):
         "val_fraction": [Interval(float, 0, 1, closed="neither")],
         "val_triplets": [Options("within", "mixed")],
         "resize": [Options(*RESIZE_MODES)],
-        "caption_pool": [Options("first", "mean")]}
+        "caption_pool": [Options("first", "mean")], "shuffle_labels": [FLAG]}
 
     triplets: str = ""
     format: str = "garcia2025"
@@ -49,6 +49,10 @@ class DataConfig(Checked):
     val_triplets: str = "within"
     resize: str = "crop"
     caption_pool: str = "mean"  # text backbones: "first" or "mean" of the captions
+    # negative control: the training judgments' stimulus labels permuted (seeded by run.seed)
+    # among the training stimuli, so they no longer belong to the media they name;
+    # validation and test judgments stay true
+    shuffle_labels: bool = False
 
     @classmethod
     def for_dataset(cls, folder: str | Path, **settings) -> "DataConfig":

@@ -101,6 +101,10 @@ def load_training_data(config: TrainConfig) -> TrainingData:
                                  seed=config.run.seed)
     train_ids, val_ids = split["train"], split["val"]
     train = triplets.restrict(train_ids)
+    if d.shuffle_labels:  # train.stimulus_ids is train_ids: permuting it relabels every triplet
+        rng = np.random.default_rng([config.run.seed, 17])
+        train = replace(train, stimulus_ids=train_ids[rng.permutation(len(train_ids))])
+        train = train.restrict(train_ids)
     val = validation_triplets(triplets, train_ids, val_ids, d.val_triplets)
     test = triplets.restrict(test_ids) if len(test_ids) else None
     if len(train) == 0:
