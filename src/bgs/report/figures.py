@@ -235,6 +235,25 @@ def _reference_lines(ax, key: str, evals: list, true_ceiling, lows: list, highs:
         lows.append(0.0)
 
 
+def _score_legend(stages_seen: dict, anchor: bool, true_ceiling: float | None) -> list:
+    """The legend of :func:`plot_model_scores`: the stages drawn, then its reference lines."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    rank = {"baseline": 0, "fine-tuned": 1}
+    handles = [Line2D([], [], ls="", marker=s[1], color=s[0], mfc=s[0] if lab == "fine-tuned"
+                      else "white", mew=1.6, ms=7, label=lab)
+               for lab, s in sorted(stages_seen.items(), key=lambda kv: rank.get(kv[0], 2))]
+    handles += ([Line2D([], [], ls="--", color="#444444", lw=1, label="chance (1/2; r = 0)")] if anchor else
+                [Patch(color=CEILING_COLOR, alpha=0.3, label="odd-one-out ceiling (lower–upper)"),
+                 Line2D([], [], color=CEILING_COLOR, lw=2.5, label="RSA ceiling √reliability"),
+                 Line2D([], [], ls="--", color="#444444", lw=1, label="chance (1/3; r = 0)")])
+    if _num(true_ceiling) is not None:
+        handles.insert(-1, Line2D([], [], ls=":", color="black", lw=1.8,
+                                  label="true odd-one-out ceiling (simulation)"))
+    return handles
+
+
 def plot_model_scores(models: Mapping[str, Mapping], path: str | Path, title: str = "",
                       true_ceiling: float | None = None) -> Path:
     """Held-out scores per model: 3-way odd-one-out accuracy (left) and Spearman RSA (right),
@@ -248,9 +267,6 @@ def plot_model_scores(models: Mapping[str, Mapping], path: str | Path, title: st
     known odd-one-out ceiling of simulated data, drawn as a dotted black line.
     """
     plt = _pyplot()
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
     entries = [model_entry(k, v) for k, v in models.items()]
     entries = [e for e in entries if e["eval"]]
     n = len(entries)
@@ -302,17 +318,7 @@ def plot_model_scores(models: Mapping[str, Mapping], path: str | Path, title: st
     axes[0].set_title("two-way accuracy (anchor triplets)" if anchor else "odd-one-out accuracy", fontsize=10)
     axes[1].set_title("representational similarity", fontsize=10)
 
-    rank = {"baseline": 0, "fine-tuned": 1}
-    handles = [Line2D([], [], ls="", marker=s[1], color=s[0], mfc=s[0] if lab == "fine-tuned"
-                      else "white", mew=1.6, ms=7, label=lab)
-               for lab, s in sorted(stages_seen.items(), key=lambda kv: rank.get(kv[0], 2))]
-    handles += ([Line2D([], [], ls="--", color="#444444", lw=1, label="chance (1/2; r = 0)")] if anchor else
-                [Patch(color=CEILING_COLOR, alpha=0.3, label="odd-one-out ceiling (lower–upper)"),
-                 Line2D([], [], color=CEILING_COLOR, lw=2.5, label="RSA ceiling √reliability"),
-                 Line2D([], [], ls="--", color="#444444", lw=1, label="chance (1/3; r = 0)")])
-    if _num(true_ceiling) is not None:
-        handles.insert(-1, Line2D([], [], ls=":", color="black", lw=1.8,
-                                  label="true odd-one-out ceiling (simulation)"))
+    handles = _score_legend(stages_seen, anchor, true_ceiling)
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), frameon=False,
                fontsize=8, bbox_to_anchor=(0.5, 0.0))
     fig.suptitle(title or "Held-out alignment with human judgments (95% CIs)", fontsize=11)
