@@ -16,6 +16,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from bgs.data.ids import index_triples
 from bgs.errors import (
     ConfigError,
     InvalidRecordError,
@@ -115,14 +116,9 @@ class AnchorTripletSet:
     def from_arrays(cls, head, close, far, participant=None, stimulus_ids=None,
                     source: str = "") -> "AnchorTripletSet":
         """Build from stimulus ids (no validation beyond distinct, known ids)."""
-        cols = [np.asarray(x) for x in (head, close, far)]
-        ids = np.asarray(stimulus_ids) if stimulus_ids is not None else np.unique(np.concatenate(cols))
-        index = pd.Index(ids)
-        t = np.stack([index.get_indexer(x) for x in cols], axis=1).astype(np.int32)
-        if (t < 0).any():
-            raise ValueError("anchor triplets name stimuli missing from stimulus_ids")
-        if ((t[:, 0] == t[:, 1]) | (t[:, 0] == t[:, 2]) | (t[:, 1] == t[:, 2])).any():
-            raise ValueError("an anchor triplet repeats a stimulus")
+        ids, t = index_triples((head, close, far), stimulus_ids,
+                               missing="anchor triplets name stimuli missing from stimulus_ids",
+                               repeated="an anchor triplet repeats a stimulus")
         n = len(t)
         codes, uniques = pd.factorize(np.zeros(n, np.int64) if participant is None
                                       else np.asarray(participant), sort=False)

@@ -39,3 +39,20 @@ def _exact_int(value) -> int | None:
         return int(text) if text.lstrip("+-").isdigit() else int(float(text))
     except (ValueError, OverflowError):
         return None
+
+
+def index_triples(columns, stimulus_ids=None, *, missing: str, repeated: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, (n, 3) int32 indices into ids) of three columns of stimulus ids; ``ids`` defaults
+    to the sorted distinct ids. ``missing`` / ``repeated``: the ValueError messages for an id
+    not in ``ids`` and for a row that names one stimulus twice."""
+    cols = [np.asarray(x) for x in columns]
+    ids = np.asarray(stimulus_ids) if stimulus_ids is not None else np.unique(np.concatenate(cols))
+    index = pd.Index(ids)
+    if not index.is_unique:
+        raise ValueError("stimulus_ids must be unique")
+    t = np.stack([index.get_indexer(x) for x in cols], axis=1).astype(np.int32)
+    if (t < 0).any():
+        raise ValueError(missing)
+    if ((t[:, 0] == t[:, 1]) | (t[:, 0] == t[:, 2]) | (t[:, 1] == t[:, 2])).any():
+        raise ValueError(repeated)
+    return ids, t

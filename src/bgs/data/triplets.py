@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bgs.data.formats import REQUIRED_FIELDS, TripletFormat, resolve_format
-from bgs.data.ids import parse_int64
+from bgs.data.ids import index_triples, parse_int64
 from bgs.data.tables import first_row_number, read_table, require_columns
 from bgs.errors import (
     ConfigError,
@@ -137,19 +137,12 @@ class TripletSet:
 
         No catch-trial handling or screening: use :func:`read_triplets` for raw files.
         """
-        a, b, c, odd = (np.asarray(x) for x in (a, b, c, odd))
-        n = len(a)
-        ids = (np.asarray(stimulus_ids) if stimulus_ids is not None
-               else np.unique(np.concatenate([a, b, c])))
+        odd = np.asarray(odd)
+        n = len(odd)
+        ids, triads = index_triples((a, b, c), stimulus_ids,
+                                    missing="triplets name stimuli missing from stimulus_ids",
+                                    repeated="a triplet repeats a stimulus (catch trial); use read_triplets")
         index = pd.Index(ids)
-        if not index.is_unique:
-            raise ValueError("stimulus_ids must be unique")
-        triads = np.stack([index.get_indexer(x) for x in (a, b, c)], axis=1).astype(np.int32)
-        if (triads < 0).any():
-            raise ValueError("triplets name stimuli missing from stimulus_ids")
-        if ((triads[:, 0] == triads[:, 1]) | (triads[:, 0] == triads[:, 2])
-                | (triads[:, 1] == triads[:, 2])).any():
-            raise ValueError("a triplet repeats a stimulus (catch trial); use read_triplets")
         odd_idx = index.get_indexer(odd)
         pos = np.full(n, -1, dtype=np.int8)
         for k in range(3):
