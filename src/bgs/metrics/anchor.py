@@ -16,7 +16,13 @@ import numpy as np
 from bgs.data.anchor import AnchorTripletSet
 from bgs.embeddings import Embeddings
 from bgs.human.anchor import anchor_similarity, anchor_split_half, repeat_agreement_ceiling
-from bgs.stats import correlate, multiplicities, percentile_ci
+from bgs.metrics.resampling import (
+    bootstrap_over_stimuli,
+    bootstrap_over_triplets,
+    permutation_nulls,
+    permutation_p_value,
+)
+from bgs.stats import correlate, percentile_ci
 
 
 def observed_pairs(human) -> tuple[np.ndarray, np.ndarray]:
@@ -24,24 +30,6 @@ def observed_pairs(human) -> tuple[np.ndarray, np.ndarray]:
     i, j = np.triu_indices(human.n_stimuli, k=1)
     keep = human.cooccurrence[i, j] > 0
     return i[keep], j[keep]
-
-
-def bootstrap_triplet_mean(scores: np.ndarray, n_bootstrap: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.array([(multiplicities(rng, len(scores)) * scores).sum() / len(scores)
-                     for _ in range(n_bootstrap)])
-
-
-def bootstrap_stimulus_mean(scores: np.ndarray, triplets, n_bootstrap: int, seed: int = 0) -> np.ndarray:
-    """Resampling stimuli: a triplet counts with the product of its stimuli's multiplicities."""
-    rng = np.random.default_rng(seed)
-    t = triplets.triads
-    out = np.empty(n_bootstrap)
-    for k in range(n_bootstrap):
-        w = multiplicities(rng, triplets.n_stimuli).astype(float)
-        tw = w[t[:, 0]] * w[t[:, 1]] * w[t[:, 2]]
-        out[k] = (tw * scores).sum() / tw.sum() if tw.sum() > 0 else np.nan
-    return out
 
 
 def bootstrap_rsa_stimuli(dissimilarity: np.ndarray, human, method: str, n_bootstrap: int,
@@ -59,14 +47,6 @@ def bootstrap_rsa_stimuli(dissimilarity: np.ndarray, human, method: str, n_boots
         keep = (a != b) & ~np.isnan(h)
         out[k] = correlate(dissimilarity[a[keep], b[keep]], h[keep], method) if keep.sum() > 2 else np.nan
     return out
-
-
-def permutation_p_value(statistic, observed: float, n_stimuli: int, n_permutations: int,
-                        seed: int = 0) -> tuple[float, np.ndarray]:
-    """One-sided p that a stimulus-label permutation scores at least ``observed``."""
-    rng = np.random.default_rng(seed)
-    null = np.array([statistic(rng.permutation(n_stimuli)) for _ in range(n_permutations)])
-    return float((1 + np.sum(null >= observed - 1e-12)) / (1 + n_permutations)), null
 
 
 CI_LEVEL = 0.95
@@ -91,10 +71,12 @@ def anchor_rsa(dissimilarity: np.ndarray, triplets: AnchorTripletSet, method: st
 
 def mean_cis(scores: np.ndarray, triplets: AnchorTripletSet, n_bootstrap: int, seed: int) -> dict:
     """95 % CIs of a mean per-triplet score: resampling triplets, and resampling stimuli."""
-    view = triplets.as_triplet_set()
-    return {"ci": percentile_ci(bootstrap_triplet_mean(scores, n_bootstrap, seed), CI_LEVEL),
-            "ci_method": "bootstrap over triplets",
-            "ci_stimuli": percentile_ci(bootstrap_stimulus_mean(scores, view, n_bootstrap, seed), CI_LEVEL)}
+    column = scores[:, None]
+    over_triplets, _ = bootstrap_over_triplets(column, None, n_bootstrap, seed)
+    over_stimuli, _ = bootstrap_over_stimuli(column, triplets.triplets, None, triplets.n_stimuli,
+                                             n_bootstrap, seed)
+    return {"ci": percentile_ci(over_triplets[:, 0], CI_LEVEL), "ci_method": "bootstrap over triplets",
+            "ci_stimuli": percentile_ci(over_stimuli[:, 0], CI_LEVEL)}
 
 
 def bootstrap_anchor_rsa_triplets(dissimilarity: np.ndarray, triplets: AnchorTripletSet, method: str,
@@ -125,9 +107,9 @@ def evaluate_anchor_similarity(similarity: np.ndarray, triplets: AnchorTripletSe
     if n_bootstrap:
         entry.update(mean_cis(scores, triplets, n_bootstrap, seed))
     if n_permutations:
-        entry["p_value"], _ = permutation_p_value(
-            lambda p: anchor_scores(similarity[np.ix_(p, p)], triplets).mean(), acc,
-            triplets.n_stimuli, n_permutations, seed)
+        null = permutation_nulls(lambda p: anchor_scores(similarity[np.ix_(p, p)], triplets).mean(),
+                                 triplets.n_stimuli, n_permutations, seed)
+        entry["p_value"] = permutation_p_value(null, acc)
     out = {"kind": "anchor triplets", "n_triplets": len(triplets), "n_stimuli": triplets.n_stimuli,
            "n_pairs": int(len(i)), "seed": seed, "n_bootstrap": n_bootstrap,
            "ci_level": CI_LEVEL, "anchor_accuracy": entry}
