@@ -26,7 +26,7 @@ from bgs.data.garcia2025 import load_garcia2025
 from bgs.embeddings import Embeddings
 from bgs.metrics.evaluate import evaluate_embeddings
 from bgs.objectives.triplet import triplet_loss
-from bgs.pretrain.physical import AGENT_NAMES, clip_quantities
+from bgs.pretrain.physical import AGENT_NAMES, agent_state, clip_quantities
 from bgs.synthetic import SynthConfig, make_dataset, read_truth
 from bgs.synthetic.dataset import build_scenes
 
@@ -36,8 +36,6 @@ LEARNED = ("agents", "x", "y", "r2", "speed", "abs_velocity_centre", "heading_ve
 def feature_sets(scenes, frames: int) -> dict[str, np.ndarray]:
     """Named (clips, features) arrays: relational clip statistics, the moments a mean over
     the backbone's per-token read-out gives (all, and those it learns), the latents."""
-    from bgs.pretrain.physical import agent_state
-
     moments = np.stack([agent_state(s, frames).sum(axis=0).mean(axis=0) for s in scenes])
     learned = moments[:, [AGENT_NAMES.index(n) for n in LEARNED]]
     return {"relational clip statistics": clip_quantities(scenes, frames),
