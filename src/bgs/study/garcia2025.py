@@ -29,6 +29,7 @@ import pandas as pd
 from bgs.constraints import FLAG, Interval, ListOf, Options, check
 from bgs.embeddings import Embeddings
 from bgs.errors import ConfigError
+from bgs.metrics.paired import paired_difference
 from bgs.report.rundir import RunHeader, command_line, score_row, write_matrices, write_table
 from bgs.study.finetune import finetune, train_config
 from bgs.study.run import StudyRun, ratings_and_random
@@ -89,16 +90,6 @@ def ensure_data(directory: Path, log: Callable[[str], None]) -> Path:
     log(f"  {directory} lacks the dataset: fetching garcia2025 (bgs datasets fetch)")
     fetch("garcia2025", directory)
     return directory
-
-
-def paired_difference(a: np.ndarray, b: np.ndarray, triplets, n_bootstrap: int, seed: int) -> dict:
-    """Mean of the per-triplet score difference ``a − b`` with CIs resampling triplets and
-    resampling stimuli (the same resamples for both models, so the CI is of the paired
-    difference, narrower than comparing two separate CIs)."""
-    from bgs.metrics.evaluate import mean_cis
-
-    d = np.asarray(a, float) - np.asarray(b, float)
-    return {"value": float(d.mean()), **mean_cis(d, triplets, n_bootstrap, seed), "n_triplets": int(len(d))}
 
 
 def ooo_per_triplet(embeddings: Embeddings, triplets) -> np.ndarray:
