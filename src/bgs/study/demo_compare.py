@@ -70,8 +70,7 @@ def _side(ci) -> str:
 
 
 def _numbers(row: dict) -> str:
-    return "; ".join(f"{KEYS[k]} {row[k]['value']:+.3f} [{ci_text(row[k].get('ci_stimuli'))}] over clips"
-                     for k in KEYS)
+    return ", ".join(f"{KEYS[k]} {row[k]['value']:+.3f} [{ci_text(row[k].get('ci_stimuli'))}]" for k in KEYS)
 
 
 def ci_text(ci) -> str:
@@ -84,30 +83,35 @@ def _short(name: str) -> str:
     return run.short if run else "the base model" if name == BASE else name
 
 
+def _finding(claim: str, holds: bool | None, verdict: str, row: dict) -> dict:
+    return {"claim": claim, "holds": holds, "model": row["model"], "minus": row["minus"],
+            "text": f"{claim[0].upper()}{claim[1:]}? {verdict} ({_numbers(row)}; paired 95% CIs over clips)."}
+
+
 def findings(rows: list[dict]) -> list[dict]:
     """What the paired CIs over clips say, claim by claim: the hybrid against the base and
-    against each alternative, and whether the shuffled-label control stays within its CI
-    of the base (``holds``: True, False, or None where the CIs disagree or are missing)."""
+    against each alternative (``holds`` True: both differences' CIs above 0; False: neither;
+    None: one of the two), and whether the shuffled-label control stays within its CI of
+    the base (True: both CIs include 0)."""
     out = []
     for row in rows:
         a, b = row["model"], row["minus"]
         sides = {k: _side(row[k].get("ci_stimuli")) for k in KEYS}
         if a == SHUFFLED and b == BASE:
             within = all(s == "includes 0" for s in sides.values())
-            claim = "the shuffled-label control stays within its CI of the base"
-            verdict = ("it does: both paired CIs over clips include 0" if within else
-                       "it does not: " + ", ".join(f"{KEYS[k]} {s}" for k, s in sides.items() if s != "includes 0"))
-            out.append({"claim": claim, "holds": within, "text": f"{claim[0].upper()}{claim[1:]}? "
-                        f"{verdict} ({_numbers(row)})."})
+            verdict = ("Yes: both paired CIs include 0" if within else "No: " + ", ".join(
+                f"the {KEYS[k]} difference's CI is {s}" for k, s in sides.items() if s != "includes 0"))
+            out.append(_finding("the shuffled-label control stays within its CI of the base", within, verdict, row))
         elif a == HYBRID:
-            above = [s == "above 0" for s in sides.values()]
-            holds = True if all(above) else False if not any(above) else None
-            claim = f"BGS hybrid beats {_short(b)}"
-            verdict = {True: "yes, in both", False: "no, in neither", None: "in one of the two"}[holds]
-            detail = ", ".join(f"{KEYS[k]} {s}" for k, s in sides.items())
-            out.append({"claim": claim, "holds": holds,
-                        "text": f"{claim[0].upper()}{claim[1:]}? {verdict} (paired CI over clips: {detail}; "
-                                f"{_numbers(row)})."})
+            above = [k for k, s in sides.items() if s == "above 0"]
+            holds = True if len(above) == len(KEYS) else False if not above else None
+            below = [k for k, s in sides.items() if s == "below 0"]
+            verdict = {True: "Yes: both paired CIs are above 0",
+                       False: "Not shown: neither paired CI is above 0",
+                       None: f"In {KEYS[above[0]] if above else ''} only"}[holds]
+            if below:
+                verdict += f"; {_short(b)} is better in " + " and ".join(KEYS[k] for k in below)
+            out.append(_finding(f"BGS hybrid beats {_short(b)}", holds, verdict, row))
     return out
 
 
