@@ -90,3 +90,22 @@ def test_bad_seeds_on_the_command_line_exit_2(args, tmp_path, capsys):
 def test_unknown_fine_tuning_run_is_a_config_error():
     with pytest.raises(ConfigError, match="hybrid_shuffled"):
         DemoConfig(objectives=("hybrid", "contrastive")).validate()
+
+
+def test_language_distillation_without_captions_is_skipped(tmp_path):
+    """No caption model installed: the language run is skipped, said in the log and in
+    ``metrics["skipped"]`` (the report shows it), and nothing is trained."""
+    from bgs.report.comparisons import comparisons_section
+    from bgs.report.rundir import RunHeader
+    from bgs.study.demo import _finetune
+    from bgs.study.run import StudyRun
+
+    logged = []
+    run = StudyRun(tmp_path / "run", RunHeader("demo", "t", ["bgs", "demo"], {}), logged.append)
+    embeddings = {}
+    _finetune(run, tmp_path, "timesformer:unused", DemoConfig(), "hybrid_language", embeddings, {})
+    assert embeddings == {} and run.metrics["skipped"] == {"hybrid_language": "no caption model installed"}
+    assert any("bgs[text]" in m for m in logged) and not (tmp_path / "run" / "train").exists()
+    metrics = {**run.metrics, "comparisons": {"differences": [
+        {**diff("video_hybrid", "video_base", (0.0, 0.1), (0.0, 0.1)), "n_triplets": 10, "n_stimuli": 5}]}}
+    assert "Not run: hybrid_language (no caption model installed)" in comparisons_section(metrics)

@@ -46,4 +46,5 @@ def comparisons_section(metrics: Mapping) -> str:
                       "share > 0 (triplets / clips)", "triplets"), rows, numeric=range(2, 9))
             + (("<h3>What the numbers say</h3><ul>" + "".join(f"<li>{_e(f['text'])}</li>" for f in found)
                 + "</ul>") if found else "")
+            + "".join(_p_(f"Not run: {name} ({why}).", "warn") for name, why in (metrics.get("skipped") or {}).items())
             + _p_("Table: tables/comparisons.csv.", "note"))

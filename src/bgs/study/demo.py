@@ -4,7 +4,7 @@ validate and screen the triplets → reliability and ceilings → baseline embed
 video transformer pre-trained, supervised, on the physical ground truth of other synthetic
 clips: where the agents are, how they move and face; the caption encoder, the attribute
 ratings) → BGS fine-tuning of the video model on the training clips
-(hybrid, with triplet-only and RSA-only as ablations) → evaluation of every model on the
+(hybrid, its ablations and controls) → evaluation of every model on the
 held-out clips' triplets → paired differences against the base (and of the hybrid against
 each alternative) with CIs over triplets and over clips → linear probes of the planted
 social attributes → variance partitioning (video vs captions) → plots, tables and
@@ -157,6 +157,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
     for name in cfg.objectives:
         with run.step(f"BGS fine-tuning: {name}"):
             _finetune(run, data_dir, backbone_ref, cfg, name, embeddings, families)
+    cfg = replace(cfg, objectives=tuple(n for n in cfg.objectives if f"video_{n}" in embeddings))  # those run
     with run.step("held-out evaluation"):
         _evaluate(run, embeddings, families, test, cfg)
     with run.step("paired differences against the base model"):
