@@ -116,6 +116,8 @@ def claims(
                                                               "(default 0,1,2; --quick: 0)."),
     quick: bool = typer.Option(False, "--quick", help="The CI-sized run (64 clips, 2×3 steps, few "
                                                       "resamples): checks the plumbing, not the verdicts."),
+    measure_only: bool = typer.Option(False, "--measure-only", help="Measure and judge a finished OUT "
+                                                                    "again (the trained models stay)."),
 ):
     """Every claim of Garcia & Isik (2025) and Singh et al. (2024) tested on the synthetic
     world's planted truth: held-out alignment, unique variance beyond captions, social-latent
@@ -123,8 +125,13 @@ def claims(
     agents, receiver behavior (with its manipulation check and ablations) and what each
     behavior signal carries. Writes claims.csv / claims.json / claims.md and report.md."""
     from bgs.errors import ConfigError
-    from bgs.study.claims import ClaimsConfig, run_claims
+    from bgs.study.claims import ClaimsConfig, remeasure_claims, run_claims
 
+    if measure_only:
+        result = remeasure_claims(out_dir, log=out.print)
+        out.print(f"[green]re-measured[/green]: {pd_counts([c['verdict'] for c in result['claims']])}; "
+                  f"{out_dir}/claims.md")
+        return
     try:
         chosen = tuple(int(s) for s in _names(seeds, "--seeds")) if seeds is not None else None
     except ValueError:

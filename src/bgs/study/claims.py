@@ -27,10 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bgs.study.behavior import EXTRA_CONDITIONS, CONDITIONS, ExperimentConfig
+from bgs.study.behavior import CONDITIONS, EXTRA_CONDITIONS, ExperimentConfig
 from bgs.study.claims_measures import Models, accuracy_claim, partition_claims, per_clip_claim, r2_claim
 from bgs.study.claims_table import Claim, claims_markdown, write_claims
-from bgs.train.config import OptimConfig
 from bgs.study.claims_world import (
     attention_diffs,
     behavior_signals,
@@ -38,6 +37,7 @@ from bgs.study.claims_world import (
     interaction_class,
     truth_features,
 )
+from bgs.train.config import OptimConfig
 
 G, S = "Garcia & Isik 2025", "Singh et al. 2024"
 
@@ -53,12 +53,11 @@ def _full_experiment() -> ExperimentConfig:
 class ClaimsConfig:
     experiment: ExperimentConfig = field(default_factory=_full_experiment)
     n_bootstrap: int = 1000
-    n_partition_bootstrap: int = 200
 
     @classmethod
     def quick(cls, seeds: tuple = (0,)) -> "ClaimsConfig":
         exp = replace(ExperimentConfig.quick(), clips=64, conditions=CONDITIONS + EXTRA_CONDITIONS, seeds=seeds)
-        return cls(experiment=exp, n_bootstrap=100, n_partition_bootstrap=20)
+        return cls(experiment=exp, n_bootstrap=100)
 
     @classmethod
     def full(cls, seeds: tuple = (0, 1, 2)) -> "ClaimsConfig":
@@ -97,11 +96,38 @@ def run_claims(out: str | Path, cfg: ClaimsConfig | None = None, log: Callable[[
     claims = clock("measuring the claims", measure_claims, out, cfg, log, clock)
     clock.timings["total"] = {"wall_s": round(time.perf_counter() - w0, 1),
                               "cpu_s": round(time.process_time() - c0, 1)}
-    header = {"command": "bgs study claims", "config": asdict(cfg), "timings": clock.timings}
+    return _write(out, cfg, claims, clock.timings)
+
+
+def _write(out: Path, cfg: ClaimsConfig, claims: list[Claim], timings: dict) -> dict:
+    header = {"command": "bgs study claims", "config": asdict(cfg), "timings": timings}
     write_claims(out, claims, header)
-    (out / "timings.json").write_text(json.dumps(clock.timings, indent=2) + "\n")
+    (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     write_report(out, claims, header)
     return json.loads((out / "claims.json").read_text())
+
+
+def remeasure_claims(out: str | Path, log: Callable[[str], None] = print) -> dict:
+    """Measure and judge a finished run again (``bgs study claims OUT --measure-only``): the
+    trained models stay, the claims and the report are rewritten; the training timings are
+    kept and the measurement's replaced."""
+    from bgs.errors import BGSError
+
+    out = Path(out)
+    if not (out / "claims.json").exists():
+        raise BGSError(f"{out} holds no finished claims run (claims.json). Fix: run "
+                       f"`bgs study claims {out}` first")
+    raw = json.loads((out / "claims.json").read_text())
+    exp = ExperimentConfig.from_dict(raw["config"]["experiment"], str(out / "claims.json"))
+    cfg = ClaimsConfig(experiment=exp, n_bootstrap=raw["config"]["n_bootstrap"])
+    clock = _Clock(log)
+    claims = clock("measuring the claims", measure_claims, out, cfg, log, clock)
+    timings = {**raw["timings"], **clock.timings}
+    timings.pop("total", None)
+    steps = ("synthetic dataset (default style)", "synthetic dataset (abstract style)",
+             "training every condition", "measuring the claims")
+    timings["total"] = {k: round(sum(timings[s][k] for s in steps if s in timings), 1) for k in ("wall_s", "cpu_s")}
+    return _write(out, cfg, claims, timings)
 
 
 def _models(out: Path, cfg: ClaimsConfig, data_dir: Path, emb_dir: Path | None = None) -> Models:
@@ -151,7 +177,7 @@ def _garcia_claims(out: Path, m: Models, cfg: ClaimsConfig) -> list[Claim]:
     return [
         accuracy_claim(m, "bgs", "untrained", **_text(
             "1", G, "BGS raises held-out 3-way accuracy", "3-way accuracy, BGS − untrained")),
-        *partition_claims(m, captions, cfg.n_partition_bootstrap, (
+        *partition_claims(m, captions, (
             _text("2a", G, "BGS adds unique video variance beyond captions",
                   "cross-validated unique video R², BGS − untrained"),
             _text("2b", G, "BGS grows the variance video shares with captions",
@@ -237,7 +263,7 @@ def _behavior_claims(out: Path, m: Models, cfg: ClaimsConfig) -> list[Claim]:
                 "7c", S, "Behavior added to BGS improves the social probes",
                 "probe R² (mean of 6), BGS + behavior − BGS", **pre))]
     rows += [r2_claim(m, sig, "untrained", social, **_text(
-        f"7{'def'[k]}", S, f"{sig} alone makes social latents decodable",
+        f"7{'def'[k]}", S, f"The {sig} signal alone makes social latents decodable",
         f"probe R² (mean of 6), {sig}-only − untrained", **pre)) for k, sig in enumerate(SIGNALS)]
     return rows + _signal_claims(out, m, check)
 
@@ -261,7 +287,7 @@ def _signal_claims(out: Path, m: Models, check: Claim) -> list[Claim]:
         if sc.attribute == "like_log_ratio":
             details["behavior_model_r2"] = check.effect  # the trained video model, for comparison
         out_rows.append(Claim(effect=sc.r2, ci_low=sc.r2_ci[0], ci_high=sc.r2_ci[1], details=details, **_text(
-            f"8{'abcde'[k]}", S, f"{names[sc.attribute]} carry content (predictable from the latents)",
+            f"8{'abcde'[k]}", S, f"The {names[sc.attribute]} signal carries content (predictable from the latents)",
             f"held-out ridge R² of {sc.attribute} from latents + event time + script")))
     return out_rows
 

@@ -8,7 +8,8 @@ clips (the same draws for every model), so it is of the paired difference:
   reference's, through :func:`paired_difference` (its bootstrap over stimuli = clips);
 * probe R²: :func:`bgs.study.behavior.mean_r2_difference`;
 * per-clip quantities (attention ratios, class-probe hits): the mean of the per-clip
-  differences, :func:`bgs.study.attention.bootstrap_mean_ci` over clips.
+  differences, :func:`bgs.study.attention.bootstrap_mean_ci` over clips;
+* variance partitions: the jackknife over held-out clips (:func:`partition_claims`).
 """
 
 from __future__ import annotations
@@ -136,11 +137,22 @@ def partition_parts(test, video, captions, seed: int) -> dict:
             "unique_captions": cv["unique"]["captions"]}
 
 
-def partition_claims(m: Models, captions, n_bootstrap: int, texts: tuple[dict, dict]) -> list[Claim]:
+def jackknife_ci(full: float, leave_one_out: np.ndarray, z: float = 1.959964) -> tuple[float, float]:
+    """Normal 95 % interval from the jackknife standard error of the leave-one-out values
+    (``SE² = (n − 1)/n · Σ (θᵢ − θ̄)²``), centred on the full-sample value."""
+    v = np.asarray(leave_one_out, float)
+    v = v[np.isfinite(v)]
+    if len(v) < 2:
+        return (np.nan, np.nan)
+    se = float(np.sqrt((len(v) - 1) / len(v) * ((v - v.mean()) ** 2).sum()))
+    return (full - z * se, full + z * se)
+
+
+def partition_claims(m: Models, captions, texts: tuple[dict, dict]) -> list[Claim]:
     """Claims 2a (unique video variance grows with BGS) and 2b (the part shared with the
-    captions grows). CI: a bootstrap over held-out clips in which each resample keeps the
-    distinct clips drawn (about 63 %; a cross-validated partition cannot hold a clip twice)
-    and re-partitions base and fine-tuned models on the triplets among them."""
+    captions grows). CI over held-out clips by the jackknife: each clip left out in turn,
+    base and fine-tuned models re-partitioned on the triplets among the others (a
+    cross-validated partition cannot hold a resampled clip twice, so no bootstrap)."""
     ids = np.asarray(m.test.stimulus_ids)
     bgs = [e for _, e in m.side("bgs")]
     if captions is None or not bgs:
@@ -153,20 +165,19 @@ def partition_claims(m: Models, captions, n_bootstrap: int, texts: tuple[dict, d
         return np.array([[a[k] - before[k] for k in ("unique_video", "shared")] for a in after])
 
     full = effects(m.test)  # (seeds, 2)
-    rng = np.random.default_rng([m.seed, 2])
-    boots = []
-    for _ in range(n_bootstrap):
-        keep = np.unique(rng.integers(0, len(ids), len(ids)))
+    loo = []
+    for k in range(len(ids)):
         try:
-            boots.append(effects(m.test.restrict(ids[keep])).mean(axis=0))
-        except ConfigError:  # a resample too small to cross-validate
-            continue
-    boots = np.array(boots) if boots else np.full((1, 2), np.nan)
+            loo.append(effects(m.test.restrict(np.delete(ids, k))).mean(axis=0))
+        except ConfigError:  # too few pairs left to cross-validate
+            loo.append(np.full(2, np.nan))
+    loo = np.array(loo)
     out = []
     for k, text in enumerate(texts):
-        lo, hi = np.nanpercentile(boots[:, k], [2.5, 97.5]) if np.isfinite(boots[:, k]).any() else (np.nan,) * 2
+        lo, hi = jackknife_ci(float(full[:, k].mean()), loo[:, k])
         out.append(Claim(effect=float(full[:, k].mean()), ci_low=float(lo), ci_high=float(hi),
                          seed_effects=[float(v) for v in full[:, k]], **text,
                          details={"before": partition_parts(m.test, m.base, captions, m.seed),
-                                  "n_resamples": int(len(boots))}))
+                                  "ci_method": "jackknife over held-out clips",
+                                  "n_leave_one_out": int(np.isfinite(loo[:, k]).sum())}))
     return out
