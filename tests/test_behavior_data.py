@@ -241,7 +241,7 @@ def test_replay_targets_centred_per_clip():
 
     t = np.array([[0.2, 0.4, np.nan, 0.6], [1.0, 1.0, 1.0, 1.0]])
     c = centre_per_clip(t)
-    np.testing.assert_allclose(c[0, [0, 1, 3]], [-0.2, 0.0, 0.2])
+    np.testing.assert_allclose(c[0, [0, 1, 3]], [-0.2, 0.0, 0.2], atol=1e-12)
     assert np.isnan(c[0, 2])
     np.testing.assert_allclose(c[1], 0.0)
     assert np.allclose(np.nanmean(c, axis=1), 0.0)
