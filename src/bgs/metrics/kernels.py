@@ -435,78 +435,84 @@ def permuted_scores(perms, triads, position, weight, sim_groups, cells, values, 
 
 
 # ---------------------------------------------------------------------- split halves
+@njit(inline="always")
+def _half_groups(counts, totals, p, table, width):
+    """(group of half 1, group of half 2) of pair p, or (-1, -1) unless seen in both."""
+    k1, c1 = counts[p, 1], counts[p, 0]
+    k2, c2 = totals[p, 1] - k1, totals[p, 0] - c1
+    if k1 > 0 and k2 > 0:
+        return table[k1 * width + c1], table[k2 * width + c2]
+    return -1, -1
+
+
 @njit(cache=True, nogil=True)
-def _half_one(first, participant, slots, odd, totals, table, width, values_up, counts, g1, g2):
+def _half_one(first, participant, slots, odd, totals, table, width, values, counts):
+    """Spearman and Pearson r of the halves' similarities over the pairs seen in both, and
+    their number; ``counts`` (the first half's per pair) is zero on entry and on exit."""
     for t in range(len(odd)):
         if first[participant[t]]:
             counts[slots[t, 0], 1] += 1
             counts[slots[t, 1], 1] += 1
             counts[slots[t, 2], 1] += 1
             counts[slots[t, odd[t]], 0] += 1
-    n_groups = len(values_up)
+    n_groups = len(values)
     size1 = np.zeros(n_groups)
     size2 = np.zeros(n_groups)
     n = 0
     for p in range(len(totals)):
-        k1, c1 = counts[p, 1], counts[p, 0]
-        k2, c2 = totals[p, 1] - k1, totals[p, 0] - c1
-        counts[p, 0] = 0
-        counts[p, 1] = 0
-        if k1 > 0 and k2 > 0:
-            g1[n] = table[k1 * width + c1]
-            g2[n] = table[k2 * width + c2]
-            size1[g1[n]] += 1
-            size2[g2[n]] += 1
+        g1, g2 = _half_groups(counts, totals, p, table, width)
+        if g1 >= 0:
+            size1[g1] += 1
+            size2[g2] += 1
             n += 1
-    if n < 3:
-        return np.nan, np.nan, n
     r1 = np.empty(n_groups)
     r2 = np.empty(n_groups)
-    b1 = b2 = 0.0
-    m1 = m2 = 0.0
+    b1 = b2 = m1 = m2 = raw1 = raw2 = 0.0
     for g in range(n_groups):
         r1[g] = b1 + 0.5 * size1[g] + 0.5
         r2[g] = b2 + 0.5 * size2[g] + 0.5
         b1 += size1[g]
         b2 += size2[g]
-        m1 += size1[g] * values_up[g]
-        m2 += size2[g] * values_up[g]
+        m1 += size1[g] * values[g]
+        m2 += size2[g] * values[g]
+        raw1 += size1[g] * values[g] * values[g]
+        raw2 += size2[g] * values[g] * values[g]
     mid = (n + 1) / 2
-    m1 /= n
-    m2 /= n
+    m1 /= max(n, 1)
+    m2 /= max(n, 1)
     cr = vr1 = vr2 = cv = vv1 = vv2 = 0.0
-    for q in range(n):
-        a, b = r1[g1[q]] - mid, r2[g2[q]] - mid
-        u, v = values_up[g1[q]] - m1, values_up[g2[q]] - m2
-        cr += a * b
-        vr1 += a * a
-        vr2 += b * b
-        cv += u * v
-        vv1 += u * u
-        vv2 += v * v
-    raw1 = raw2 = 0.0
-    for g in range(n_groups):
-        raw1 += size1[g] * values_up[g] * values_up[g]
-        raw2 += size2[g] * values_up[g] * values_up[g]
+    for p in range(len(totals)):
+        g1, g2 = _half_groups(counts, totals, p, table, width)
+        counts[p, 0] = 0
+        counts[p, 1] = 0
+        if g1 >= 0:
+            a, b = r1[g1] - mid, r2[g2] - mid
+            u, v = values[g1] - m1, values[g2] - m2
+            cr += a * b
+            vr1 += a * a
+            vr2 += b * b
+            cv += u * v
+            vv1 += u * u
+            vv2 += v * v
+    if n < 3:
+        return np.nan, np.nan, n
     vv1 = vv1 if vv1 > 1e-12 * raw1 else 0.0  # all values equal, to rounding
     vv2 = vv2 if vv2 > 1e-12 * raw2 else 0.0
     return _ratio(cr, vr1, vr2), _ratio(cv, vv1, vv2), n
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def split_halves(firsts, participant, slots, odd, totals, table, width, values_up, n_chunks):
+def split_halves(firsts, participant, slots, odd, totals, table, width, values, n_chunks):
     """Per split (row of ``firsts``: True for the participants of the first half): the
     Spearman and Pearson r of the two halves' similarities over the pairs observed in
-    both, and their number. ``table``: the ascending group of each (k, c) by ``c/k``."""
+    both, and their number. ``table``, ``values``: :func:`ratio_table` (its order reverses
+    both halves alike, so the correlations are those of the similarities)."""
     n_s = len(firsts)
     out = np.full((n_s, 2), np.nan)
     n_both = np.zeros(n_s, np.int64)
     for k in prange(n_chunks):
         counts = np.zeros((len(totals), 2), np.int32)
-        g1 = np.empty(len(totals), np.int64)
-        g2 = np.empty(len(totals), np.int64)
         for r in range(k * n_s // n_chunks, (k + 1) * n_s // n_chunks):
-            a, b, n = _half_one(firsts[r], participant, slots, odd, totals, table, width, values_up,
-                                counts, g1, g2)
+            a, b, n = _half_one(firsts[r], participant, slots, odd, totals, table, width, values, counts)
             out[r, 0], out[r, 1], n_both[r] = a, b, n
     return out, n_both
