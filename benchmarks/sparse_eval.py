@@ -188,6 +188,28 @@ def _max_diff(a: dict, b: dict, keys) -> float:
     return max(diffs) if diffs else 0.0
 
 
+def _compare_dense(entry: dict, rows: list) -> bool:
+    """Add the dense path's figures and its comparison with the sparse one to ``entry`` and
+    ``rows``; whether the point estimates are identical."""
+    sp, de = entry["sparse"], entry["dense"]
+    same = all(sp["numbers"][f"{a}.{b}"] == de["numbers"][f"{a}.{b}"] for a, b in POINT) \
+        and sp["ooo_ceiling"][:2] == de["ooo_ceiling"][:2]
+    same_draws = [f"{a}.{b}" for a, b in INTERVALS if f"{a}.{b}" not in TRIPLET_DRAWN]
+    ci_diff = _max_diff(sp["numbers"], de["numbers"], same_draws)
+    mc = _relative_diff(sp["numbers"], de["numbers"], sorted(TRIPLET_DRAWN))
+    entry.update(speedup=de["seconds"] / sp["seconds"], speedup_cpu=de["cpu_seconds"] / sp["cpu_seconds"],
+                 identical_point_estimates=same, max_ci_p_difference=ci_diff,
+                 triplet_ci_difference_in_half_widths=mc)
+    rows.append(("  dense (earlier)", f"{de['seconds']:.1f} s ({de['cpu_seconds']:.1f} s CPU), "
+                                      f"peak RSS {de['peak_rss_gb']:.2f} GB"))
+    rows.append(("  speed-up (dense / sparse), wall and CPU time",
+                 f"{entry['speedup']:.1f}x, {entry['speedup_cpu']:.1f}x"))
+    rows.append(("  point estimates identical", "yes" if same else "NO"))
+    rows.append(("  CIs and p-values of the same draws, max |difference|", f"{ci_diff:.2e}"))
+    rows.append(("  triplet-bootstrap CIs (other draws), max |difference| / half-width", f"{mc:.3f}"))
+    return same
+
+
 def _relative_diff(a: dict, b: dict, keys) -> float:
     """Largest difference of interval endpoints in units of the half-width of ``b``'s."""
     out = [float(np.max(np.abs(np.subtract(a[k], b[k])))) / ((b[k][1] - b[k][0]) / 2) for k in keys
@@ -256,23 +278,7 @@ def main(argv=None) -> int:
                          f"{nu['seconds']:.1f} s ({nu['cpu_seconds']:.1f} s CPU), peak RSS "
                          f"{nu['peak_rss_gb']:.2f} GB; CPU {entry['speedup_numpy_cpu']:.1f}x the kernels'"))
         if "dense" in entry:
-            de = entry["dense"]
-            same = all(sp["numbers"][f"{a}.{b}"] == de["numbers"][f"{a}.{b}"] for a, b in POINT) \
-                and sp["ooo_ceiling"][:2] == de["ooo_ceiling"][:2]
-            same_draws = [f"{a}.{b}" for a, b in INTERVALS if f"{a}.{b}" not in TRIPLET_DRAWN]
-            ci_diff = _max_diff(sp["numbers"], de["numbers"], same_draws)
-            mc = _relative_diff(sp["numbers"], de["numbers"], sorted(TRIPLET_DRAWN))
-            entry.update(speedup=de["seconds"] / sp["seconds"],
-                         speedup_cpu=de["cpu_seconds"] / sp["cpu_seconds"], identical_point_estimates=same,
-                         max_ci_p_difference=ci_diff, triplet_ci_difference_in_half_widths=mc)
-            ok &= same
-            rows.append(("  dense (earlier)", f"{de['seconds']:.1f} s ({de['cpu_seconds']:.1f} s CPU), "
-                                              f"peak RSS {de['peak_rss_gb']:.2f} GB"))
-            rows.append(("  speed-up (dense / sparse), wall and CPU time",
-                         f"{entry['speedup']:.1f}x, {entry['speedup_cpu']:.1f}x"))
-            rows.append(("  point estimates identical", "yes" if same else "NO"))
-            rows.append(("  CIs and p-values of the same draws, max |difference|", f"{ci_diff:.2e}"))
-            rows.append(("  triplet-bootstrap CIs (other draws), max |difference| / half-width", f"{mc:.3f}"))
+            ok &= _compare_dense(entry, rows)
     results["cpu_count"] = os.cpu_count()
     results["load_average_at_end"] = os.getloadavg()
     rows.append(("load average at the end (1, 5, 15 min)", ", ".join(f"{v:.1f}" for v in os.getloadavg())))
