@@ -59,12 +59,18 @@ def _correlate_halves(first, second, weights: np.ndarray | None = None):
 #: compiled split-half kernel would be too large; the numpy path runs instead.
 TABLE_MAX_COOCCURRENCE = 2000
 
+#: With ``compiled=None`` the kernel runs from this many observed pairs on; below, the numpy
+#: path (a few ms a split there) keeps the point estimate bit for bit what it was.
+KERNEL_MIN_PAIRS = 100_000
+
 
 def _split_correlations(index: PairIndex, triplets: TripletSet, firsts: np.ndarray,
-                        by_pair: SortedTriplets | None, compiled: bool = True):
+                        by_pair: SortedTriplets | None, compiled: bool | None = None):
     """(Spearman r, Pearson r, pairs observed in both) per split, the first half of split
     k being the participants where ``firsts[k]``."""
     top = int(index.totals[1].max(initial=0))
+    if compiled is None:
+        compiled = index.n_pairs >= KERNEL_MIN_PAIRS
     if compiled and top <= TABLE_MAX_COOCCURRENCE and len(firsts):
         by_pair = SortedTriplets(index, triplets) if by_pair is None else by_pair
         table, values = kn.ratio_table(top)
@@ -134,7 +140,7 @@ def participant_halves(triplets: TripletSet, n_splits: int = 100, seed: int = 0)
 def split_half_reliability(triplets: TripletSet, n_splits: int = 100, seed: int = 0,
                            n_bootstrap: int = 0, ci_level: float = 0.95,
                            index: PairIndex | None = None, by_pair: SortedTriplets | None = None,
-                           compiled: bool = True) -> SplitHalf:
+                           compiled: bool | None = None) -> SplitHalf:
     """Split-half reliability over participants; bootstrap CI when ``n_bootstrap > 0``.
 
     The bootstrap resamples *stimuli* with replacement (pairs of a stimulus with its own copy
@@ -143,8 +149,9 @@ def split_half_reliability(triplets: TripletSet, n_splits: int = 100, seed: int 
     bias the reliability down: repeated copies of a participant add weight but no new pairs.
     A resample weights each observed pair by its number of copies (:func:`bgs.stats.pair_weights`).
     ``index``: the :class:`PairIndex` of ``triplets``, when already built (``by_pair``: its
-    :class:`SortedTriplets`). ``compiled``: the splits through the compiled kernel (the
-    same numbers to rounding) rather than the numpy reference.
+    :class:`SortedTriplets`). ``compiled``: True runs the splits through the compiled kernel (equal to the
+    numpy path to rounding), False: numpy, None: the kernel from :data:`KERNEL_MIN_PAIRS`
+    observed pairs on.
     """
     n_p = len(triplets.participant_ids)
     present = np.unique(triplets.participant)
