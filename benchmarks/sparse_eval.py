@@ -11,7 +11,10 @@ alone, wall clock (``time.perf_counter``) and CPU (``time.process_time``; on sha
 the steadier of the two), generating the data not timed; the memory is the child's peak
 RSS (``os.wait4``), data included.
 
-* **sparse**: :func:`bgs.metrics.evaluate.evaluate_model` (the library's path);
+* **sparse**: :func:`bgs.metrics.evaluate.evaluate_model` (the library's path: the
+  compiled kernels of :mod:`bgs.metrics.kernels`);
+* **numpy**: the same with ``compiled=False``, the numpy reference of the kernels (the
+  sparse path before them), where ``--numpy`` asks for it;
 * **dense**: ``dense_reference.evaluate_dense``, the earlier implementation (dense N×N
   counts rebuilt per resample), where it finishes in reasonable time.
 
@@ -24,12 +27,14 @@ Resampling: the defaults (1,000 bootstraps, 1,000 permutations, 100 splits) unle
 says otherwise (``images-*``: 200 bootstraps, no permutations, 10 splits), or
 ``--resampling B/P/S`` overrides them for every case.
 
-When both paths ran, the point estimates must be identical (exit status 1 if not); the CIs
-and p-values are compared too (the draws are the same, so they agree to rounding).
+When the dense path ran, the point estimates must be identical to the sparse ones (exit
+status 1 if not); the CIs and p-values are compared too. The compiled triplet bootstrap
+draws its own multiplicities, so its CIs agree with the dense (and numpy) ones within Monte
+Carlo error; everything else, to rounding.
 
-``--floor`` times only the triplet bootstrap's draws (``multiplicities``: n integers and
-their histogram) at each case's size, times its bootstraps: what any exact triplet
-bootstrap of unique triads spends before computing anything.
+``--floor`` times only the triplet bootstrap's draws at each case's size, times its
+bootstraps: numpy's (``multiplicities``: n integers and their histogram) and the kernel's
+(:func:`bgs.metrics.kernels.triplet_multiplicities`).
 
 Run:  .venv/bin/python benchmarks/sparse_eval.py [--cases things-test,things-full] [--json out.json]
 """
@@ -71,6 +76,10 @@ INTERVALS = [("ooo_accuracy", "ci"), ("ooo_accuracy", "ci_stimuli"), ("ooo_accur
              ("rsa_spearman", "ci"), ("rsa_spearman", "ci_triplets"), ("rsa_spearman", "p_value"),
              ("rsa_pearson", "ci"), ("rsa_pearson", "ci_triplets"), ("rsa_pearson", "p_value")]
 
+#: The intervals of the triplet bootstrap, whose draws the kernel makes itself.
+TRIPLET_DRAWN = {"ooo_accuracy.ci", "two_way_accuracy_symmetric.ci", "rsa_spearman.ci_triplets",
+                 "rsa_pearson.ci_triplets"}
+
 
 def child(case: str, path: str, resampling: dict, seed: int) -> dict:
     """Generate the case's data, evaluate it on one path, return timings and numbers."""
@@ -78,11 +87,11 @@ def child(case: str, path: str, resampling: dict, seed: int) -> dict:
 
     ts, x = things_shaped(**CASES[case]["shape"], seed=seed)
     t0, c0 = time.perf_counter(), time.process_time()
-    if path == "sparse":
+    if path in ("sparse", "numpy"):
         from bgs.metrics.distance import PairSimilarity
         from bgs.metrics.evaluate import evaluate_model
 
-        r = evaluate_model(PairSimilarity(x, "dot"), ts, seed=seed, **resampling)
+        r = evaluate_model(PairSimilarity(x, "dot"), ts, seed=seed, compiled=path == "sparse", **resampling)
         r["ooo_ceiling"] = [r["ceilings"]["ooo"][k] for k in ("lower", "upper", "lower_ci", "upper_ci")]
     else:
         from bgs.metrics.distance import similarity_matrix
@@ -124,11 +133,13 @@ def switch_point(sizes=(1024, 2048, 4096, 8192), triplets_per_stimulus=100, dim=
 
 def draw_floor(cases, repeats: int = 5, seed: int = 0) -> list[dict]:
     """CPU seconds of the triplet bootstrap's draws alone at each case's size, times its
-    bootstraps: ``multiplicities`` (n integers and their histogram) per resample. Any
-    exact triplet bootstrap of triplets that do not repeat draws at least this much."""
+    bootstraps: numpy's ``multiplicities`` (n integers and their histogram) and the
+    compiled kernel's per resample."""
+    from bgs.metrics.kernels import triplet_multiplicities
     from bgs.stats import multiplicities
 
     rng = np.random.default_rng(seed)
+    triplet_multiplicities(10, seed, 0)  # compiled (or loaded from the cache) outside the timing
     out = []
     for case in cases:
         spec = CASES[case]
@@ -138,7 +149,12 @@ def draw_floor(cases, repeats: int = 5, seed: int = 0) -> list[dict]:
         for _ in range(repeats):
             multiplicities(rng, n)
         per = (time.process_time() - c0) / repeats
-        out.append({"case": case, "n_triplets": n, "n_bootstrap": b, "per_draw_s": per, "draws_s": per * b})
+        c0 = time.process_time()
+        for r in range(repeats):
+            triplet_multiplicities(n, seed, r)
+        kernel = (time.process_time() - c0) / repeats
+        out.append({"case": case, "n_triplets": n, "n_bootstrap": b, "per_draw_s": per, "draws_s": per * b,
+                    "kernel_per_draw_s": kernel, "kernel_draws_s": kernel * b})
     return out
 
 
@@ -172,11 +188,42 @@ def _max_diff(a: dict, b: dict, keys) -> float:
     return max(diffs) if diffs else 0.0
 
 
+def _compare_dense(entry: dict, rows: list) -> bool:
+    """Add the dense path's figures and its comparison with the sparse one to ``entry`` and
+    ``rows``; whether the point estimates are identical."""
+    sp, de = entry["sparse"], entry["dense"]
+    same = all(sp["numbers"][f"{a}.{b}"] == de["numbers"][f"{a}.{b}"] for a, b in POINT) \
+        and sp["ooo_ceiling"][:2] == de["ooo_ceiling"][:2]
+    same_draws = [f"{a}.{b}" for a, b in INTERVALS if f"{a}.{b}" not in TRIPLET_DRAWN]
+    ci_diff = _max_diff(sp["numbers"], de["numbers"], same_draws)
+    mc = _relative_diff(sp["numbers"], de["numbers"], sorted(TRIPLET_DRAWN))
+    entry.update(speedup=de["seconds"] / sp["seconds"], speedup_cpu=de["cpu_seconds"] / sp["cpu_seconds"],
+                 identical_point_estimates=same, max_ci_p_difference=ci_diff,
+                 triplet_ci_difference_in_half_widths=mc)
+    rows.append(("  dense (earlier)", f"{de['seconds']:.1f} s ({de['cpu_seconds']:.1f} s CPU), "
+                                      f"peak RSS {de['peak_rss_gb']:.2f} GB"))
+    rows.append(("  speed-up (dense / sparse), wall and CPU time",
+                 f"{entry['speedup']:.1f}x, {entry['speedup_cpu']:.1f}x"))
+    rows.append(("  point estimates identical", "yes" if same else "NO"))
+    rows.append(("  CIs and p-values of the same draws, max |difference|", f"{ci_diff:.2e}"))
+    rows.append(("  triplet-bootstrap CIs (other draws), max |difference| / half-width", f"{mc:.3f}"))
+    return same
+
+
+def _relative_diff(a: dict, b: dict, keys) -> float:
+    """Largest difference of interval endpoints in units of the half-width of ``b``'s."""
+    out = [float(np.max(np.abs(np.subtract(a[k], b[k])))) / ((b[k][1] - b[k][0]) / 2) for k in keys
+           if a.get(k) is not None and b.get(k) is not None and b[k][1] > b[k][0]]
+    return max(out) if out else 0.0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", default="things-test,things-full",
                    help=f"comma-separated, from: {', '.join(CASES)}")
     p.add_argument("--no-dense", action="store_true", help="skip the dense (earlier) path")
+    p.add_argument("--numpy", action="store_true",
+                   help="also run the numpy reference of the kernels (compiled=False) on every case")
     p.add_argument("--resampling", help="override every case's resampling: BOOTSTRAPS/PERMUTATIONS/SPLITS")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
@@ -189,7 +236,8 @@ def main(argv=None) -> int:
     if args.floor:
         rows = draw_floor(args.cases.split(","))
         table = [(f"{r['case']}: {r['n_bootstrap']} draws of {r['n_triplets']:,} multiplicities",
-                  f"{r['per_draw_s'] * 1e3:.0f} ms each, {r['draws_s']:.1f} s CPU in all") for r in rows]
+                  f"numpy {r['per_draw_s'] * 1e3:.0f} ms each, {r['draws_s']:.1f} s CPU in all; kernel "
+                  f"{r['kernel_per_draw_s'] * 1e3:.0f} ms each, {r['kernel_draws_s']:.1f} s") for r in rows]
         return finish(table, {"draw_floor": rows}, args.json, True, "")
     if args.switch:
         rows = switch_point()
@@ -209,6 +257,8 @@ def main(argv=None) -> int:
             resampling = dict(zip(DEFAULTS, (int(v) for v in args.resampling.split("/"))))
         entry = {"shape": spec["shape"], "resampling": resampling,
                  "sparse": run_child(case, "sparse", resampling, args.seed)}
+        if args.numpy:
+            entry["numpy"] = run_child(case, "numpy", resampling, args.seed)
         if spec["dense"] and not args.no_dense:
             entry["dense"] = run_child(case, "dense", resampling, args.seed)
         results[case] = entry
@@ -221,21 +271,14 @@ def main(argv=None) -> int:
         rows.append(("  sparse", f"{sp['seconds']:.1f} s ({sp['cpu_seconds']:.1f} s CPU), "
                                  f"peak RSS {sp['peak_rss_gb']:.2f} GB, load average "
                                  f"{sp['load_average']['mean']:.1f} (max {sp['load_average']['max']:.1f})"))
+        if "numpy" in entry:
+            nu = entry["numpy"]
+            entry["speedup_numpy_cpu"] = nu["cpu_seconds"] / sp["cpu_seconds"]
+            rows.append(("  numpy reference (compiled=False)",
+                         f"{nu['seconds']:.1f} s ({nu['cpu_seconds']:.1f} s CPU), peak RSS "
+                         f"{nu['peak_rss_gb']:.2f} GB; CPU {entry['speedup_numpy_cpu']:.1f}x the kernels'"))
         if "dense" in entry:
-            de = entry["dense"]
-            same = all(sp["numbers"][f"{a}.{b}"] == de["numbers"][f"{a}.{b}"] for a, b in POINT) \
-                and sp["ooo_ceiling"][:2] == de["ooo_ceiling"][:2]
-            ci_diff = _max_diff(sp["numbers"], de["numbers"], [f"{a}.{b}" for a, b in INTERVALS])
-            entry.update(speedup=de["seconds"] / sp["seconds"],
-                         speedup_cpu=de["cpu_seconds"] / sp["cpu_seconds"], identical_point_estimates=same,
-                         max_ci_p_difference=ci_diff)
-            ok &= same
-            rows.append(("  dense (earlier)", f"{de['seconds']:.1f} s ({de['cpu_seconds']:.1f} s CPU), "
-                                              f"peak RSS {de['peak_rss_gb']:.2f} GB"))
-            rows.append(("  speed-up (dense / sparse), wall and CPU time",
-                         f"{entry['speedup']:.1f}x, {entry['speedup_cpu']:.1f}x"))
-            rows.append(("  point estimates identical", "yes" if same else "NO"))
-            rows.append(("  CIs and p-values, max |difference|", f"{ci_diff:.2e}"))
+            ok &= _compare_dense(entry, rows)
     results["cpu_count"] = os.cpu_count()
     results["load_average_at_end"] = os.getloadavg()
     rows.append(("load average at the end (1, 5, 15 min)", ", ".join(f"{v:.1f}" for v in os.getloadavg())))

@@ -234,3 +234,14 @@ def test_synthetic_behavior_reads(tmp_path):
     assert len(t) == 8 and t.keys == list(range(8))
     assert all(g is not None and g.score.max() == pytest.approx(1.0) for g in t.replay)
     assert all(3 <= len(c) <= 5 for c in t.comments)
+
+
+def test_replay_targets_centred_per_clip():
+    from bgs.behavior.normalise import centre_per_clip
+
+    t = np.array([[0.2, 0.4, np.nan, 0.6], [1.0, 1.0, 1.0, 1.0]])
+    c = centre_per_clip(t)
+    np.testing.assert_allclose(c[0, [0, 1, 3]], [-0.2, 0.0, 0.2], atol=1e-12)
+    assert np.isnan(c[0, 2])
+    np.testing.assert_allclose(c[1], 0.0)
+    assert np.allclose(np.nanmean(c, axis=1), 0.0)

@@ -169,7 +169,9 @@ class WeightedCorrelations:
 
     def __init__(self, x: np.ndarray):
         x = np.asarray(x, dtype=float)
-        self.order = np.argsort(x, kind="stable")
+        order = np.argsort(x, kind="stable")
+        self.order = order.astype(np.int32) if len(order) < 2**31 else order  # 4 bytes a pair
+        del order
         xs = x[self.order]
         self.x = xs
         new_value = np.flatnonzero(xs[1:] != xs[:-1]) + 1

@@ -11,7 +11,9 @@
   temporal tokens): each bin is the overlap-weighted mean of the marker scores it covers;
   a bin no marker covers is NaN (left out of the loss). Marker graphs span
   ``[0, duration]`` (the record's duration, else the end of its last marker); vector graphs
-  span the whole clip.
+  span the whole clip. The training target is then **centred per clip** (its mean over
+  the covered bins subtracted): the loss asks *when* a clip is replayed, not how much, so
+  the average profile over clips is no longer a cheap solution that ignores the clip.
 """
 
 from __future__ import annotations
@@ -81,7 +83,20 @@ def resample_replay(graph: ReplayGraph | None, n: int, duration: float | None = 
     return out
 
 
-def replay_targets(table: BehaviorTable, n: int) -> np.ndarray:
-    """(records, n) replay targets for ``n`` temporal tokens."""
-    return np.stack([resample_replay(g, n, d) for g, d in zip(table.replay, table.duration)]) \
-        if len(table) else np.zeros((0, n))
+def centre_per_clip(targets: np.ndarray) -> np.ndarray:
+    """Each row minus its mean over its finite bins (NaN bins stay NaN)."""
+    targets = np.asarray(targets, dtype=np.float64)
+    if targets.size == 0:
+        return targets.copy()
+    finite = np.isfinite(targets)
+    counts = finite.sum(axis=1, keepdims=True)
+    means = np.where(finite, targets, 0.0).sum(axis=1, keepdims=True) / np.maximum(counts, 1)
+    return targets - means
+
+
+def replay_targets(table: BehaviorTable, n: int, centre: bool = False) -> np.ndarray:
+    """(records, n) replay graphs resampled to ``n`` temporal tokens; ``centre=True``: each
+    centred per clip (the training target)."""
+    graphs = (np.stack([resample_replay(g, n, d) for g, d in zip(table.replay, table.duration)])
+              if len(table) else np.zeros((0, n)))
+    return centre_per_clip(graphs) if centre else graphs

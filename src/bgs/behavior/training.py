@@ -4,8 +4,8 @@ and the weighted sum the trainer adds to the BGS objective.
 Built once per run (:func:`build_behavior_objective`): the behavior file is read and
 validated, its keys resolved through the stimulus table, the engagement targets standardised
 with the *training* stimuli's statistics, the replay graphs resampled to the backbone's
-temporal tokens, and every stimulus's comments embedded once by the frozen text encoder
-(mean of the unit-norm comment embeddings). A step then only indexes these tensors.
+temporal tokens and centred per clip, and every stimulus's comments embedded once by the
+frozen text encoder (mean of the unit-norm comment embeddings). A step then only indexes these tensors.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def build_behavior_objective(config: BehaviorConfig, data, model,
                               f"{model.backbone_ref} has none. Fix: use a video backbone or set "
                               f"behavior.replay = 0")
         replay = np.full((n, encoder.temporal_positions), np.nan, np.float32)
-        replay[slot] = replay_targets(table, encoder.temporal_positions)
+        replay[slot] = replay_targets(table, encoder.temporal_positions, centre=True)
         token_dim = encoder.hidden_size
     comments = None
     if config.comments > 0:

@@ -109,5 +109,45 @@ def zappos(
     out.print(f"[green]done[/green] in {metrics['timings']['total']:.0f} s: {out_dir}/report.html")
 
 
+@study_app.command("claims")
+def claims(
+    out_dir: Path = typer.Argument(..., metavar="OUT", help="Run directory (new; never overwritten)."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Training seeds, comma-separated "
+                                                              "(default 0,1,2; --quick: 0)."),
+    quick: bool = typer.Option(False, "--quick", help="The CI-sized run (64 clips, 2×3 steps, few "
+                                                      "resamples): checks the plumbing, not the verdicts."),
+    measure_only: bool = typer.Option(False, "--measure-only", help="Measure and judge a finished OUT "
+                                                                    "again (the trained models stay)."),
+):
+    """Every claim of Garcia & Isik (2025) and Singh et al. (2024) tested on the synthetic
+    world's planted truth: held-out alignment, unique variance beyond captions, social-latent
+    probes, language distillation, zero-shot transfer to style abstract, attention on the
+    agents, receiver behavior (with its manipulation check and ablations) and what each
+    behavior signal carries. Writes claims.csv / claims.json / claims.md and report.md."""
+    from bgs.errors import ConfigError
+    from bgs.study.claims import ClaimsConfig, remeasure_claims, run_claims
+
+    if measure_only:
+        result = remeasure_claims(out_dir, log=out.print)
+        out.print(f"[green]re-measured[/green]: {pd_counts([c['verdict'] for c in result['claims']])}; "
+                  f"{out_dir}/claims.md")
+        return
+    try:
+        chosen = tuple(int(s) for s in _names(seeds, "--seeds")) if seeds is not None else None
+    except ValueError:
+        raise ConfigError(f"--seeds {seeds!r}: give whole numbers, comma-separated (e.g. 0,1,2)") from None
+    cfg = ClaimsConfig.quick(chosen or (0,)) if quick else ClaimsConfig.full(chosen or (0, 1, 2))
+    result = run_claims(out_dir, cfg, log=out.print)
+    counts = pd_counts([c["verdict"] for c in result["claims"]])
+    out.print(f"[green]done[/green] in {result['timings']['total']['wall_s']:.0f} s "
+              f"({result['timings']['total']['cpu_s']:.0f} s CPU): {counts}; {out_dir}/claims.md, report.md")
+
+
+def pd_counts(verdicts: list[str]) -> str:
+    from collections import Counter
+
+    return ", ".join(f"{n} {v}" for v, n in Counter(verdicts).most_common())
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(study_app, name="study")

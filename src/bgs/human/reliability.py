@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bgs.data.triplets import TripletSet
-from bgs.human.similarity import PairIndex
+from bgs.human.similarity import PairIndex, SortedTriplets
+from bgs.metrics import kernels as kn
 from bgs.stats import (
     count_ratio_ranks,
     multiplicities,
@@ -52,6 +53,32 @@ def _correlate_halves(first, second, weights: np.ndarray | None = None):
         return pearson(r1.ranks(), r2.ranks()), pearson(a, b), n
     r1, r2 = count_ratio_ranks(c1, k1, both), count_ratio_ranks(c2, k2, both)
     return weighted_pearson(r1.ranks(w), r2.ranks(w), w), weighted_pearson(s1, s2, w), n
+
+
+#: Above this many co-occurrences of one pair the (co-occurrence, chosen) table of the
+#: compiled split-half kernel would be too large; the numpy path runs instead.
+TABLE_MAX_COOCCURRENCE = 2000
+
+#: With ``compiled=None`` the kernel runs from this many observed pairs on; below, the numpy
+#: path (a few ms a split there) keeps the point estimate bit for bit what it was.
+KERNEL_MIN_PAIRS = 100_000
+
+
+def _split_correlations(index: PairIndex, triplets: TripletSet, firsts: np.ndarray,
+                        by_pair: SortedTriplets | None, compiled: bool | None = None):
+    """(Spearman r, Pearson r, pairs observed in both) per split, the first half of split
+    k being the participants where ``firsts[k]``."""
+    top = int(index.totals[1].max(initial=0))
+    if compiled is None:
+        compiled = index.n_pairs >= KERNEL_MIN_PAIRS
+    if compiled and top <= TABLE_MAX_COOCCURRENCE and len(firsts):
+        by_pair = SortedTriplets(index, triplets) if by_pair is None else by_pair
+        table, values = kn.ratio_table(top)
+        r, n = kn.split_halves(firsts, by_pair.participant, by_pair.slots, by_pair.odd, by_pair.totals(),
+                               table, top + 1, values, min(kn.n_threads(), len(firsts)))
+        return r[:, 0], r[:, 1], n
+    out = [_correlate_halves(*_halves_counts(index, first[triplets.participant])) for first in firsts]
+    return tuple(np.array(v) for v in zip(*out)) if out else (np.empty(0),) * 3
 
 
 @dataclass
@@ -112,7 +139,8 @@ def participant_halves(triplets: TripletSet, n_splits: int = 100, seed: int = 0)
 
 def split_half_reliability(triplets: TripletSet, n_splits: int = 100, seed: int = 0,
                            n_bootstrap: int = 0, ci_level: float = 0.95,
-                           index: PairIndex | None = None) -> SplitHalf:
+                           index: PairIndex | None = None, by_pair: SortedTriplets | None = None,
+                           compiled: bool | None = None) -> SplitHalf:
     """Split-half reliability over participants; bootstrap CI when ``n_bootstrap > 0``.
 
     The bootstrap resamples *stimuli* with replacement (pairs of a stimulus with its own copy
@@ -120,7 +148,10 @@ def split_half_reliability(triplets: TripletSet, n_splits: int = 100, seed: int 
     both the choice of stimuli and the choice of split. Resampling participants instead would
     bias the reliability down: repeated copies of a participant add weight but no new pairs.
     A resample weights each observed pair by its number of copies (:func:`bgs.stats.pair_weights`).
-    ``index``: the :class:`PairIndex` of ``triplets``, when already built.
+    ``index``: the :class:`PairIndex` of ``triplets``, when already built (``by_pair``: its
+    :class:`SortedTriplets`). ``compiled``: True runs the splits through the compiled kernel (equal to the
+    numpy path to rounding), False: numpy, None: the kernel from :data:`KERNEL_MIN_PAIRS`
+    observed pairs on.
     """
     n_p = len(triplets.participant_ids)
     present = np.unique(triplets.participant)
@@ -128,14 +159,10 @@ def split_half_reliability(triplets: TripletSet, n_splits: int = 100, seed: int 
         raise ValueError("split-half reliability needs at least two participants")
     index = PairIndex(triplets) if index is None else index
     code = {p: k for k, p in enumerate(triplets.participant_ids)}
-    sp, pe, npairs = [], [], []
-    for half in participant_halves(triplets, n_splits, seed):
-        first = np.zeros(n_p, dtype=bool)
-        first[[code[p] for p in half]] = True
-        r_s, r_p, k = _correlate_halves(*_halves_counts(index, first[triplets.participant]))
-        sp.append(r_s)
-        pe.append(r_p)
-        npairs.append(k)
+    firsts = np.zeros((n_splits, n_p), dtype=bool)
+    for k, half in enumerate(participant_halves(triplets, n_splits, seed)):
+        firsts[k, [code[p] for p in half]] = True
+    sp, pe, npairs = _split_correlations(index, triplets, firsts, by_pair, compiled)
     result = SplitHalf(np.array(sp), np.array(pe), np.array(npairs), len(present), seed,
                        ci_level=ci_level)
     if n_bootstrap > 0:

@@ -237,3 +237,31 @@ def human_similarity(triplets: TripletSet, weights: np.ndarray | None = None,
     index = PairIndex(triplets) if index is None else index
     chosen, cooc = index.counts(weights)
     return from_counts(triplets.stimulus_ids, index, chosen, cooc)
+
+
+class SortedTriplets:
+    """The triplets of a :class:`PairIndex` ordered by their first pair number (so a pass
+    over them updates the counts of nearby pairs: what the compiled kernels read).
+
+    ``order``: the rows in that order; ``slots`` (n, 3) int32, ``odd`` int8 and
+    ``participant`` in that order.
+    """
+
+    def __init__(self, index: PairIndex, triplets: TripletSet):
+        first = index.slots.min(axis=1)
+        order = np.argsort(first, kind="stable")
+        del first
+        self.order = order.astype(np.int32) if len(order) < 2**31 else order
+        del order
+        self.n_pairs = index.n_pairs
+        self.slots = np.ascontiguousarray(index.slots[self.order])
+        self.odd = triplets.odd[self.order].astype(np.int8)
+        self.participant = triplets.participant[self.order]
+
+    def totals(self) -> np.ndarray:
+        """(n_pairs, 2) int32: (chosen, co-occurrence) per pair, all triplets counted once."""
+        out = np.empty((self.n_pairs, 2), np.int32)
+        out[:, 1] = np.bincount(self.slots.ravel(), minlength=self.n_pairs)
+        out[:, 0] = np.bincount(np.take_along_axis(self.slots, self.odd[:, None].astype(np.intp), axis=1)[:, 0],
+                                minlength=self.n_pairs)
+        return out

@@ -20,8 +20,9 @@ import numpy as np
 from bgs.data.triplets import TripletSet
 from bgs.embeddings import Embeddings
 from bgs.human.reliability import ooo_ceiling, split_half_reliability, triad_choice_counts
-from bgs.human.similarity import PairIndex, from_counts
+from bgs.human.similarity import PairIndex, SortedTriplets, from_counts
 from bgs.metrics import alignment as al
+from bgs.metrics import compiled as cp
 from bgs.metrics.distance import PairSimilarity, to_dissimilarity
 from bgs.metrics.permutation import PermutedScores
 from bgs.metrics.resampling import (
@@ -31,6 +32,7 @@ from bgs.metrics.resampling import (
     bootstrap_over_triplets,
     permutation_nulls,
     permutation_p_value,
+    permutations,
 )
 from bgs.stats import correlate, percentile_ci
 
@@ -48,12 +50,20 @@ def _ratio(value: float, ceiling: float | None) -> float | None:
 
 
 def _mean_cis(scores: np.ndarray, triplets: TripletSet, n_bootstrap: int, seed: int,
-              rsa: RSAData | None = None) -> tuple[list[dict], dict]:
+              rsa: RSAData | None = None, by_pair: SortedTriplets | None = None) -> tuple[list[dict], dict]:
     """Per column of the (n, k) ``scores``: the CIs of its mean over triplets and over stimuli;
-    and the RSA bootstrap distributions (``{"triplets": ..., "stimuli": ...}``)."""
-    by_triplets, rsa_t = bootstrap_over_triplets(scores, rsa, n_bootstrap, seed)
-    by_stimuli, rsa_s = bootstrap_over_stimuli(scores, triplets.triads, rsa, triplets.n_stimuli,
-                                               n_bootstrap, seed)
+    and the RSA bootstrap distributions (``{"triplets": ..., "stimuli": ...}``). With
+    ``by_pair`` (the triplets' :class:`SortedTriplets`) through the compiled kernels."""
+    if by_pair is None:
+        by_triplets, rsa_t = bootstrap_over_triplets(scores, rsa, n_bootstrap, seed)
+        by_stimuli, rsa_s = bootstrap_over_stimuli(scores, triplets.triads, rsa, triplets.n_stimuli,
+                                                   n_bootstrap, seed)
+    else:
+        codes, values = cp.score_codes(scores)
+        by_triplets, rsa_t = cp.bootstrap_over_triplets(codes[by_pair.order], values, by_pair, rsa,
+                                                        n_bootstrap, seed)
+        by_stimuli, rsa_s = cp.bootstrap_over_stimuli(codes, values, triplets.triads, rsa,
+                                                      triplets.n_stimuli, n_bootstrap, seed)
     cis = [{"ci": percentile_ci(by_triplets[:, k], CI_LEVEL), "ci_method": TRIPLET_CI,
             "ci_stimuli": percentile_ci(by_stimuli[:, k], CI_LEVEL)} for k in range(scores.shape[1])]
     return cis, {"triplets": rsa_t, "stimuli": rsa_s}
@@ -127,8 +137,11 @@ def _rsa_entry(r: float, method: str, split, boot: dict, n_bootstrap: int) -> di
 
 def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int = 1000,
                    n_permutations: int = 1000, seed: int = 0, ties: str = "fractional",
-                   n_splits: int = 100) -> dict:
-    """All scores of one model (indexed like ``triplets.stimulus_ids``)."""
+                   n_splits: int = 100, compiled: bool = True) -> dict:
+    """All scores of one model (indexed like ``triplets.stimulus_ids``).
+
+    ``compiled``: resample through the compiled kernels (:mod:`bgs.metrics.kernels`; the
+    triplet bootstrap then draws its own multiplicities) rather than the numpy reference."""
     ts = triplets
     al.check_ties(ties)
     index = PairIndex(ts)
@@ -149,22 +162,25 @@ def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int
     # pair-sized float64 array is most of a gigabyte
     if n_permutations:
         scores = PermutedScores(model, index, *choices, human_vec, ties)
-        null = permutation_nulls(scores, ts.n_stimuli, n_permutations, seed)
+        null = (scores.many(permutations(ts.n_stimuli, n_permutations, seed)) if compiled
+                else permutation_nulls(scores, ts.n_stimuli, n_permutations, seed))
         del scores
         ooo_entry["p_value"] = permutation_p_value(null[:, 0], ooo_entry["value"])
         two_entry["p_value"] = permutation_p_value(null[:, 1], two_entry["value"])
     del choices, human_vec
     boot = {"triplets": {}, "stimuli": {}}
+    by_pair = SortedTriplets(index, ts) if compiled and (n_bootstrap or n_splits) else None
     if n_bootstrap:
         scores = np.column_stack([ooo, two.mean(axis=1)])
         del ooo, two
-        cis, boot = _mean_cis(scores, ts, n_bootstrap, seed, RSAData(index, model_vec))
+        cis, boot = _mean_cis(scores, ts, n_bootstrap, seed, RSAData(index, model_vec), by_pair)
         ooo_entry.update(cis[0])
         two_entry.update(cis[1])
     del model_vec
     out["ooo_accuracy"] = ooo_entry
     out["two_way_accuracy_symmetric"] = two_entry
-    split = (split_half_reliability(ts, n_splits=n_splits, seed=seed, index=index)
+    split = (split_half_reliability(ts, n_splits=n_splits, seed=seed, index=index, by_pair=by_pair,
+                                    compiled=None if compiled else False)
              if ts.n_participants > 1 else None)
     for k, method in enumerate(al.RSA_METHODS):
         entry = _rsa_entry(rsa[method], method, split, boot, n_bootstrap)

@@ -25,6 +25,7 @@ from scipy.stats import rankdata
 
 from bgs.human.similarity import PAIR_COLUMNS, PairIndex, pair_keys
 from bgs.metrics import alignment as al
+from bgs.metrics import kernels as kn
 from bgs.metrics.distance import PairSimilarity, to_dissimilarity
 from bgs.stats import RankIndex
 
@@ -71,6 +72,12 @@ def _r(x: np.ndarray, yc: np.ndarray, yy: float) -> float:
     return float((xc @ yc) / denom) if denom > 0 else float("nan")
 
 
+def _correlation(cov: np.ndarray, var_product: np.ndarray) -> np.ndarray:
+    """cov / sqrt(var_product), NaN where a variance is 0."""
+    ok = var_product > 0
+    return np.where(ok, cov / np.sqrt(np.where(ok, var_product, 1.0)), np.nan)
+
+
 class PermutedScores:
     """``scores(perm)`` -> [3-way accuracy, 2AFC accuracy, Spearman, Pearson] of the model
     with stimulus ``x`` relabelled as ``perm[x]``; the accuracies over the distinct
@@ -84,6 +91,7 @@ class PermutedScores:
                  human: np.ndarray, ties: str):
         self.model, self.index, self.n = model, index, model.n
         self.triads = [np.ascontiguousarray(triads[:, k]) for k in range(3)]
+        self.counts = counts
         self.ooo_table, self.two_table = pattern_tables(ties)
         self.n_responses = float(counts.sum())
         nonzero = counts > 0
@@ -143,6 +151,26 @@ class PermutedScores:
             groups = (self.n_dis - 1) - groups
         return d, RankIndex(groups=groups, n_groups=self.n_dis).ranks()
 
+    def many(self, perms: np.ndarray) -> np.ndarray:
+        """(len(perms), 4) scores of the rows of ``perms``, equal to ``[self(p) for p in
+        perms]`` to rounding: through the compiled kernel where the rank-group tables are
+        built, else one call per permutation."""
+        if not self.tables:
+            return np.array([self(p) for p in perms]).reshape(len(perms), 4)
+        k = _KernelTables(self)
+        hists, sums = kn.permuted_scores(perms.astype(np.int32), k.triads, k.position, k.weight, self.sim_groups,
+                                         k.cells, k.values, k.runs, k.human, k.shift, self.index.n_pairs,
+                                         min(kn.n_threads(), max(1, len(perms))))
+        hists = hists.reshape(len(perms), 27, 3)
+        cov_r, var_r, cov_d, sum_d, var_d = sums.T
+        n = self.index.n_pairs
+        var_d = np.array([kn.centred_square_sum(v, s, n) for v, s in zip(var_d, sum_d)])
+        spearman = _correlation(cov_r, var_r * self.human_ranks_sq)
+        pearson = _correlation(cov_d - sum_d / n * k.human_sum, var_d * self.human_sq)
+        return np.column_stack([(hists * self.ooo_table).sum(axis=(1, 2)) / self.n_responses,
+                                (hists * self.two_table).sum(axis=(1, 2)) / self.n_responses,
+                                spearman, pearson])
+
     def __call__(self, perm: np.ndarray) -> np.ndarray:
         i, j = perm[self.index.i], perm[self.index.j]
         if self.tables:
@@ -156,3 +184,34 @@ class PermutedScores:
         ooo, two = self._accuracies(pattern)
         return np.array([ooo, two, _r(ranks, self.human_ranks, self.human_ranks_sq),
                          _r(d, self.human, self.human_sq)])
+
+
+class _KernelTables:
+    """What :func:`bgs.metrics.kernels.permuted_scores` reads, built once from a
+    :class:`PermutedScores` with rank-group tables: the triads in blocks of 128 stimuli
+    (so the three cells a triad reads lie in a few L2-sized tiles), every cell u < v
+    in the order of the model's dissimilarity with the ends of its runs of ties, and the
+    centred human ranks and values in an N×N×2 table (NaN where unobserved)."""
+
+    def __init__(self, scores: PermutedScores):
+        n, model = scores.n, scores.model
+        triads = np.stack(scores.triads, axis=1).astype(np.int32)
+        tile = (triads // 128).astype(np.int64)
+        order = np.argsort((tile[:, 0] * 64 + tile[:, 1]) * 64 + tile[:, 2], kind="stable")
+        counts = scores.counts[order]
+        row, self.position = np.nonzero(counts)  # one entry per (triad, answered position)
+        self.triads = np.ascontiguousarray(triads[order][row])
+        self.weight = counts[row, self.position].astype(np.int32)
+        self.position = self.position.astype(np.int32)
+        u, v = np.triu_indices(n, k=1)
+        d = to_dissimilarity(model.matrix[u, v], model.metric)
+        by_value = np.argsort(d, kind="stable")
+        self.values = d[by_value]
+        self.cells = np.column_stack([u[by_value], v[by_value]]).astype(np.int32)
+        self.runs = np.append(np.flatnonzero(self.values[1:] != self.values[:-1]) + 1, len(d)).astype(np.int64)
+        self.shift = float(self.values.mean()) if len(d) else 0.0
+        self.human = np.full((n, n, 2), np.nan)
+        i, j = scores.index.i, scores.index.j
+        self.human[i, j, 0] = scores.human_ranks
+        self.human[i, j, 1] = scores.human
+        self.human_sum = float(scores.human.sum())

@@ -48,7 +48,8 @@ class RSAData:
         order = self.correlations.order
         self.i, self.j = index.i[order], index.j[order]
         chosen, cooccur = index.totals
-        self.human_groups, self.human_values = ratio_groups(chosen[order], cooccur[order], complement=True)
+        groups, self.human_values = ratio_groups(chosen[order], cooccur[order], complement=True)
+        self.human_groups = groups.astype(np.int32)
 
     def after_stimulus_resample(self, m: np.ndarray) -> dict[str, float]:
         """RSA over the observed pairs, each weighted by its copies under stimulus
@@ -119,8 +120,17 @@ def permutation_nulls(statistics: Callable[[np.ndarray], np.ndarray], n_stimuli:
                       n_permutations: int, seed: int = 0) -> np.ndarray:
     """(n_permutations, k) null values of ``statistics(perm)``, which recomputes k scores
     with the model's stimulus ``x`` relabelled as ``perm[x]``."""
+    return np.array([statistics(p) for p in permutations(n_stimuli, n_permutations, seed)])
+
+
+def permutations(n_stimuli: int, n_permutations: int, seed: int = 0) -> np.ndarray:
+    """(n_permutations, n_stimuli) int32: the permutation tests' relabellings,
+    ``rng.permutation(n_stimuli)`` in turn from ``numpy.random.default_rng(seed)``."""
     rng = np.random.default_rng(seed)
-    return np.array([statistics(rng.permutation(n_stimuli)) for _ in range(n_permutations)])
+    out = np.empty((n_permutations, n_stimuli), dtype=np.int32)
+    for k in range(n_permutations):
+        out[k] = rng.permutation(n_stimuli)
+    return out
 
 
 def permutation_p_value(null: np.ndarray, observed: float) -> float:

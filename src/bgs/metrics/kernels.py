@@ -1,0 +1,518 @@
+"""Compiled (numba) kernels of the resampling loops: one pass over the triplets or the
+observed pairs per resample, both cores, a few ns per element.
+
+Each kernel computes exactly what its numpy counterpart in :mod:`bgs.metrics.resampling`,
+:mod:`bgs.metrics.permutation` or :mod:`bgs.human.reliability` computes, from the same
+inputs; integer counts are equal, sums of floats equal to rounding (the order of the sums
+differs). The draws are numpy's everywhere (stimulus multiplicities, permutations, participant
+halves are passed in) except the triplet bootstrap's: its n draws per resample come from a
+counter-based generator inside the kernel (:func:`triplet_multiplicities`), because numpy's
+draws alone cost more than the whole kernel.
+
+Correlations are accumulated over groups: a resample's statistic needs, per group of equal
+human values, the number of copies and the sums of the model's centred ranks and values
+(:func:`_finish`); the model side is traversed in its order sorted once.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numba as nb
+import numpy as np
+from numba import njit, prange
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_TO_UNIT = 1.0 / 9007199254740992.0  # 2**-53
+
+#: Triplets drawn per block of the two-level triplet draw (a block's counts stay in L1).
+BLOCK = 4096
+
+
+def n_threads() -> int:
+    return max(1, min(nb.config.NUMBA_NUM_THREADS, os.cpu_count() or 1))
+
+
+# ---------------------------------------------------------------------- the generator
+@njit(inline="always")
+def _mix(z):
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(inline="always")
+def _stream(seed, b):
+    """Start of the splitmix64 stream of resample ``b`` under ``seed``."""
+    return _mix(_mix(np.uint64(seed) + _GOLDEN) ^ (np.uint64(b) * _M2 + _GOLDEN))
+
+
+@njit(inline="always")
+def _below(state, k):
+    """(next state, a uniform integer in [0, k))."""
+    state = state + _GOLDEN
+    u = np.float64(_mix(state) >> np.uint64(11)) * _TO_UNIT
+    return state, np.int64(u * k)
+
+
+@njit(cache=True, nogil=True)
+def _draw_blocks(state, n, counts):
+    """Level 1 of a triplet resample: n uniform draws over [0, n), counted per block."""
+    counts[:] = 0
+    for _ in range(n):
+        state, t = _below(state, n)
+        counts[t // BLOCK] += 1
+    return state
+
+
+@njit(cache=True, nogil=True)
+def _draw_in_block(state, count, size, w):
+    """Level 2: ``count`` uniform draws within a block of ``size`` triplets, counted."""
+    w[:size] = 0
+    for _ in range(count):
+        state, t = _below(state, size)
+        w[t] += 1
+    return state
+
+
+@njit(cache=True, nogil=True)
+def triplet_multiplicities(n, seed, b):
+    """The multiplicities of triplet resample ``b`` (seed ``seed``) that the fused kernel
+    draws: n draws with replacement, Multinomial(n; 1/n, …, 1/n) in distribution, drawn
+    per block (block counts first, then positions within each block)."""
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    counts = np.zeros(n_blocks, np.int64)
+    state = _draw_blocks(_stream(seed, b), n, counts)
+    out = np.zeros(n, np.int32)
+    for blk in range(n_blocks):
+        lo = blk * BLOCK
+        size = min(BLOCK, n - lo)
+        state = _draw_in_block(state, counts[blk], size, out[lo:lo + size])
+    return out
+
+
+# ---------------------------------------------------------------------- correlations
+@njit(cache=True, nogil=True)
+def _finish(total, size, sum_rank, sum_x, var_rank, var_x, values):
+    """(Spearman, Pearson) from group sums: ``size[g]`` copies in human group g (ascending
+    values ``values``), ``sum_rank[g]``/``sum_x[g]`` the sums of the model's centred ranks
+    and centred values over them, ``var_rank``/``var_x`` their sums of squares."""
+    if total <= 2:
+        return np.nan, np.nan
+    mid = (total + 1) / 2
+    before = 0.0
+    mean_y = 0.0
+    for g in range(len(size)):
+        mean_y += size[g] * values[g]
+    mean_y /= total
+    cov_r = cov_x = vy_r = vy_x = 0.0
+    for g in range(len(size)):
+        ry = before + 0.5 * size[g] + 0.5 - mid
+        before += size[g]
+        y = values[g] - mean_y
+        cov_r += ry * sum_rank[g]
+        vy_r += size[g] * ry * ry
+        cov_x += y * sum_x[g]
+        vy_x += size[g] * y * y
+    return _ratio(cov_r, var_rank, vy_r), _ratio(cov_x, var_x, vy_x)
+
+
+@njit(cache=True, nogil=True)
+def centred_square_sum(square_sum, total_sum, n):
+    """``Σ(x − mean)²`` from the sums of a shifted ``x``; 0 where it is within rounding of
+    0 (all values equal), as the direct two-pass sum gives."""
+    v = square_sum - total_sum * total_sum / n
+    return v if v > 1e-12 * square_sum else 0.0
+
+
+@njit(inline="always")
+def _ratio(cov, vx, vy):
+    if vx > 0 and vy > 0:
+        return cov / np.sqrt(vx * vy)
+    return np.nan
+
+
+@njit(inline="always")
+def _run_end(runs, r, start):
+    return runs[r] if len(runs) else start + 1
+
+
+@njit(cache=True, nogil=True)
+def _stimulus_rsa(m, pi, pj, x, groups, runs, values):
+    """(Spearman, Pearson) over the observed pairs (``pi``, ``pj``, model ``x`` sorted,
+    human ``groups``, all in x order) weighted ``m[i]·m[j]``; ``runs``: the ends of the
+    runs of ties of ``x`` (empty when it has none)."""
+    n_groups = len(values)
+    size = np.zeros(n_groups)
+    total = 0.0
+    sx = 0.0
+    for q in range(len(pi)):
+        wq = np.float64(m[pi[q]]) * m[pj[q]]
+        size[groups[q]] += wq
+        total += wq
+        sx += wq * x[q]
+    if total <= 2:
+        return np.nan, np.nan
+    mean_x = sx / total
+    mid = (total + 1) / 2
+    sum_rank = np.zeros(n_groups)
+    sum_x = np.zeros(n_groups)
+    var_rank = var_x = before = 0.0
+    start = 0
+    n_runs = len(runs) if len(runs) else len(x)
+    for r in range(n_runs):
+        end = _run_end(runs, r, start)
+        run = 0.0
+        for q in range(start, end):
+            run += np.float64(m[pi[q]]) * m[pj[q]]
+        rank = before + 0.5 * run + 0.5 - mid
+        before += run
+        for q in range(start, end):
+            wq = np.float64(m[pi[q]]) * m[pj[q]]
+            if wq > 0:
+                g = groups[q]
+                xc = x[q] - mean_x
+                sum_rank[g] += wq * rank
+                sum_x[g] += wq * xc
+                var_rank += wq * rank * rank
+                var_x += wq * xc * xc
+        start = end
+    return _finish(total, size, sum_rank, sum_x, var_rank, var_x, values)
+
+
+# ---------------------------------------------------------------------- stimulus bootstrap
+@njit(cache=True, nogil=True)
+def _code_weights(m, a, b, c, code, n_codes):
+    counts = np.zeros(n_codes, np.int64)
+    for t in range(len(a)):
+        counts[code[t]] += np.int64(m[a[t]]) * m[b[t]] * m[c[t]]
+    return counts
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def stimulus_bootstrap(mult, a, b, c, code, n_codes, pi, pj, x, groups, runs, values, n_chunks):
+    """Per stimulus resample (row of ``mult``): the summed triplet weight
+    ``m[a]·m[b]·m[c]`` per score code, and (Spearman, Pearson) RSA over the observed pairs
+    (``pi``, ``pj``, model ``x``, human ``groups`` all in model-sorted order) weighted
+    ``m[i]·m[j]``."""
+    n_b = len(mult)
+    code_counts = np.zeros((n_b, n_codes), np.int64)
+    corr = np.full((n_b, 2), np.nan)
+    for k in prange(n_chunks):
+        for r in range(k * n_b // n_chunks, (k + 1) * n_b // n_chunks):
+            code_counts[r] = _code_weights(mult[r], a, b, c, code, n_codes)
+            if len(x):
+                corr[r, 0], corr[r, 1] = _stimulus_rsa(mult[r], pi, pj, x, groups, runs, values)
+    return code_counts, corr
+
+
+# ---------------------------------------------------------------------- triplet bootstrap
+@njit(cache=True, nogil=True)
+def ratio_table(top):
+    """Group of every (co-occurrence k ≤ top, chosen c ≤ k) at ``k·(top+1)+c`` by
+    ascending ``1 − c/k``, and the group values: the human dissimilarities of small counts."""
+    width = top + 1
+    n = width * width
+    ratio = np.full(n, -1.0)
+    for k in range(1, width):
+        for c in range(k + 1):
+            ratio[k * width + c] = c / k
+    order = np.argsort(-ratio, kind="mergesort")
+    table = np.full(n, -1, np.int64)
+    values = np.empty(n)
+    g = -1
+    last = 2.0
+    for q in range(n):
+        cell = order[q]
+        if ratio[cell] < 0:
+            break
+        if ratio[cell] != last:
+            g += 1
+            last = ratio[cell]
+            values[g] = 1 - last
+        table[cell] = g
+    return table, values[:g + 1]
+
+
+@njit(cache=True, nogil=True)
+def _scatter(w, lo, slots, odd, code, counts, code_counts):
+    with_pairs = len(counts) > 0
+    for q in range(len(w)):
+        wq = w[q]
+        if wq:
+            t = lo + q
+            code_counts[code[t]] += wq
+            if not with_pairs:
+                continue
+            counts[slots[t, 0], 1] += wq
+            counts[slots[t, 1], 1] += wq
+            counts[slots[t, 2], 1] += wq
+            counts[slots[t, odd[t]], 0] += wq
+
+
+@njit(cache=True, nogil=True)
+def _recounted_rsa(counts, order, x, runs, shift):
+    """(Spearman, Pearson) of the sorted model side ``x`` (pair ``order[q]`` at q) against
+    the human dissimilarity of the re-counted ``counts`` (per pair: chosen, co-occurrence)
+    over the pairs that occur; ``counts`` is cleared on the way."""
+    top = 0
+    total = 0.0
+    for p in range(len(counts)):
+        k = counts[p, 1]
+        if k > 0:
+            total += 1.0
+            top = max(top, k)
+    table, values = ratio_table(top)
+    width = top + 1
+    n_groups = len(values)
+    size = np.zeros(n_groups)
+    sum_rank = np.zeros(n_groups)
+    sum_x = np.zeros(n_groups)
+    mid = (total + 1) / 2
+    var_rank = var_x = sx = before = 0.0
+    start = 0
+    n_runs = len(runs) if len(runs) else len(x)
+    for r in range(n_runs):
+        end = _run_end(runs, r, start)
+        run = 0.0
+        if end > start + 1:
+            for q in range(start, end):
+                run += counts[order[q], 1] > 0
+        for q in range(start, end):
+            p = order[q]
+            k = counts[p, 1]
+            if k > 0:
+                if end == start + 1:
+                    run = 1.0
+                g = table[k * width + counts[p, 0]]
+                rank = before + 0.5 * run + 0.5 - mid
+                xc = x[q] - shift
+                size[g] += 1.0
+                sum_rank[g] += rank
+                sum_x[g] += xc
+                var_rank += rank * rank
+                sx += xc
+                var_x += xc * xc
+                counts[p, 0] = 0
+                counts[p, 1] = 0
+        before += run
+        start = end
+    if total <= 2:
+        return np.nan, np.nan
+    return _finish(total, size, sum_rank, sum_x, var_rank, centred_square_sum(var_x, sx, total), values)
+
+
+@njit(cache=True, nogil=True)
+def _triplet_one(seed, b, slots, odd, code, n_codes, order, x, runs, shift, counts):
+    """One triplet resample: its draws, the code counts of the means, and (Spearman,
+    Pearson) RSA with the pair counts re-counted (``counts``: per pair (chosen, cooc),
+    zero on entry and on exit)."""
+    n = len(odd)
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    blocks = np.zeros(n_blocks, np.int64)
+    state = _draw_blocks(_stream(seed, b), n, blocks)
+    code_counts = np.zeros(n_codes, np.int64)
+    wb = np.empty(BLOCK, np.int32)
+    for blk in range(n_blocks):
+        lo = blk * BLOCK
+        size = min(BLOCK, n - lo)
+        state = _draw_in_block(state, blocks[blk], size, wb)
+        _scatter(wb[:size], lo, slots, odd, code, counts, code_counts)
+    if len(x) == 0:
+        return code_counts, (np.nan, np.nan)
+    return code_counts, _recounted_rsa(counts, order, x, runs, shift)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def triplet_bootstrap(seed, n_b, slots, odd, code, n_codes, n_pairs, order, x, runs, n_chunks):
+    """Per triplet resample b < ``n_b`` (draws :func:`triplet_multiplicities`): the number
+    of drawn copies per score code, and (Spearman, Pearson) RSA of the sorted model side
+    ``x`` (pair ``order[q]`` at q) against the human similarity re-counted from the drawn
+    triplets (``slots``: each triplet's three pair numbers, ``odd``: its odd position)."""
+    code_counts = np.zeros((n_b, n_codes), np.int64)
+    corr = np.full((n_b, 2), np.nan)
+    shift = x.mean() if len(x) else 0.0
+    for k in prange(n_chunks):
+        counts = np.zeros((n_pairs, 2), np.int32)
+        for r in range(k * n_b // n_chunks, (k + 1) * n_b // n_chunks):
+            cc, cr = _triplet_one(seed, r, slots, odd, code, n_codes, order, x, runs, shift, counts)
+            code_counts[r] = cc
+            corr[r, 0], corr[r, 1] = cr
+    return code_counts, corr
+
+
+# ---------------------------------------------------------------------- permutations
+@njit(cache=True, nogil=True)
+def _sign(d):
+    return (d > 0) - (d < 0)
+
+
+@njit(cache=True, nogil=True)
+def _relabel_upper(perm, table, out):
+    """``out[u, v] = table[perm[u], perm[v]]`` for u < v (row by row: local reads)."""
+    n = len(perm)
+    for u in range(n):
+        row = table[perm[u]]
+        for v in range(u + 1, n):
+            out[u, v] = row[perm[v]]
+
+
+@njit(cache=True, nogil=True)
+def _pattern_hist(triads, position, weight, groups):
+    """(27·3) histogram of the sign patterns of the triads (a < b < c) in the rank-group
+    table ``groups`` (upper triangle) × odd position: response ``t`` of the triads counts
+    ``weight[t]`` at ``position[t]`` (a triad answered at several positions appears once
+    per position)."""
+    hist = np.zeros((4, 81), np.int64)  # four histograms: no chain of adds to one cell
+    for t in range(len(triads)):
+        x, y, z = triads[t, 0], triads[t, 1], triads[t, 2]
+        c0, c1, c2 = groups[y, z], groups[x, z], groups[x, y]
+        pattern = 9 * ((c0 > c1) - (c0 < c1)) + 3 * ((c0 > c2) - (c0 < c2)) + ((c1 > c2) - (c1 < c2)) + 13
+        hist[t & 3, 3 * pattern + position[t]] += weight[t]
+    return hist.sum(axis=0).astype(np.float64)
+
+
+@njit(cache=True, nogil=True)
+def _permuted_rsa(inverse, cells, values, runs, human, shift, n_obs):
+    """Sums of the Spearman and Pearson RSA of the relabelled model, traversing every cell
+    (u < v, ``cells``) in the order of the model's dissimilarity ``values``: the cell is an
+    observed pair when its preimage (``inverse[u]``, ``inverse[v]``) is one, whose centred
+    human rank and value ``human[lo, hi]`` hold (NaN when unobserved)."""
+    mid = (n_obs + 1) / 2
+    before = 0.0
+    cov_r = var_r = cov_d = sum_d = var_d = 0.0
+    start = 0
+    for r in range(len(runs)):
+        end = runs[r]
+        size = 0
+        if end > start + 1:  # a run of ties: count its observed cells first
+            for q in range(start, end):
+                a, b = inverse[cells[q, 0]], inverse[cells[q, 1]]
+                if not np.isnan(human[min(a, b), max(a, b), 0]):
+                    size += 1
+        for q in range(start, end):
+            a, b = inverse[cells[q, 0]], inverse[cells[q, 1]]
+            lo, hi = min(a, b), max(a, b)
+            h = human[lo, hi, 0]
+            if not np.isnan(h):
+                if end == start + 1:
+                    size = 1
+                rank = before + 0.5 * size + 0.5 - mid
+                d = values[q] - shift
+                cov_r += rank * h
+                var_r += rank * rank
+                cov_d += d * human[lo, hi, 1]
+                sum_d += d
+                var_d += d * d
+        before += size
+        start = end
+    return cov_r, var_r, cov_d, sum_d, var_d
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def permuted_scores(perms, triads, position, weight, sim_groups, cells, values, runs, human, shift, n_obs,
+                    n_chunks):
+    """Per permutation (row of ``perms``): the (27·3) histogram of the distinct triads'
+    sign patterns × odd position in the relabelled rank groups ``sim_groups``, and the
+    sums of :func:`_permuted_rsa`."""
+    n_p, n = perms.shape
+    hists = np.zeros((n_p, 81))
+    sums = np.zeros((n_p, 5))
+    for k in prange(n_chunks):
+        table = np.zeros((n, n), sim_groups.dtype)
+        inverse = np.empty(n, np.int64)
+        for r in range(k * n_p // n_chunks, (k + 1) * n_p // n_chunks):
+            _relabel_upper(perms[r], sim_groups, table)
+            hists[r] = _pattern_hist(triads, position, weight, table)
+            for u in range(n):
+                inverse[perms[r, u]] = u
+            out = _permuted_rsa(inverse, cells, values, runs, human, shift, n_obs)
+            for c in range(5):
+                sums[r, c] = out[c]
+    return hists, sums
+
+
+# ---------------------------------------------------------------------- split halves
+@njit(inline="always")
+def _half_groups(counts, totals, p, table, width):
+    """(group of half 1, group of half 2) of pair p, or (-1, -1) unless seen in both."""
+    k1, c1 = counts[p, 1], counts[p, 0]
+    k2, c2 = totals[p, 1] - k1, totals[p, 0] - c1
+    if k1 > 0 and k2 > 0:
+        return table[k1 * width + c1], table[k2 * width + c2]
+    return -1, -1
+
+
+@njit(cache=True, nogil=True)
+def _half_one(first, participant, slots, odd, totals, table, width, values, counts):
+    """Spearman and Pearson r of the halves' similarities over the pairs seen in both, and
+    their number; ``counts`` (the first half's per pair) is zero on entry and on exit."""
+    for t in range(len(odd)):
+        if first[participant[t]]:
+            counts[slots[t, 0], 1] += 1
+            counts[slots[t, 1], 1] += 1
+            counts[slots[t, 2], 1] += 1
+            counts[slots[t, odd[t]], 0] += 1
+    n_groups = len(values)
+    size1 = np.zeros(n_groups)
+    size2 = np.zeros(n_groups)
+    n = 0
+    for p in range(len(totals)):
+        g1, g2 = _half_groups(counts, totals, p, table, width)
+        if g1 >= 0:
+            size1[g1] += 1
+            size2[g2] += 1
+            n += 1
+    r1 = np.empty(n_groups)
+    r2 = np.empty(n_groups)
+    b1 = b2 = m1 = m2 = raw1 = raw2 = 0.0
+    for g in range(n_groups):
+        r1[g] = b1 + 0.5 * size1[g] + 0.5
+        r2[g] = b2 + 0.5 * size2[g] + 0.5
+        b1 += size1[g]
+        b2 += size2[g]
+        m1 += size1[g] * values[g]
+        m2 += size2[g] * values[g]
+        raw1 += size1[g] * values[g] * values[g]
+        raw2 += size2[g] * values[g] * values[g]
+    mid = (n + 1) / 2
+    m1 /= max(n, 1)
+    m2 /= max(n, 1)
+    cr = vr1 = vr2 = cv = vv1 = vv2 = 0.0
+    for p in range(len(totals)):
+        g1, g2 = _half_groups(counts, totals, p, table, width)
+        counts[p, 0] = 0
+        counts[p, 1] = 0
+        if g1 >= 0:
+            a, b = r1[g1] - mid, r2[g2] - mid
+            u, v = values[g1] - m1, values[g2] - m2
+            cr += a * b
+            vr1 += a * a
+            vr2 += b * b
+            cv += u * v
+            vv1 += u * u
+            vv2 += v * v
+    if n < 3:
+        return np.nan, np.nan, n
+    vv1 = vv1 if vv1 > 1e-12 * raw1 else 0.0  # all values equal, to rounding
+    vv2 = vv2 if vv2 > 1e-12 * raw2 else 0.0
+    return _ratio(cr, vr1, vr2), _ratio(cv, vv1, vv2), n
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def split_halves(firsts, participant, slots, odd, totals, table, width, values, n_chunks):
+    """Per split (row of ``firsts``: True for the participants of the first half): the
+    Spearman and Pearson r of the two halves' similarities over the pairs observed in
+    both, and their number. ``table``, ``values``: :func:`ratio_table` (its order reverses
+    both halves alike, so the correlations are those of the similarities)."""
+    n_s = len(firsts)
+    out = np.full((n_s, 2), np.nan)
+    n_both = np.zeros(n_s, np.int64)
+    for k in prange(n_chunks):
+        counts = np.zeros((len(totals), 2), np.int32)
+        for r in range(k * n_s // n_chunks, (k + 1) * n_s // n_chunks):
+            a, b, n = _half_one(firsts[r], participant, slots, odd, totals, table, width, values, counts)
+            out[r, 0], out[r, 1], n_both[r] = a, b, n
+    return out, n_both

@@ -1,0 +1,146 @@
+"""The compiled kernels against their numpy references: the same statistic from the same
+draws (equal counts, floats equal to rounding), the triplet bootstrap's own draws a
+multinomial, and CIs that agree with the reference draws within Monte Carlo error."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bgs.data.triplets import TripletSet
+from bgs.human.reliability import split_half_reliability, triad_choice_counts
+from bgs.human.similarity import PairIndex, SortedTriplets, from_counts
+from bgs.metrics import compiled as cp
+from bgs.metrics import kernels as kn
+from bgs.metrics import resampling as rs
+from bgs.metrics.distance import PairSimilarity
+from bgs.metrics.evaluate import evaluate_model
+from bgs.metrics.permutation import PermutedScores
+
+
+@st.composite
+def triplet_sets(draw, max_stimuli=8, max_rows=40):
+    n = draw(st.integers(3, max_stimuli))
+    rows = draw(st.lists(st.tuples(st.permutations(range(n)).map(lambda p: p[:3]),
+                                   st.integers(0, 2), st.integers(0, 3)), min_size=3, max_size=max_rows))
+    a, b, c = ([r[0][k] for r in rows] for k in range(3))
+    ts = TripletSet.from_arrays(a, b, c, [r[0][r[1]] for r in rows],
+                                participant=[r[2] for r in rows], stimulus_ids=np.arange(n))
+    ts = ts.restrict(ts.stimulus_ids[np.unique(ts.triads)])
+    # small integers: ties in the model side are frequent
+    x = np.array(draw(st.lists(st.integers(0, 3), min_size=2 * ts.n_stimuli, max_size=2 * ts.n_stimuli)),
+                 float).reshape(ts.n_stimuli, 2)
+    return ts, x
+
+
+def _setup(ts, x, metric="dot"):
+    index = PairIndex(ts)
+    model = PairSimilarity(x, metric, dense=True)
+    d = model.dissimilarity(index.i, index.j)
+    return index, model, rs.RSAData(index, d)
+
+
+def _close(a, b, tol=1e-9):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return a.shape == b.shape and bool(np.all((np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= tol)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(triplet_sets(), st.integers(0, 2**31 - 1))
+def test_triplet_kernel_equals_reference_with_its_draws(data, seed):
+    ts, x = data
+    index, _, rsa = _setup(ts, x)
+    by_pair = SortedTriplets(index, ts)
+    scores = np.random.default_rng(seed).integers(0, 4, (len(ts), 2)) / 3
+    codes, values = cp.score_codes(scores)
+    assert np.array_equal(values[codes], scores)
+    means, corr = cp.bootstrap_over_triplets(codes[by_pair.order], values, by_pair, rsa, 5, seed)
+    for b in range(5):
+        w = np.empty(len(ts))
+        w[by_pair.order] = kn.triplet_multiplicities(len(ts), seed, b)  # kernel order -> rows
+        ref = rsa.after_triplet_resample(w)
+        assert np.allclose(means[b], (w @ scores) / len(ts), rtol=0, atol=1e-12)
+        assert _close(corr["spearman"][b], ref["spearman"]) and _close(corr["pearson"][b], ref["pearson"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(triplet_sets(), st.integers(0, 2**31 - 1))
+def test_stimulus_kernel_equals_reference_same_draws(data, seed):
+    ts, x = data
+    _, _, rsa = _setup(ts, x)
+    scores = np.random.default_rng(seed).integers(0, 3, (len(ts), 2)) / 2
+    codes, values = cp.score_codes(scores)
+    means, corr = cp.bootstrap_over_stimuli(codes, values, ts.triads, rsa, ts.n_stimuli, 6, seed)
+    ref_means, ref_corr = rs.bootstrap_over_stimuli(scores, ts.triads, rsa, ts.n_stimuli, 6, seed)
+    assert _close(means, ref_means, 1e-12)
+    assert _close(corr["spearman"], ref_corr["spearman"]) and _close(corr["pearson"], ref_corr["pearson"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(triplet_sets(), st.sampled_from(["dot", "cosine", "euclidean"]), st.integers(0, 1000))
+def test_permutation_kernel_equals_reference(data, metric, seed):
+    ts, x = data
+    index, model, _ = _setup(ts, x, metric)
+    human = from_counts(ts.stimulus_ids, index, *index.totals).pair_dissimilarity
+    scores = PermutedScores(model, index, *triad_choice_counts(ts), human, "fractional")
+    scores.tables = True  # the kernel's path whatever the size
+    scores._build_tables()
+    perms = rs.permutations(ts.n_stimuli, 5, seed)
+    assert _close(scores.many(perms), np.array([scores(p) for p in perms]))
+
+
+@settings(max_examples=30, deadline=None)
+@given(triplet_sets(max_rows=60), st.integers(0, 1000))
+def test_split_half_kernel_equals_reference(data, seed):
+    ts, _ = data
+    if len(np.unique(ts.participant)) < 2:
+        return
+    a = split_half_reliability(ts, n_splits=4, seed=seed, compiled=True)
+    b = split_half_reliability(ts, n_splits=4, seed=seed, compiled=False)
+    assert np.array_equal(a.n_pairs, b.n_pairs)
+    assert _close(a.spearman, b.spearman) and _close(a.pearson, b.pearson)
+
+
+def test_triplet_draws_are_a_multinomial():
+    """n draws with replacement: the counts sum to n, each item is drawn 1 time on average
+    with variance 1 − 1/n, pairs of items covary by −1/n; the same (seed, resample) gives
+    the same draws, another seed others."""
+    n, b = 5000, 400
+    w = np.stack([kn.triplet_multiplicities(n, 7, r) for r in range(b)]).astype(float)
+    assert (w.sum(axis=1) == n).all()
+    assert abs(w.mean() - 1) < 1e-12
+    assert abs(w.var(axis=0).mean() - (1 - 1 / n)) < 0.02
+    # the block structure: items of one block (first two) and of two blocks covary alike
+    for u, v in ((0, 1), (0, n - 1)):
+        assert abs(np.cov(w[:, u], w[:, v])[0, 1] + 1 / n) < 0.15
+    per_block = w[:, :kn.BLOCK].sum(axis=1)  # Binomial(n, BLOCK / n)
+    assert abs(per_block.mean() - kn.BLOCK) < 4 * np.sqrt(kn.BLOCK / b)
+    assert np.array_equal(kn.triplet_multiplicities(n, 7, 3), kn.triplet_multiplicities(n, 7, 3))
+    assert not np.array_equal(kn.triplet_multiplicities(n, 7, 3), kn.triplet_multiplicities(n, 8, 3))
+
+
+@pytest.mark.slow
+def test_compiled_cis_agree_with_reference_draws_within_monte_carlo_error():
+    """The triplet bootstrap draws changed: its distributions (1,000 resamples each) have
+    the reference's mean and spread within Monte Carlo error; the rest equals the reference."""
+    rng = np.random.default_rng(0)
+    n, t = 40, 3000
+    z = rng.random((n, 3))
+    triads = np.array([rng.choice(n, 3, replace=False) for _ in range(t)])
+    sims = np.stack([(z[triads[:, b]] * z[triads[:, c]]).sum(1) for b, c in ((1, 2), (0, 2), (0, 1))], 1)
+    odd = np.argmax(sims * 4 + rng.gumbel(size=sims.shape), axis=1)
+    ts = TripletSet.from_arrays(triads[:, 0], triads[:, 1], triads[:, 2], triads[np.arange(t), odd],
+                                participant=rng.integers(0, 30, t), stimulus_ids=np.arange(n))
+    x = z + 0.3 * rng.random(z.shape)
+    kw = dict(n_bootstrap=1000, n_permutations=50, n_splits=5, seed=1)
+    a = evaluate_model(PairSimilarity(x, "dot"), ts, **kw)
+    b = evaluate_model(PairSimilarity(x, "dot"), ts, compiled=False, **kw)
+    for key, field in (("ooo_accuracy", "ci"), ("two_way_accuracy_symmetric", "ci"),
+                       ("rsa_spearman", "ci_triplets"), ("rsa_pearson", "ci_triplets")):
+        ca, cb = np.array(a[key][field]), np.array(b[key][field])
+        half_width = (cb[1] - cb[0]) / 2
+        # percentile endpoints of 1,000 resamples: Monte Carlo SD about 0.05 half-widths
+        assert np.all(np.abs(ca - cb) < 0.25 * half_width), (key, ca, cb)
+    for key, field in (("ooo_accuracy", "ci_stimuli"), ("rsa_spearman", "ci"), ("ooo_accuracy", "value"),
+                       ("rsa_spearman", "reliability"), ("ooo_accuracy", "p_value")):
+        assert np.allclose(a[key][field], b[key][field], rtol=0, atol=1e-12), (key, field)
