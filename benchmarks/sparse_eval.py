@@ -12,7 +12,7 @@ the steadier of the two), generating the data not timed; the memory is the child
 RSS (``os.wait4``), data included.
 
 * **sparse**: :func:`bgs.metrics.evaluate.evaluate_model` (the library's path: the
-  compiled kernels of :mod:`bgs.metrics.kernels`);
+  compiled kernels of :mod:`bgs.kernels`);
 * **numpy**: the same with ``compiled=False``, the numpy reference of the kernels (the
   sparse path before them), where ``--numpy`` asks for it;
 * **dense**: ``dense_reference.evaluate_dense``, the earlier implementation (dense N×N
@@ -34,7 +34,7 @@ Carlo error; everything else, to rounding.
 
 ``--floor`` times only the triplet bootstrap's draws at each case's size, times its
 bootstraps: numpy's (``multiplicities``: n integers and their histogram) and the kernel's
-(:func:`bgs.metrics.kernels.triplet_multiplicities`).
+(:func:`bgs.kernels.triplet_multiplicities`).
 
 Run:  .venv/bin/python benchmarks/sparse_eval.py [--cases things-test,things-full] [--json out.json]
 """
@@ -135,7 +135,7 @@ def draw_floor(cases, repeats: int = 5, seed: int = 0) -> list[dict]:
     """CPU seconds of the triplet bootstrap's draws alone at each case's size, times its
     bootstraps: numpy's ``multiplicities`` (n integers and their histogram) and the
     compiled kernel's per resample."""
-    from bgs.metrics.kernels import triplet_multiplicities
+    from bgs.kernels import triplet_multiplicities
     from bgs.stats import multiplicities
 
     rng = np.random.default_rng(seed)

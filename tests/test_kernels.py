@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bgs import kernels as kn
 from bgs.data.triplets import TripletSet
 from bgs.human.reliability import split_half_reliability, triad_choice_counts
 from bgs.human.similarity import PairIndex, SortedTriplets, from_counts
 from bgs.metrics import compiled as cp
-from bgs.metrics import kernels as kn
 from bgs.metrics import resampling as rs
 from bgs.metrics.distance import PairSimilarity
 from bgs.metrics.evaluate import evaluate_model

@@ -13,7 +13,7 @@ ROOT = Path(bgs.__file__).parent
 
 #: lowest first; a package may import its own layer's packages and the ones below
 LAYERS = [
-    {"errors", "io", "constraints", "embeddings", "stats", ""},  # "": the bgs package itself (its version)
+    {"errors", "io", "constraints", "embeddings", "stats", "kernels", ""},  # "": the bgs package itself (its version)
     {"data", "media", "synthetic", "objectives"},
     {"human", "models"},
     {"metrics"},

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bgs import kernels as kn
 from bgs.data.triplets import TripletSet
 from bgs.human.similarity import PairIndex, SortedTriplets
-from bgs.metrics import kernels as kn
 from bgs.stats import (
     count_ratio_ranks,
     multiplicities,

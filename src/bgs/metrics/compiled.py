@@ -1,11 +1,11 @@
-"""The resampling of one evaluation through the compiled kernels (:mod:`bgs.metrics.kernels`).
+"""The resampling of one evaluation through the compiled kernels (:mod:`bgs.kernels`).
 
 Each function returns what its numpy reference returns (:func:`~bgs.metrics.resampling.bootstrap_over_triplets`,
 :func:`~bgs.metrics.resampling.bootstrap_over_stimuli`, :meth:`PermutedScores.__call__`
 over :func:`~bgs.metrics.resampling.permutation_nulls`' permutations) from the same
 definitions. The draws are the reference's (numpy's, same seeds) for the stimulus bootstrap
 and the permutations; the triplet bootstrap draws its multiplicities inside the kernel
-(:func:`~bgs.metrics.kernels.triplet_multiplicities`, same seed, other draws).
+(:func:`~bgs.kernels.triplet_multiplicities`, same seed, other draws).
 
 The per-triplet scores enter as *codes*: a mean score has few distinct per-triplet values
 (the 3-way score is 0, 1/3, 1/2 or 1, the 2AFC mean 0, 1/4, …, 1), so a resample's mean is
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bgs import kernels as kn
 from bgs.human.similarity import SortedTriplets
-from bgs.metrics import kernels as kn
 from bgs.metrics.resampling import RSAData, resamples
 
 

@@ -140,7 +140,7 @@ def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int
                    n_splits: int = 100, compiled: bool = True) -> dict:
     """All scores of one model (indexed like ``triplets.stimulus_ids``).
 
-    ``compiled``: resample through the compiled kernels (:mod:`bgs.metrics.kernels`; the
+    ``compiled``: resample through the compiled kernels (:mod:`bgs.kernels`; the
     triplet bootstrap then draws its own multiplicities) rather than the numpy reference."""
     ts = triplets
     al.check_ties(ties)

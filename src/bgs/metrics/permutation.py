@@ -23,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
+from bgs import kernels as kn
 from bgs.human.similarity import PAIR_COLUMNS, PairIndex, pair_keys
 from bgs.metrics import alignment as al
-from bgs.metrics import kernels as kn
 from bgs.metrics.distance import PairSimilarity, to_dissimilarity
 from bgs.stats import RankIndex
 
@@ -187,7 +187,7 @@ class PermutedScores:
 
 
 class _KernelTables:
-    """What :func:`bgs.metrics.kernels.permuted_scores` reads, built once from a
+    """What :func:`bgs.kernels.permuted_scores` reads, built once from a
     :class:`PermutedScores` with rank-group tables: the triads in blocks of 128 stimuli
     (so the three cells a triad reads lie in a few L2-sized tiles), every cell u < v
     in the order of the model's dissimilarity with the ends of its runs of ties, and the
