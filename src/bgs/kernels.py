@@ -108,6 +108,7 @@ def _finish(total, size, sum_rank, sum_x, var_rank, var_x, values):
         mean_y += size[g] * values[g]
     mean_y /= total
     cov_r = cov_x = vy_r = vy_x = 0.0
+    carried = 0
     for g in range(len(size)):
         ry = before + 0.5 * size[g] + 0.5 - mid
         before += size[g]
@@ -116,6 +117,9 @@ def _finish(total, size, sum_rank, sum_x, var_rank, var_x, values):
         vy_r += size[g] * ry * ry
         cov_x += y * sum_x[g]
         vy_x += size[g] * y * y
+        carried += size[g] > 0
+    if carried < 2:  # one human value: variance 0, though ``y`` may be a rounding error off 0
+        vy_x = 0.0
     return _ratio(cov_r, var_rank, vy_r), _ratio(cov_x, var_x, vy_x)
 
 

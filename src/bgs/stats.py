@@ -207,6 +207,11 @@ class WeightedCorrelations:
         wx = w * x
         pearson = _ratio_of(y @ np.bincount(y_groups, weights=wx, minlength=g), float(wx @ x),
                             float(size @ (y * y)))
+        # a side with one weighted value has variance 0, though its centred values may be a
+        # rounding error away from 0 (x is sorted, so its first and last weighted values tell)
+        carried = np.flatnonzero(w)
+        if np.count_nonzero(size) < 2 or self.x[carried[0]] == self.x[carried[-1]]:
+            pearson = float("nan")
         return {"spearman": spearman, "pearson": pearson}
 
 
