@@ -16,16 +16,12 @@ from bgs.metrics import resampling as rs
 from bgs.metrics.distance import PairSimilarity
 from bgs.metrics.evaluate import evaluate_model
 from bgs.metrics.permutation import PermutedScores
+from strategies import triplet_sets as random_triplets
 
 
 @st.composite
 def triplet_sets(draw, max_stimuli=8, max_rows=40):
-    n = draw(st.integers(3, max_stimuli))
-    rows = draw(st.lists(st.tuples(st.permutations(range(n)).map(lambda p: p[:3]),
-                                   st.integers(0, 2), st.integers(0, 3)), min_size=3, max_size=max_rows))
-    a, b, c = ([r[0][k] for r in rows] for k in range(3))
-    ts = TripletSet.from_arrays(a, b, c, [r[0][r[1]] for r in rows],
-                                participant=[r[2] for r in rows], stimulus_ids=np.arange(n))
+    ts = draw(random_triplets(max_stimuli, 3, max_rows))
     ts = ts.restrict(ts.stimulus_ids[np.unique(ts.triads)])
     # small integers: ties in the model side are frequent
     x = np.array(draw(st.lists(st.integers(0, 3), min_size=2 * ts.n_stimuli, max_size=2 * ts.n_stimuli)),

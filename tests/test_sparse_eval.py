@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import rankdata
 
-from bgs.data.triplets import TripletSet
 from bgs.human import human_similarity, split_half_reliability
 from bgs.human.similarity import PairIndex
 from bgs.metrics.distance import PairSimilarity
@@ -24,16 +23,13 @@ from bgs.stats import (
     spearman_brown,
     weighted_pearson,
 )
+from strategies import triplet_sets
 
 
 @st.composite
 def triplets_and_embeddings(draw, max_stimuli=9, max_rows=40):
-    n = draw(st.integers(3, max_stimuli))
-    rows = draw(st.lists(st.tuples(st.permutations(range(n)).map(lambda p: p[:3]),
-                                   st.integers(0, 2), st.integers(0, 3)), min_size=1, max_size=max_rows))
-    a, b, c = ([r[0][k] for r in rows] for k in range(3))
-    ts = TripletSet.from_arrays(a, b, c, [r[0][r[1]] for r in rows],
-                                participant=[r[2] for r in rows], stimulus_ids=np.arange(n))
+    ts = draw(triplet_sets(max_stimuli, 1, max_rows))
+    n = ts.n_stimuli
     # small integers: dot products are exact in float64 and ties are frequent
     x = np.array(draw(st.lists(st.integers(0, 2), min_size=2 * n, max_size=2 * n)), float).reshape(n, 2)
     return ts, x
