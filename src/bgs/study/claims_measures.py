@@ -20,17 +20,9 @@ import numpy as np
 import pandas as pd
 
 from bgs.errors import ConfigError
+from bgs.metrics.paired import paired_difference
 from bgs.study.behavior import mean_r2_difference
 from bgs.study.claims_table import Claim
-
-
-def paired_difference(a, b, triplets, n_bootstrap: int, seed: int) -> dict:
-    """The project's paired per-triplet difference (bootstrap over triplets and over clips)."""
-    try:  # its new home, with an RSA variant, when present
-        from bgs.metrics.paired import paired_difference as impl
-    except ImportError:
-        from bgs.study.garcia2025 import paired_difference as impl
-    return impl(a, b, triplets, n_bootstrap, seed)
 
 
 @dataclass
