@@ -45,6 +45,20 @@ def _dist():
     return dist if dist.is_available() and dist.is_initialized() else None
 
 
+def _build_store_once(store, ids: list, files: list):
+    """Rank 0 builds the clip store while the other ranks wait, then they reuse it: two
+    processes building one store would remove each other's temporary files."""
+    dist = _dist()
+    if dist is None:
+        return store.build(ids, files, on_error="fail")
+    report = store.build(ids, files, on_error="fail") if dist.get_rank() == 0 else None
+    dist.barrier()
+    if report is None:
+        store.refresh()
+        report = store.build(ids, files, on_error="fail")
+    return report
+
+
 def build_model(config: TrainConfig, data: TrainingData, device: str,
                 log: Callable[[str], None] = print) -> BGSModel:
     """The backbone of ``model.backbone`` with its inputs, LoRA and the head."""
@@ -70,7 +84,7 @@ def build_model(config: TrainConfig, data: TrainingData, device: str,
         store = ClipStore(store_root, DecodeParams(backbone.frames, backbone.size, config.data.resize))
         ids = np.concatenate([data.train_ids, data.val_ids, data.test_ids])
         files = [Path(config.data.videos) / f for f in stimulus_files(data.stimuli, ids)]
-        report = store.build(list(ids), files, on_error="fail")
+        report = _build_store_once(store, list(ids), files)
         log(f"clip store {store.path}: {len(report.decoded)} decoded, {len(report.reused)} reused")
         encoder = VideoEncoder(backbone, store, layer)
     elif kind.family == "text":
