@@ -76,7 +76,7 @@ class DemoConfig:
 
     @classmethod
     def quick(cls, seed: int = 0) -> "DemoConfig":
-        return cls(seed=seed, clips=60, participants=40, frames=8, size=32, optim=_optim(3, 6),
+        return cls(seed=seed, clips=60, participants=40, test_share=0.2, frames=8, size=32, optim=_optim(3, 6),
                    n_bootstrap=300, n_permutations=50, pretrain={"quick": True}, objectives=QUICK_RUNS)
 
     def validate(self) -> None:
