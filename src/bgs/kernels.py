@@ -379,45 +379,56 @@ def _pattern_hist(triads, position, weight, groups):
 
 
 @njit(cache=True, nogil=True)
-def _permuted_rsa(inverse, cells, values, runs, human, shift, n_obs):
-    """Sums of the Spearman and Pearson RSA of the relabelled model, traversing every cell
-    (u < v, ``cells``) in the order of the model's dissimilarity ``values``: the cell is an
-    observed pair when its preimage (``inverse[u]``, ``inverse[v]``) is one, whose centred
-    human rank and value ``human[lo, hi]`` hold (NaN when unobserved)."""
+def _permuted_rsa(perm, dis_groups, reversed_, n_dis, matrix, one_minus, rows, hj, hr, hh, shift, ui, uj,
+                  full_counts, hist, ranks2, cell_group):
+    """Sums of the Spearman and Pearson RSA of the relabelled model over the observed pairs:
+    pair (i, j) (``rows``/``hj``: in key order, row i's pairs at ``rows[i]:rows[i+1]``) reads
+    the model at (``perm[i]``, ``perm[j]``), so each row of the pairs reads one row of the
+    model's tables. The model's average ranks among the relabelled pairs come from a
+    histogram over its groups of equal dissimilarity (``dis_groups``, ascending; reversed
+    when ``reversed_``): of the observed pairs themselves or, where ``full_counts`` (every
+    cell u < v per group) is given, of all cells less the unobserved pairs (``ui``, ``uj``)."""
+    n_obs = len(hj)
+    complement = len(full_counts) > 0
+    top = n_dis - 1
+    if complement:
+        for u in range(len(ui)):
+            g = dis_groups[perm[ui[u]], perm[uj[u]]]
+            hist[top - g if reversed_ else g] += 1
+    cov_d = sum_d = var_d = 0.0
+    for i in range(len(rows) - 1):
+        r = perm[i]
+        group_row, value_row = dis_groups[r], matrix[r]
+        for q in range(rows[i], rows[i + 1]):
+            s = perm[hj[q]]
+            g = group_row[s]
+            if reversed_:
+                g = top - g
+            cell_group[q] = g
+            if not complement:
+                hist[g] += 1
+            d = (1.0 - value_row[s] if one_minus else -value_row[s]) - shift
+            cov_d += d * hh[q]
+            sum_d += d
+            var_d += d * d
+    before = 0
+    for g in range(n_dis):  # twice the average rank of each group, in ascending order
+        c = full_counts[g] - hist[g] if complement else hist[g]
+        ranks2[g] = 2 * before + c + 1
+        before += c
+        hist[g] = 0
     mid = (n_obs + 1) / 2
-    before = 0.0
-    cov_r = var_r = cov_d = sum_d = var_d = 0.0
-    start = 0
-    for r in range(len(runs)):
-        end = runs[r]
-        size = 0
-        if end > start + 1:  # a run of ties: count its observed cells first
-            for q in range(start, end):
-                a, b = inverse[cells[q, 0]], inverse[cells[q, 1]]
-                if not np.isnan(human[min(a, b), max(a, b), 0]):
-                    size += 1
-        for q in range(start, end):
-            a, b = inverse[cells[q, 0]], inverse[cells[q, 1]]
-            lo, hi = min(a, b), max(a, b)
-            h = human[lo, hi, 0]
-            if not np.isnan(h):
-                if end == start + 1:
-                    size = 1
-                rank = before + 0.5 * size + 0.5 - mid
-                d = values[q] - shift
-                cov_r += rank * h
-                var_r += rank * rank
-                cov_d += d * human[lo, hi, 1]
-                sum_d += d
-                var_d += d * d
-        before += size
-        start = end
+    cov_r = var_r = 0.0
+    for q in range(n_obs):
+        rank = 0.5 * ranks2[cell_group[q]] - mid
+        cov_r += rank * hr[q]
+        var_r += rank * rank
     return cov_r, var_r, cov_d, sum_d, var_d
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def permuted_scores(perms, triads, position, weight, sim_groups, cells, values, runs, human, shift, n_obs,
-                    n_chunks):
+def permuted_scores(perms, triads, position, weight, sim_groups, dis_groups, reversed_, n_dis, matrix, one_minus,
+                    rows, hj, hr, hh, shift, ui, uj, full_counts, n_chunks):
     """Per permutation (row of ``perms``): the (27·3) histogram of the distinct triads'
     sign patterns × odd position in the relabelled rank groups ``sim_groups``, and the
     sums of :func:`_permuted_rsa`."""
@@ -426,13 +437,14 @@ def permuted_scores(perms, triads, position, weight, sim_groups, cells, values, 
     sums = np.zeros((n_p, 5))
     for k in prange(n_chunks):
         table = np.zeros((n, n), sim_groups.dtype)
-        inverse = np.empty(n, np.int64)
+        hist = np.zeros(n_dis, np.int32)
+        ranks2 = np.empty(n_dis, np.int32)
+        cell_group = np.empty(len(hj), np.int32)
         for r in range(k * n_p // n_chunks, (k + 1) * n_p // n_chunks):
             _relabel_upper(perms[r], sim_groups, table)
             hists[r] = _pattern_hist(triads, position, weight, table)
-            for u in range(n):
-                inverse[perms[r, u]] = u
-            out = _permuted_rsa(inverse, cells, values, runs, human, shift, n_obs)
+            out = _permuted_rsa(perms[r], dis_groups, reversed_, n_dis, matrix, one_minus, rows, hj, hr, hh,
+                                shift, ui, uj, full_counts, hist, ranks2, cell_group)
             for c in range(5):
                 sums[r, c] = out[c]
     return hists, sums
