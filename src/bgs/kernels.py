@@ -11,7 +11,7 @@ draws alone cost more than the whole kernel.
 
 Correlations are accumulated over groups: a resample's statistic needs, per group of equal
 human values, the number of copies and the sums of the model's centred ranks and values
-(:func:`_finish`); the model side is traversed in its order sorted once.
+(:func:`_human_side`); the model side is traversed in its order sorted once.
 """
 
 from __future__ import annotations
@@ -95,32 +95,31 @@ def triplet_multiplicities(n, seed, b):
 
 # ---------------------------------------------------------------------- correlations
 @njit(cache=True, nogil=True)
-def _finish(total, size, sum_rank, sum_x, var_rank, var_x, values):
-    """(Spearman, Pearson) from group sums: ``size[g]`` copies in human group g (ascending
-    values ``values``), ``sum_rank[g]``/``sum_x[g]`` the sums of the model's centred ranks
-    and centred values over them, ``var_rank``/``var_x`` their sums of squares."""
-    if total <= 2:
-        return np.nan, np.nan
+def _human_side(total, size, values):
+    """The human side of a resample's correlations from its group sizes: ``size[g]``
+    copies in group g (ascending values ``values``) of ``total``. Returns each group's
+    centred average rank and centred value, and their weighted sums of squares (the value
+    variance 0 where one group carries everything: its centred value may be a rounding
+    error off 0). The model side then only gathers from these per pair."""
     mid = (total + 1) / 2
-    before = 0.0
     mean_y = 0.0
     for g in range(len(size)):
         mean_y += size[g] * values[g]
     mean_y /= total
-    cov_r = cov_x = vy_r = vy_x = 0.0
+    ry = np.empty(len(size))
+    yc = np.empty(len(size))
+    vy_r = vy_x = before = 0.0
     carried = 0
     for g in range(len(size)):
-        ry = before + 0.5 * size[g] + 0.5 - mid
+        ry[g] = before + 0.5 * size[g] + 0.5 - mid
         before += size[g]
-        y = values[g] - mean_y
-        cov_r += ry * sum_rank[g]
-        vy_r += size[g] * ry * ry
-        cov_x += y * sum_x[g]
-        vy_x += size[g] * y * y
+        yc[g] = values[g] - mean_y
+        vy_r += size[g] * ry[g] * ry[g]
+        vy_x += size[g] * yc[g] * yc[g]
         carried += size[g] > 0
-    if carried < 2:  # one human value: variance 0, though ``y`` may be a rounding error off 0
+    if carried < 2:
         vy_x = 0.0
-    return _ratio(cov_r, var_rank, vy_r), _ratio(cov_x, var_x, vy_x)
+    return ry, yc, vy_r, vy_x
 
 
 @njit(cache=True, nogil=True)
@@ -161,9 +160,8 @@ def _stimulus_rsa(m, pi, pj, x, groups, runs, values):
         return np.nan, np.nan
     mean_x = sx / total
     mid = (total + 1) / 2
-    sum_rank = np.zeros(n_groups)
-    sum_x = np.zeros(n_groups)
-    var_rank = var_x = before = 0.0
+    ry, yc, vy_r, vy_x = _human_side(total, size, values)
+    cov_r = cov_x = var_rank = var_x = before = 0.0
     start = 0
     n_runs = len(runs) if len(runs) else len(x)
     for r in range(n_runs):
@@ -178,12 +176,12 @@ def _stimulus_rsa(m, pi, pj, x, groups, runs, values):
             if wq > 0:
                 g = groups[q]
                 xc = x[q] - mean_x
-                sum_rank[g] += wq * rank
-                sum_x[g] += wq * xc
+                cov_r += wq * rank * ry[g]
+                cov_x += wq * xc * yc[g]
                 var_rank += wq * rank * rank
                 var_x += wq * xc * xc
         start = end
-    return _finish(total, size, sum_rank, sum_x, var_rank, var_x, values)
+    return _ratio(cov_r, var_rank, vy_r), _ratio(cov_x, var_x, vy_x)
 
 
 # ---------------------------------------------------------------------- stimulus bootstrap
@@ -242,14 +240,17 @@ def ratio_table(top):
 
 @njit(cache=True, nogil=True)
 def _scatter(w, lo, slots, odd, code, counts, code_counts):
-    with_pairs = len(counts) > 0
+    """Add the block ``w`` of drawn copies (triplets ``lo`` on) to the per-code counts
+    (four interleaved histograms, no branch: no chain of adds to one cell) and, where
+    ``counts`` has rows, to the pairs' (chosen, co-occurrence)."""
+    for q in range(len(w)):
+        code_counts[q & 3, code[lo + q]] += w[q]
+    if len(counts) == 0:
+        return
     for q in range(len(w)):
         wq = w[q]
         if wq:
             t = lo + q
-            code_counts[code[t]] += wq
-            if not with_pairs:
-                continue
             counts[slots[t, 0], 1] += wq
             counts[slots[t, 1], 1] += wq
             counts[slots[t, 2], 1] += wq
@@ -257,10 +258,13 @@ def _scatter(w, lo, slots, odd, code, counts, code_counts):
 
 
 @njit(cache=True, nogil=True)
-def _recounted_rsa(counts, order, x, runs, shift):
+def _recounted_rsa(counts, order, x, runs, shift, pair_group):
     """(Spearman, Pearson) of the sorted model side ``x`` (pair ``order[q]`` at q) against
     the human dissimilarity of the re-counted ``counts`` (per pair: chosen, co-occurrence)
-    over the pairs that occur; ``counts`` is cleared on the way."""
+    over the pairs that occur; ``counts`` is cleared on the way. Two passes over the pairs
+    in their own order (the largest co-occurrence; each pair's human group, -1 where
+    absent, into ``pair_group``, and the group sizes), then one in the model's order that
+    gathers each pair's group and its centred human rank and value."""
     top = 0
     total = 0.0
     for p in range(len(counts)):
@@ -268,65 +272,69 @@ def _recounted_rsa(counts, order, x, runs, shift):
         if k > 0:
             total += 1.0
             top = max(top, k)
+    if total <= 2:
+        counts[:] = 0
+        return np.nan, np.nan
     table, values = ratio_table(top)
     width = top + 1
-    n_groups = len(values)
-    size = np.zeros(n_groups)
-    sum_rank = np.zeros(n_groups)
-    sum_x = np.zeros(n_groups)
+    lanes = np.zeros((4, len(values)))  # four interleaved histograms: no chain of adds to one cell
+    for p in range(len(counts)):
+        k = counts[p, 1]
+        g = table[k * width + counts[p, 0]] if k > 0 else -1
+        pair_group[p] = g
+        if g >= 0:
+            lanes[p & 3, g] += 1.0
+        counts[p, 0] = 0
+        counts[p, 1] = 0
+    ry, yc, vy_r, vy_x = _human_side(total, lanes.sum(axis=0), values)
     mid = (total + 1) / 2
-    var_rank = var_x = sx = before = 0.0
+    cov_r = cov_x = var_rank = var_x = sx = before = 0.0
     start = 0
     n_runs = len(runs) if len(runs) else len(x)
     for r in range(n_runs):
         end = _run_end(runs, r, start)
-        run = 0.0
+        run = 1.0
         if end > start + 1:
+            run = 0.0
             for q in range(start, end):
-                run += counts[order[q], 1] > 0
+                run += pair_group[order[q]] >= 0
+        rank = before + 0.5 * run + 0.5 - mid
+        present = 0.0
         for q in range(start, end):
-            p = order[q]
-            k = counts[p, 1]
-            if k > 0:
-                if end == start + 1:
-                    run = 1.0
-                g = table[k * width + counts[p, 0]]
-                rank = before + 0.5 * run + 0.5 - mid
+            g = pair_group[order[q]]
+            if g >= 0:
                 xc = x[q] - shift
-                size[g] += 1.0
-                sum_rank[g] += rank
-                sum_x[g] += xc
+                cov_r += rank * ry[g]
+                cov_x += xc * yc[g]
                 var_rank += rank * rank
                 sx += xc
                 var_x += xc * xc
-                counts[p, 0] = 0
-                counts[p, 1] = 0
-        before += run
+                present = 1.0
+        before += run if end > start + 1 else present
         start = end
-    if total <= 2:
-        return np.nan, np.nan
-    return _finish(total, size, sum_rank, sum_x, var_rank, centred_square_sum(var_x, sx, total), values)
+    return _ratio(cov_r, var_rank, vy_r), _ratio(cov_x, centred_square_sum(var_x, sx, total), vy_x)
 
 
 @njit(cache=True, nogil=True)
-def _triplet_one(seed, b, slots, odd, code, n_codes, order, x, runs, shift, counts):
+def _triplet_one(seed, b, slots, odd, code, n_codes, order, x, runs, shift, counts, pair_group):
     """One triplet resample: its draws, the code counts of the means, and (Spearman,
     Pearson) RSA with the pair counts re-counted (``counts``: per pair (chosen, cooc),
-    zero on entry and on exit)."""
+    zero on entry and on exit; ``pair_group``: room for a group per pair)."""
     n = len(odd)
     n_blocks = (n + BLOCK - 1) // BLOCK
     blocks = np.zeros(n_blocks, np.int64)
     state = _draw_blocks(_stream(seed, b), n, blocks)
-    code_counts = np.zeros(n_codes, np.int64)
+    code_counts = np.zeros((4, n_codes), np.int64)
     wb = np.empty(BLOCK, np.int32)
     for blk in range(n_blocks):
         lo = blk * BLOCK
         size = min(BLOCK, n - lo)
         state = _draw_in_block(state, blocks[blk], size, wb)
         _scatter(wb[:size], lo, slots, odd, code, counts, code_counts)
+    cc = code_counts.sum(axis=0)
     if len(x) == 0:
-        return code_counts, (np.nan, np.nan)
-    return code_counts, _recounted_rsa(counts, order, x, runs, shift)
+        return cc, (np.nan, np.nan)
+    return cc, _recounted_rsa(counts, order, x, runs, shift, pair_group)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -340,8 +348,9 @@ def triplet_bootstrap(seed, n_b, slots, odd, code, n_codes, n_pairs, order, x, r
     shift = x.mean() if len(x) else 0.0
     for k in prange(n_chunks):
         counts = np.zeros((n_pairs, 2), np.int32)
+        pair_group = np.empty(n_pairs, np.int32)
         for r in range(k * n_b // n_chunks, (k + 1) * n_b // n_chunks):
-            cc, cr = _triplet_one(seed, r, slots, odd, code, n_codes, order, x, runs, shift, counts)
+            cc, cr = _triplet_one(seed, r, slots, odd, code, n_codes, order, x, runs, shift, counts, pair_group)
             code_counts[r] = cc
             corr[r, 0], corr[r, 1] = cr
     return code_counts, corr
