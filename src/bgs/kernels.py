@@ -187,10 +187,10 @@ def _stimulus_rsa(m, pi, pj, x, groups, runs, values):
 # ---------------------------------------------------------------------- stimulus bootstrap
 @njit(cache=True, nogil=True)
 def _code_weights(m, a, b, c, code, n_codes):
-    counts = np.zeros(n_codes, np.int64)
+    counts = np.zeros((4, n_codes), np.int64)  # four lanes: no chain of adds to one cell
     for t in range(len(a)):
-        counts[code[t]] += np.int64(m[a[t]]) * m[b[t]] * m[c[t]]
-    return counts
+        counts[t & 3, code[t]] += np.int64(m[a[t]]) * m[b[t]] * m[c[t]]
+    return counts.sum(axis=0)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -258,13 +258,14 @@ def _scatter(w, lo, slots, odd, code, counts, code_counts):
 
 
 @njit(cache=True, nogil=True)
-def _recounted_rsa(counts, order, x, runs, shift, pair_group):
+def _recounted_rsa(counts, order, x, runs, shift):
     """(Spearman, Pearson) of the sorted model side ``x`` (pair ``order[q]`` at q) against
     the human dissimilarity of the re-counted ``counts`` (per pair: chosen, co-occurrence)
     over the pairs that occur; ``counts`` is cleared on the way. Two passes over the pairs
-    in their own order (the largest co-occurrence; each pair's human group, -1 where
-    absent, into ``pair_group``, and the group sizes), then one in the model's order that
-    gathers each pair's group and its centred human rank and value."""
+    in their own order (the largest co-occurrence; then each pair's human group, -1 where
+    absent, in place of its chosen count, and the group sizes), then one in the model's
+    order that gathers each pair's group and its centred human rank and value (no
+    pair-sized array besides ``counts``)."""
     top = 0
     total = 0.0
     for p in range(len(counts)):
@@ -281,11 +282,10 @@ def _recounted_rsa(counts, order, x, runs, shift, pair_group):
     for p in range(len(counts)):
         k = counts[p, 1]
         g = table[k * width + counts[p, 0]] if k > 0 else -1
-        pair_group[p] = g
+        counts[p, 0] = g
+        counts[p, 1] = 0
         if g >= 0:
             lanes[p & 3, g] += 1.0
-        counts[p, 0] = 0
-        counts[p, 1] = 0
     ry, yc, vy_r, vy_x = _human_side(total, lanes.sum(axis=0), values)
     mid = (total + 1) / 2
     cov_r = cov_x = var_rank = var_x = sx = before = 0.0
@@ -297,11 +297,11 @@ def _recounted_rsa(counts, order, x, runs, shift, pair_group):
         if end > start + 1:
             run = 0.0
             for q in range(start, end):
-                run += pair_group[order[q]] >= 0
+                run += counts[order[q], 0] >= 0
         rank = before + 0.5 * run + 0.5 - mid
         present = 0.0
         for q in range(start, end):
-            g = pair_group[order[q]]
+            g = counts[order[q], 0]
             if g >= 0:
                 xc = x[q] - shift
                 cov_r += rank * ry[g]
@@ -312,14 +312,15 @@ def _recounted_rsa(counts, order, x, runs, shift, pair_group):
                 present = 1.0
         before += run if end > start + 1 else present
         start = end
+    counts[:, 0] = 0
     return _ratio(cov_r, var_rank, vy_r), _ratio(cov_x, centred_square_sum(var_x, sx, total), vy_x)
 
 
 @njit(cache=True, nogil=True)
-def _triplet_one(seed, b, slots, odd, code, n_codes, order, x, runs, shift, counts, pair_group):
+def _triplet_one(seed, b, slots, odd, code, n_codes, order, x, runs, shift, counts):
     """One triplet resample: its draws, the code counts of the means, and (Spearman,
     Pearson) RSA with the pair counts re-counted (``counts``: per pair (chosen, cooc),
-    zero on entry and on exit; ``pair_group``: room for a group per pair)."""
+    zero on entry and on exit)."""
     n = len(odd)
     n_blocks = (n + BLOCK - 1) // BLOCK
     blocks = np.zeros(n_blocks, np.int64)
@@ -334,7 +335,7 @@ def _triplet_one(seed, b, slots, odd, code, n_codes, order, x, runs, shift, coun
     cc = code_counts.sum(axis=0)
     if len(x) == 0:
         return cc, (np.nan, np.nan)
-    return cc, _recounted_rsa(counts, order, x, runs, shift, pair_group)
+    return cc, _recounted_rsa(counts, order, x, runs, shift)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -348,9 +349,8 @@ def triplet_bootstrap(seed, n_b, slots, odd, code, n_codes, n_pairs, order, x, r
     shift = x.mean() if len(x) else 0.0
     for k in prange(n_chunks):
         counts = np.zeros((n_pairs, 2), np.int32)
-        pair_group = np.empty(n_pairs, np.int32)
         for r in range(k * n_b // n_chunks, (k + 1) * n_b // n_chunks):
-            cc, cr = _triplet_one(seed, r, slots, odd, code, n_codes, order, x, runs, shift, counts, pair_group)
+            cc, cr = _triplet_one(seed, r, slots, odd, code, n_codes, order, x, runs, shift, counts)
             code_counts[r] = cc
             corr[r, 0], corr[r, 1] = cr
     return code_counts, corr

@@ -74,12 +74,13 @@ def bootstrap_over_stimuli(codes: np.ndarray, values: np.ndarray, triads: np.nda
     """(B, k) weighted means and RSA per stimulus resample, with the reference's draws
     (``codes`` in the order of ``triads``)."""
     mult = np.array(list(resamples(n_stimuli, n_bootstrap, seed)), dtype=np.int32).reshape(n_bootstrap, n_stimuli)
-    a, b, c = (np.ascontiguousarray(triads[:, k]) for k in range(3))
+    index_type = np.uint16 if n_stimuli <= 2**16 else np.int32  # the passes stream these
+    a, b, c = (triads[:, k].astype(index_type) for k in range(3))
     if rsa is not None:
-        pi, pj, x = rsa.i.astype(np.int32), rsa.j.astype(np.int32), rsa.correlations.x
+        pi, pj, x = rsa.i.astype(index_type), rsa.j.astype(index_type), rsa.correlations.x
         groups, hv, runs = rsa.human_groups, rsa.human_values, _runs(rsa)
     else:
-        pi = pj = np.empty(0, np.int32)
+        pi = pj = np.empty(0, index_type)
         x, groups, hv, runs = np.empty(0), np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
     cc, corr = kn.stimulus_bootstrap(mult, a, b, c, codes, len(values), pi, pj, x, groups, runs, hv,
                                      min(kn.n_threads(), max(1, n_bootstrap)))
