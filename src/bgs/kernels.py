@@ -242,48 +242,71 @@ def ratio_table(top):
 def _scatter(w, lo, slots, odd, code, counts, code_counts):
     """Add the block ``w`` of drawn copies (triplets ``lo`` on) to the per-code counts
     (four interleaved histograms, no branch: no chain of adds to one cell) and, where
-    ``counts`` has rows, to the pairs' (chosen, co-occurrence)."""
+    ``counts`` has rows, to the pairs' (chosen, co-occurrence): two columns, or one
+    *packed* column (:func:`_pair_counts`)."""
     for q in range(len(w)):
         code_counts[q & 3, code[lo + q]] += w[q]
     if len(counts) == 0:
         return
+    packed = counts.shape[1] == 1
     for q in range(len(w)):
         wq = w[q]
         if wq:
             t = lo + q
-            counts[slots[t, 0], 1] += wq
-            counts[slots[t, 1], 1] += wq
-            counts[slots[t, 2], 1] += wq
-            counts[slots[t, odd[t]], 0] += wq
+            if packed:
+                counts[slots[t, 0], 0] += wq
+                counts[slots[t, 1], 0] += wq
+                counts[slots[t, 2], 0] += wq
+                counts[slots[t, odd[t]], 0] += wq << 16
+            else:
+                counts[slots[t, 0], 1] += wq
+                counts[slots[t, 1], 1] += wq
+                counts[slots[t, 2], 1] += wq
+                counts[slots[t, odd[t]], 0] += wq
+
+
+@njit(inline="always")
+def _pair_counts(counts, p):
+    """(chosen, co-occurrence) of pair p: two int32 columns, or one packed int32 with the
+    co-occurrence in its low 16 bits and the chosen count above (half the table, so the
+    random updates hit cache more often; a count past 16 bits is caught by the sums)."""
+    if counts.shape[1] == 1:
+        v = np.int64(counts[p, 0])
+        return (v >> 16) & 0xFFFF, v & 0xFFFF
+    return np.int64(counts[p, 0]), np.int64(counts[p, 1])
 
 
 @njit(cache=True, nogil=True)
-def _recounted_rsa(counts, order, x, runs, shift):
+def _recounted_rsa(counts, order, x, runs, shift, n_drawn):
     """(Spearman, Pearson) of the sorted model side ``x`` (pair ``order[q]`` at q) against
     the human dissimilarity of the re-counted ``counts`` (per pair: chosen, co-occurrence)
     over the pairs that occur; ``counts`` is cleared on the way. Two passes over the pairs
     in their own order (the largest co-occurrence; then each pair's human group, -1 where
     absent, in place of its chosen count, and the group sizes), then one in the model's
     order that gathers each pair's group and its centred human rank and value (no
-    pair-sized array besides ``counts``)."""
+    pair-sized array besides ``counts``). Returns also whether packed counts overflowed
+    (the co-occurrences do not sum to 3 × ``n_drawn``); the correlations are NaN then."""
     top = 0
     total = 0.0
+    all_cooc = 0
     for p in range(len(counts)):
-        k = counts[p, 1]
+        k = _pair_counts(counts, p)[1]
+        all_cooc += k
         if k > 0:
             total += 1.0
             top = max(top, k)
-    if total <= 2:
+    if total <= 2 or all_cooc != 3 * n_drawn:
         counts[:] = 0
-        return np.nan, np.nan
+        return np.nan, np.nan, all_cooc != 3 * n_drawn
     table, values = ratio_table(top)
     width = top + 1
     lanes = np.zeros((4, len(values)))  # four interleaved histograms: no chain of adds to one cell
     for p in range(len(counts)):
-        k = counts[p, 1]
-        g = table[k * width + counts[p, 0]] if k > 0 else -1
+        c, k = _pair_counts(counts, p)
+        g = table[k * width + c] if k > 0 else -1
         counts[p, 0] = g
-        counts[p, 1] = 0
+        if counts.shape[1] == 2:
+            counts[p, 1] = 0
         if g >= 0:
             lanes[p & 3, g] += 1.0
     ry, yc, vy_r, vy_x = _human_side(total, lanes.sum(axis=0), values)
@@ -313,7 +336,7 @@ def _recounted_rsa(counts, order, x, runs, shift):
         before += run if end > start + 1 else present
         start = end
     counts[:, 0] = 0
-    return _ratio(cov_r, var_rank, vy_r), _ratio(cov_x, centred_square_sum(var_x, sx, total), vy_x)
+    return _ratio(cov_r, var_rank, vy_r), _ratio(cov_x, centred_square_sum(var_x, sx, total), vy_x), False
 
 
 @njit(cache=True, nogil=True)
@@ -334,26 +357,28 @@ def _triplet_one(seed, b, slots, odd, code, n_codes, order, x, runs, shift, coun
         _scatter(wb[:size], lo, slots, odd, code, counts, code_counts)
     cc = code_counts.sum(axis=0)
     if len(x) == 0:
-        return cc, (np.nan, np.nan)
-    return cc, _recounted_rsa(counts, order, x, runs, shift)
+        return cc, (np.nan, np.nan, False)
+    return cc, _recounted_rsa(counts, order, x, runs, shift, n)
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def triplet_bootstrap(seed, n_b, slots, odd, code, n_codes, n_pairs, order, x, runs, n_chunks):
+def triplet_bootstrap(seed, n_b, slots, odd, code, n_codes, n_pairs, order, x, runs, n_chunks, packed):
     """Per triplet resample b < ``n_b`` (draws :func:`triplet_multiplicities`): the number
     of drawn copies per score code, and (Spearman, Pearson) RSA of the sorted model side
     ``x`` (pair ``order[q]`` at q) against the human similarity re-counted from the drawn
-    triplets (``slots``: each triplet's three pair numbers, ``odd``: its odd position)."""
+    triplets (``slots``: each triplet's three pair numbers, ``odd``: its odd position);
+    and whether each resample's ``packed`` pair counts overflowed (its RSA is then NaN)."""
     code_counts = np.zeros((n_b, n_codes), np.int64)
     corr = np.full((n_b, 2), np.nan)
+    overflow = np.zeros(n_b, np.bool_)
     shift = x.mean() if len(x) else 0.0
     for k in prange(n_chunks):
-        counts = np.zeros((n_pairs, 2), np.int32)
+        counts = np.zeros((n_pairs, 1 if packed else 2), np.int32)
         for r in range(k * n_b // n_chunks, (k + 1) * n_b // n_chunks):
             cc, cr = _triplet_one(seed, r, slots, odd, code, n_codes, order, x, runs, shift, counts)
             code_counts[r] = cc
-            corr[r, 0], corr[r, 1] = cr
-    return code_counts, corr
+            corr[r, 0], corr[r, 1], overflow[r] = cr
+    return code_counts, corr, overflow
 
 
 # ---------------------------------------------------------------------- permutations

@@ -54,17 +54,22 @@ def _corr(corr: np.ndarray, with_rsa: bool) -> dict[str, np.ndarray]:
 
 
 def bootstrap_over_triplets(codes: np.ndarray, values: np.ndarray, by_pair: SortedTriplets,
-                            rsa: RSAData | None, n_bootstrap: int,
-                            seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                            rsa: RSAData | None, n_bootstrap: int, seed: int = 0,
+                            packed: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(B, k) means of the scores given by ``codes`` (in ``by_pair`` order) and ``values``,
-    and the RSA distributions, per triplet resample."""
+    and the RSA distributions, per triplet resample. ``packed``: the pair counts in one
+    int32 a pair (16 bits each); if a resample's counts overflow them, the whole bootstrap
+    runs again with two int32 columns (the same draws, so the same result)."""
     n = len(by_pair.odd)
     order = rsa.correlations.order if rsa is not None else np.empty(0, np.int64)
     x = rsa.correlations.x if rsa is not None else np.empty(0)
     runs = _runs(rsa) if rsa is not None else np.empty(0, np.int64)
     n_pairs = by_pair.n_pairs if rsa is not None else 0
-    cc, corr = kn.triplet_bootstrap(seed, n_bootstrap, by_pair.slots, by_pair.odd, codes, len(values),
-                                    n_pairs, order, x, runs, min(kn.n_threads(), max(1, n_bootstrap)))
+    cc, corr, overflow = kn.triplet_bootstrap(seed, n_bootstrap, by_pair.slots, by_pair.odd, codes, len(values),
+                                              n_pairs, order, x, runs, min(kn.n_threads(), max(1, n_bootstrap)),
+                                              packed)
+    if overflow.any():
+        return bootstrap_over_triplets(codes, values, by_pair, rsa, n_bootstrap, seed, packed=False)
     return (cc @ values) / n, _corr(corr, rsa is not None)
 
 
