@@ -191,6 +191,7 @@ def test_packed_pair_counts_that_overflow_are_caught(monkeypatch):
 def _small_set():
     rng = np.random.default_rng(4)
     triads = np.array([rng.choice(12, 3, replace=False) for _ in range(300)])
-    ts = TripletSet.from_arrays(triads[:, 0], triads[:, 1], triads[:, 2], triads[np.arange(300), rng.integers(0, 3, 300)],
+    odd = triads[np.arange(300), rng.integers(0, 3, 300)]
+    ts = TripletSet.from_arrays(triads[:, 0], triads[:, 1], triads[:, 2], odd,
                                 participant=rng.integers(0, 9, 300), stimulus_ids=np.arange(12))
     return ts, rng.random((12, 3))
