@@ -10,7 +10,8 @@ One run directory::
                                            (untrained, behavior, bgs, both, each signal
                                            alone, language distillation) per seed
     abstract/                              the same clips drawn in style `abstract`, embedded
-    attention/bgs-s<seed>/                 `bgs attention` of the held-out clips, base vs BGS
+    attention/                             `bgs attention` of the held-out clips: the base and
+                                           each seed's BGS model (``bgs-s<seed>``)
     timings.json                           wall and CPU seconds per step
 
 Every trained model comes from the receiver-behavior experiment
@@ -250,23 +251,26 @@ def _transfer_claims(out: Path, cfg: ClaimsConfig) -> list[Claim]:
 
 
 def _attention_claims(out: Path, m: Models, cfg: ClaimsConfig) -> list[Claim]:
-    """Claim 6: ``bgs attention`` of the held-out clips, base vs each BGS seed."""
+    """Claim 6: one ``bgs attention`` study of the held-out clips with the base and every
+    BGS seed's model (the base's maps computed once)."""
     from bgs.study.attention import attention_study, load_models
     from bgs.study.transfer import style_store
 
     data = out / "data"
     mapping = pd.read_csv(data / "video_mapping.csv").set_index("index")
-    folders = {}
+    models, labels = {}, {}
     for s in m.seeds("bgs"):
-        run, target = out / "experiment" / "runs" / f"bgs-s{s}", out / "attention" / f"bgs-s{s}"
-        models = load_models(None, run)
+        loaded = load_models(None, out / "experiment" / "runs" / f"bgs-s{s}")
+        models.setdefault("base", loaded["base"])
+        labels[s] = f"bgs-s{s}"
+        models[labels[s]] = loaded["fine-tuned"]
+    if models:
         store = style_store(out / "experiment" / "clip-store", data, models["base"][0])
-        attention_study(target, m.test_ids, mapping.loc[m.test_ids, "video_name"].tolist(), store,
-                        masks=data / "masks", n_bootstrap=0, seed=m.seed, max_overlays=2, backbones=models,
-                        checkpoint=run)
-        folders[s] = target
+        attention_study(out / "attention", m.test_ids, mapping.loc[m.test_ids, "video_name"].tolist(), store,
+                        masks=data / "masks", n_bootstrap=0, seed=m.seed, max_overlays=2, backbones=models)
     names = {"rollout": "attention rollout", "grad_rollout": "gradient-weighted rollout"}
-    return [per_clip_claim(attention_diffs(folders, method), m.n_bootstrap, m.seed, {"method": method}, **_text(
+    return [per_clip_claim(attention_diffs(out / "attention", method, labels) if labels else {},
+                           m.n_bootstrap, m.seed, {"method": method}, **_text(
         f"6{'ab'[k]}", G, f"Attention moves to the agents ({names[method]})",
         f"agent share of attention / agent share of pixels, BGS − untrained ({method})"))
         for k, method in enumerate(names)]
