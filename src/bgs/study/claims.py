@@ -45,16 +45,19 @@ from bgs.study.claims_world import (
     interaction_class,
     truth_features,
 )
-from bgs.train.config import OptimConfig
+from bgs.train.config import ModelConfig, OptimConfig
 
 G, S = "Garcia & Isik 2025", "Singh et al. 2024"
 
 
 def _full_experiment() -> ExperimentConfig:
-    """120 clips (90 training, 30 held out), 5 epochs × 12 steps of 16 triplets, every
-    condition: 21 training runs for 3 seeds, two at a time on one torch thread each."""
-    return ExperimentConfig(clips=120, conditions=CONDITIONS + EXTRA_CONDITIONS, optim=OptimConfig(
-        epochs=5, max_steps_per_epoch=12, batch_triplets=16, lr=1e-3), threads=1, workers=2)
+    """The demo's world and fine-tuning (docs/demo.md): 200 clips (150 training, 50 held
+    out), 100 participants, LoRA adapters and the head, 6 epochs × 20 steps of 16 triplets;
+    every condition: 21 training runs for 3 seeds, two at a time on one torch thread each."""
+    return ExperimentConfig(clips=200, participants=100, conditions=CONDITIONS + EXTRA_CONDITIONS,
+                            model=ModelConfig(), optim=OptimConfig(epochs=6, max_steps_per_epoch=20,
+                                                                   batch_triplets=16, lr=1e-3),
+                            threads=1, workers=2)
 
 
 @dataclass
@@ -65,7 +68,7 @@ class ClaimsConfig:
     @classmethod
     def quick(cls, seeds: tuple = (0,)) -> "ClaimsConfig":
         exp = replace(ExperimentConfig.quick(), clips=64, conditions=CONDITIONS + EXTRA_CONDITIONS, seeds=seeds,
-                      threads=1, workers=2)
+                      model=ModelConfig(), threads=1, workers=2)
         return cls(experiment=exp, n_bootstrap=100)
 
     @classmethod
