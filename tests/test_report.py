@@ -467,7 +467,7 @@ def test_headline_names_the_model_selected_on_validation_not_on_held_out_scores(
                                                          {"epoch": 1, "val_rsa": 0.31}]},
                 "triplet": {"best_epoch": 0, "history": [{"epoch": 0, "val_rsa": 0.12}]}}
     lead = _at_a_glance(models, training)
-    assert "video hybrid (the hybrid objective; the other fine-tuned models are its ablations)" in lead
+    assert "video hybrid (the hybrid objective; the other fine-tuned models are its ablations and controls)" in lead
     assert "odd-one-out accuracy 0.450 [0.429, 0.470]" in lead and "video triplet" not in lead
     assert "its base model, video base: odd-one-out accuracy 0.400" in lead
     assert "ratings" not in lead  # another family is not the base

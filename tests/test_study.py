@@ -156,12 +156,18 @@ def test_study_finetuning_difference_is_paired(study):
     assert tuned.matrix.shape == (250, 128) and base.matrix.shape[0] == 250
     acc_tuned = metrics["models"]["minilm_bgs_hybrid"]["eval"]["ooo_accuracy"]["value"]
     acc_base = metrics["models"][ft["base"]]["eval"]["ooo_accuracy"]["value"]
-    assert diff["value"] == pytest.approx(acc_tuned - acc_base, abs=1e-12)
-    lo, hi = diff["ci"]
-    assert lo <= diff["value"] <= hi
+    acc = diff["ooo_accuracy"]
+    assert acc["value"] == pytest.approx(acc_tuned - acc_base, abs=1e-12)
+    lo, hi = acc["ci"]
+    assert lo <= acc["value"] <= hi
+    rsa_tuned = metrics["models"]["minilm_bgs_hybrid"]["eval"]["rsa_spearman"]["value"]
+    rsa_base = metrics["models"][ft["base"]]["eval"]["rsa_spearman"]["value"]
+    assert diff["rsa_spearman"]["value"] == pytest.approx(rsa_tuned - rsa_base, abs=1e-12)
     eval_json = json.loads((run / "train" / "hybrid" / "eval.json").read_text())
     assert eval_json["ooo_accuracy"]["value"] == pytest.approx(acc_tuned, abs=1.01 / 368)
-    assert (run / "report.html").stat().st_size > 10_000
+    html = (run / "report.html").read_text()
+    assert len(html) > 10_000
+    assert f"{acc['value']:+.3f}" in html and f"{diff['rsa_spearman']['value']:+.3f}" in html
 
 
 def test_study_report_renders_in_a_browser(study, report_in_browser, tmp_path):

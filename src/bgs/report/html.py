@@ -309,14 +309,14 @@ def _val_rsa_at_selection(model: dict, training) -> float | None:
 
 def _headline_model(models: list[dict], training) -> tuple[dict, str] | None:
     """The fine-tuned model the summary names, chosen without the held-out data: the hybrid
-    BGS model (the paper's objective; the others are its ablations) when there is one, else
+    BGS model (the paper's objective; the others are its ablations and controls) when there is one, else
     the best validation RSA among the fine-tuned runs (else the first listed)."""
     tuned = [m for m in models if m["stage"] == "fine-tuned" and m["eval"]]
     if len(tuned) == 1:
         return tuned[0], ""
     hybrid = [m for m in tuned if str(m["name"]).endswith("_hybrid")]
     if len(hybrid) == 1:
-        return hybrid[0], " (the hybrid objective; the other fine-tuned models are its ablations)"
+        return hybrid[0], " (the hybrid objective; the other fine-tuned models are its ablations and controls)"
     by_val = [(m, v) for m in tuned if (v := _val_rsa_at_selection(m, training)) is not None]
     if by_val:
         return (max(by_val, key=lambda mv: mv[1])[0],

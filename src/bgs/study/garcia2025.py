@@ -29,7 +29,7 @@ import pandas as pd
 from bgs.constraints import FLAG, Interval, ListOf, Options, check
 from bgs.embeddings import Embeddings
 from bgs.errors import ConfigError
-from bgs.metrics.paired import paired_difference
+from bgs.metrics.paired import compare_embeddings
 from bgs.report.rundir import RunHeader, command_line, score_row, write_matrices, write_table
 from bgs.study.finetune import finetune, train_config
 from bgs.study.run import StudyRun, ratings_and_random
@@ -250,7 +250,6 @@ def _finetuning(study: _Models, data, data_dir: Path, split) -> None:
         study.add(base, untuned,
                   f"{TEXT_MODELS[cfg.finetune_model]}, {cfg.caption_pool} caption", "caption", "baseline")
         study.record(base, on_all=True)
-    base_scores = ooo_per_triplet(study.embeddings[base], study.test)
     run.metrics["finetuning"] = {"base": base, "differences": {}}
     data_config = DataConfig.for_dataset(data_dir, captions=str(data_dir / "captions.csv"),
                                          caption_pool=cfg.caption_pool, val_fraction=cfg.val_fraction)
@@ -265,11 +264,12 @@ def _finetuning(study: _Models, data, data_dir: Path, split) -> None:
             study.add(name, result.embeddings, f"{TEXT_MODELS[cfg.finetune_model]} + BGS ({objective})",
                       "caption", "fine-tuned")
             study.record(name, on_all=False)
-            diff = paired_difference(ooo_per_triplet(result.embeddings, study.test), base_scores, study.test,
-                                     cfg.n_bootstrap, cfg.seed)
+            diff = compare_embeddings(result.embeddings, study.embeddings[base], study.test,
+                                      n_bootstrap=cfg.n_bootstrap, seed=cfg.seed)
             run.metrics["finetuning"]["differences"][name] = diff
-            run.log(f"  held-out odd-one-out change vs untuned: {diff['value']:+.3f} "
-                    f"[{diff['ci'][0]:+.3f}, {diff['ci'][1]:+.3f}]")
+            acc = diff["ooo_accuracy"]
+            run.log(f"  held-out odd-one-out change vs untuned: {acc['value']:+.3f} "
+                    f"[{acc['ci'][0]:+.3f}, {acc['ci'][1]:+.3f}]")
             _probe(study, name, f"{name} (train→test)", data.stimuli.attributes, split=split)
 
 
@@ -282,10 +282,12 @@ def _tables(study: _Models, test) -> None:
                 if "eval_all" in m]
     write_table(pd.DataFrame(rows_all), out / "tables" / "results_all")
     if cfg.finetune:
-        write_table(pd.DataFrame([{"model": k, "ooo_difference": v["value"], "ci_low": v["ci"][0],
-                                   "ci_high": v["ci"][1], "stimulus_ci_low": v["ci_stimuli"][0],
-                                   "stimulus_ci_high": v["ci_stimuli"][1]}
-                                  for k, v in metrics["finetuning"]["differences"].items()]),
+        write_table(pd.DataFrame([{"model": k, "measure": m, "difference": v[m]["value"],
+                                   "ci_low": v[m]["ci"][0], "ci_high": v[m]["ci"][1],
+                                   "stimulus_ci_low": v[m]["ci_stimuli"][0],
+                                   "stimulus_ci_high": v[m]["ci_stimuli"][1]}
+                                  for k, v in metrics["finetuning"]["differences"].items()
+                                  for m in ("ooo_accuracy", "rsa_spearman")]),
                     out / "tables" / "finetuning_differences")
     shown = [f"{cfg.text_models[0]}_mean", "ratings"] + [f"{cfg.finetune_model}_bgs_{cfg.objectives[0]}"] * cfg.finetune
     write_matrices(out, test, {n: study.embeddings[n] for n in shown}, {"ratings": "euclidean"})
