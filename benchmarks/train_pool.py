@@ -52,7 +52,13 @@ def main(argv=None) -> int:
     from bgs.media.store import ClipStore
     from bgs.models.registry import parse_model
     from bgs.models.vision import load_vision_backbone
-    from bgs.study.behavior import ExperimentConfig, _dataset, experiment_backbone, experiment_train_config, synth_config
+    from bgs.study.behavior import (
+        ExperimentConfig,
+        _dataset,
+        experiment_backbone,
+        experiment_train_config,
+        synth_config,
+    )
     from bgs.study.train_pool import train_runs
     from bgs.synthetic import make_dataset
     from bgs.train.config import ModelConfig, OptimConfig

@@ -39,7 +39,7 @@ from bgs.behavior.config import BehaviorConfig
 from bgs.errors import BGSError
 from bgs.io import atomic_path, write_json
 from bgs.report.rundir import new_run_dir
-from bgs.study.finetune import finetune, train_config
+from bgs.study.finetune import train_config
 from bgs.train.config import (
     DataConfig,
     ModelConfig,
