@@ -10,7 +10,8 @@ hidden units, LayerNorm, ReLU, then linear; 150 steps: it over-fits with more). 
 headroom a perfect physical backbone would give BGS with this much data; a learned backbone
 can only do worse.
 
-    python benchmarks/physical_headroom.py [--clips 120] [--participants 60] [--seed 0]
+    python benchmarks/physical_headroom.py [--clips 120] [--participants 60] [--test-share 0.2]
+        [--seeds 0,1,2]
 
 It needs no rendering (the dataset is generated with ``render=False``) and runs in about a
 minute on 2 cores. docs/pretraining.md quotes its table.
@@ -27,6 +28,7 @@ import torch
 from bgs.data.garcia2025 import load_garcia2025
 from bgs.embeddings import Embeddings
 from bgs.metrics.evaluate import evaluate_embeddings
+from bgs.metrics.paired import compare_embeddings
 from bgs.objectives.triplet import triplet_loss
 from bgs.pretrain.physical import AGENT_NAMES, agent_state, clip_quantities
 from bgs.synthetic import SynthConfig, make_dataset, read_truth
@@ -66,45 +68,70 @@ def fit_projection(x: np.ndarray, train, train_rows: np.ndarray, dim: int = 16, 
         return torch.nn.functional.normalize(proj(xt), dim=1).numpy()
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--clips", type=int, default=120)
-    ap.add_argument("--participants", type=int, default=60)
-    ap.add_argument("--frames", type=int, default=8)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    cfg = SynthConfig(seed=args.seed, n_clips=args.clips, n_participants=args.participants,
-                      frames=args.frames, render=False)
+def _split(cfg: SynthConfig):
+    """(held-out triplets, training triplets, their rows into the clip order, clip ids, truth)
+    of a freshly generated dataset without pixels."""
     with tempfile.TemporaryDirectory() as tmp:
         make_dataset(tmp, cfg)
         data, truth = load_garcia2025(tmp), read_truth(tmp)
     ids = np.asarray(truth.ids)
     test_ids = set(data.split["test"].tolist())
-    train_ids = [i for i in ids if i not in test_ids]
     test = data.triplets.restrict(sorted(test_ids))
-    train = data.triplets.restrict(train_ids)
+    train = data.triplets.restrict([i for i in ids if i not in test_ids])
     row = {v: i for i, v in enumerate(ids.tolist())}
     train_rows = np.array([row[v] for v in train.stimulus_ids.tolist()])
-    sets = {**feature_sets(build_scenes(cfg), args.frames), "latents (upper reference)": truth.latent}
+    return test, train, train_rows, ids, truth
+
+
+def headroom_rows(cfg: SynthConfig, n_bootstrap: int = 1000) -> list[str]:
+    """One table row per feature set: base, + linear BGS with its paired gain (95 % CI over
+    held-out clips), + MLP BGS and its gain."""
+    test, train, train_rows, ids, truth = _split(cfg)
+    sets = {**feature_sets(build_scenes(cfg), cfg.frames), "latents (upper reference)": truth.latent}
+
+    def emb(x):
+        return Embeddings.from_array(ids, x)
 
     def score(x):
-        r = evaluate_embeddings(Embeddings.from_array(ids, x), test, metric="cosine",
-                                n_bootstrap=0, n_permutations=0, seed=args.seed)
+        r = evaluate_embeddings(emb(x), test, metric="cosine", n_bootstrap=0, n_permutations=0, seed=cfg.seed)
         return r["ooo_accuracy"]["value"], r["rsa_spearman"]["value"]
 
-    print(f"{args.clips} clips ({len(test_ids)} held out), {len(train):,} training and "
-          f"{len(test):,} held-out triplets; chance 0.333\n")
-    print("| features | d | base 3-way, RSA | + linear BGS | gain | + MLP BGS | gain |")
-    print("|---|---|---|---|---|---|---|")
+    def gain(x, base):
+        d = compare_embeddings(emb(x), emb(base), test, n_bootstrap=n_bootstrap, seed=cfg.seed)
+        o, r = d["ooo_accuracy"], d["rsa_spearman"]
+        ci = lambda e: f"[{e['ci_stimuli'][0]:+.3f}, {e['ci_stimuli'][1]:+.3f}]"  # noqa: E731
+        return f"**{o['value']:+.3f}** {ci(o)}, **{r['value']:+.3f}** {ci(r)}"
+
+    rows = []
     for name, x in sets.items():
         mu, sd = x[train_rows].mean(axis=0), x[train_rows].std(axis=0) + 1e-8
         xs = (x - mu) / sd
         a0, r0 = score(xs)
-        cells = [f"{a0:.3f}, {r0:+.3f}"]
-        for kw in ({}, {"hidden": 64, "steps": 150}):
-            a1, r1 = score(fit_projection(xs, train, train_rows, seed=args.seed, **kw))
-            cells += [f"{a1:.3f}, {r1:+.3f}", f"{a1 - a0:+.3f}, {r1 - r0:+.3f}"]
-        print(f"| {name} | {x.shape[1]} | " + " | ".join(cells) + " |")
+        linear = fit_projection(xs, train, train_rows, seed=cfg.seed)
+        mlp = fit_projection(xs, train, train_rows, seed=cfg.seed, hidden=64, steps=150)
+        (a1, r1), (a2, r2) = score(linear), score(mlp)
+        rows.append(f"| {name} | {cfg.seed} | {a0:.3f}, {r0:+.3f} | {a1:.3f}, {r1:+.3f} | {gain(linear, xs)} "
+                    f"| {a2:.3f}, {r2:+.3f} | {a2 - a0:+.3f}, {r2 - r0:+.3f} |")
+    return rows
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clips", type=int, default=120)
+    ap.add_argument("--participants", type=int, default=60)
+    ap.add_argument("--test-share", type=float, default=0.2, help="share of the clips held out")
+    ap.add_argument("--frames", type=int, default=8)
+    ap.add_argument("--seeds", default="0", help="comma-separated dataset seeds, e.g. 0,1,2")
+    ap.add_argument("--n-bootstrap", type=int, default=1000)
+    args = ap.parse_args(argv)
+    print("| features | seed | base 3-way, RSA | + linear BGS | gain (95 % CI over held-out clips) "
+          "| + MLP BGS | gain |")
+    print("|---|---|---|---|---|---|---|")
+    for seed in (int(s) for s in args.seeds.split(",")):
+        cfg = SynthConfig(seed=seed, n_clips=args.clips, n_participants=args.participants,
+                          test_share=args.test_share, frames=args.frames, render=False)
+        for row in headroom_rows(cfg, args.n_bootstrap):
+            print(row, flush=True)
 
 
 if __name__ == "__main__":

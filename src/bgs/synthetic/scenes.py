@@ -47,6 +47,23 @@ TEXTURES = ("plain", "stripes", "checker", "noise", "dots")
 GRID = 129  # samples of script time u on which motion and geometry are defined
 FIT = 0.30  # the script's motion is fitted into [-FIT, FIT]^2 (scene units)
 DISTANCE_SCALE = 0.5  # agent_distance = min(1, mean distance / DISTANCE_SCALE)
+CUE_SAMPLES = 16  # script times over the clip's window at which the shown motion is measured
+#: What a viewer sees of the principal pair's motion (:func:`visible_cues`), and the range
+#: (5th to 95th percentile over scenes) each is mapped from to [0, 1].
+CUE_NAMES = ("energy", "asymmetry", "closeness", "facing", "alignment")
+CUE_RANGES = ((0.05, 1.0), (0.02, 0.4), (-0.42, -0.12), (-0.67, 1.0), (-1.0, 0.9))
+#: Each social latent's visible cue: the mean of these cues (sign -1: one minus the cue).
+LATENT_CUES = {
+    "valence": (("asymmetry", -1),),
+    "arousal": (("energy", 1),),
+    "dominance": (("asymmetry", 1),),
+    "intimacy": (("closeness", 1),),
+    "communication": (("facing", 1),),
+    "joint_action": (("alignment", 1),),
+}
+#: The share of each social latent (SOCIAL_NAMES order) that its visible cue sets; valence's
+#: cue (even, reciprocal motion) tells pleasant from unpleasant scripts least well.
+VISIBLE_SHARE = (0.4, 0.7, 0.7, 0.7, 0.7, 0.7)
 
 
 @dataclass(frozen=True)
@@ -518,6 +535,17 @@ MOTION = {"chase": _chase, "flee": _flee, "approach_meet": _approach_meet, "figh
 
 
 # ---------------------------------------------------------------------- latents
+def shown_motion(pos: np.ndarray, heads: np.ndarray, window: tuple[float, float],
+                 samples: int = CUE_SAMPLES) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (A, samples, 2) and headings (A, samples) at ``samples`` script times
+    evenly spread over the clip's ``window``: the motion the clip shows (scene frame)."""
+    grid, u = _u(), np.linspace(*window, samples)
+    unwrapped = np.unwrap(heads, axis=1)
+    shown = np.stack([np.stack([np.interp(u, grid, pos[a, :, k]) for k in range(2)], -1)
+                      for a in range(len(pos))])
+    return shown, np.stack([np.interp(u, grid, h) for h in unwrapped])
+
+
 def geometry(pos: np.ndarray, heads: np.ndarray) -> tuple[float, float]:
     """(agent_distance, facingness) of the two principal agents (see the module docstring)."""
     a, b = pos[0], pos[1]
@@ -528,12 +556,39 @@ def geometry(pos: np.ndarray, heads: np.ndarray) -> tuple[float, float]:
             float(np.mean(np.sqrt(fa * fb))))
 
 
-def social_latents(script: str, params: dict, noise: np.ndarray) -> np.ndarray:
-    """The six non-geometric latents from the script's base profile and the parameters.
+def visible_cues(pos: np.ndarray, heads: np.ndarray) -> np.ndarray:
+    """The :data:`CUE_NAMES` of the principal pair's shown motion, each mapped linearly from
+    its :data:`CUE_RANGES` to [0, 1] (clipped). Speeds are per clip duration (what a viewer
+    sees at the clip's playback rate): ``energy`` the pair's mean speed, ``asymmetry`` how
+    much faster one moves than the other, ``closeness`` minus their mean distance,
+    ``facing`` the mean of both agents' cosines to the other, ``alignment`` the cosine
+    between their headings."""
+    a, b = pos[0], pos[1]
+    n = pos.shape[1]
+    speed = np.linalg.norm(np.gradient(pos, axis=1), axis=-1) * (n - 1)  # (A, n)
+    ab = b - a
+    dist = np.linalg.norm(ab, axis=1)
+    to_b = np.arctan2(ab[:, 1], ab[:, 0])
+    raw = np.array([
+        speed[:2].mean(),
+        np.abs(speed[0] - speed[1]).mean(),
+        -dist.mean(),
+        0.5 * (np.cos(heads[0] - to_b) + np.cos(heads[1] - to_b - np.pi)).mean(),
+        np.cos(heads[0] - heads[1]).mean(),
+    ])
+    lo, hi = np.asarray(CUE_RANGES).T
+    return np.clip((raw - lo) / (hi - lo), 0.0, 1.0)
 
-    valence moves away from neutral with intensity; arousal rises with speed and intensity;
-    dominance scales with intensity; intimacy falls with distance; communication and joint
-    action shift a little with intensity and speed. ``noise`` (6,) is added before clipping.
+
+def social_latents(script: str, params: dict, noise: np.ndarray, cues: np.ndarray | None = None) -> np.ndarray:
+    """The six non-geometric latents: the script's base profile modulated by the parameters,
+    blended with what the clip shows, plus ``noise`` (6,), then clipped to [0, 1].
+
+    The profile: valence moves away from neutral with intensity; arousal rises with speed and
+    intensity; dominance scales with intensity; intimacy falls with distance; communication
+    and joint action shift a little with intensity and speed. Each latent then takes
+    :data:`VISIBLE_SHARE` of its value from its visible cue (:data:`LATENT_CUES`, a mean of
+    :func:`visible_cues`), so that what observers judge is what the motion shows.
     """
     val, aro, dom, inti, com, joint = SCRIPTS[script].base
     s, d, i = params["speed"] - 0.5, params["distance"] - 0.5, params["intensity"] - 0.5
@@ -545,6 +600,12 @@ def social_latents(script: str, params: dict, noise: np.ndarray) -> np.ndarray:
         com + 0.1 * i - 0.1 * d,
         joint + 0.1 * s - 0.1 * d,
     ])
+    if cues is not None:
+        seen = np.array([np.mean([c if sign > 0 else 1 - c
+                                  for c, sign in ((cues[CUE_NAMES.index(k)], g) for k, g in LATENT_CUES[name])])
+                         for name in SOCIAL_NAMES])
+        share = np.asarray(VISIBLE_SHARE)
+        out = (1 - share) * out + share * seen
     return np.clip(out + noise, 0.0, 1.0)
 
 
@@ -619,8 +680,9 @@ def make_scene(index: int, script: str, params: dict, n_agents: int, motion_rng:
     pos, heads, event = MOTION[script](motion_rng, params, n_agents, u)
     pos = _fit(np.stack(pos))
     heads = np.stack(heads)
-    agent_distance, facingness = geometry(pos, heads)
-    latent = np.concatenate([social_latents(script, params, latent_noise),
+    shown = shown_motion(pos, heads, (nuisance.window_start, nuisance.window_start + nuisance.speed_scale))
+    agent_distance, facingness = geometry(*shown)
+    latent = np.concatenate([social_latents(script, params, latent_noise, visible_cues(*shown)),
                              [agent_distance, facingness]])
     return Scene(index, script, dict(params), n_agents, pos, heads, float(event), latent, nuisance)
 
