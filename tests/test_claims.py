@@ -11,7 +11,7 @@ from bgs.cli import main
 from bgs.study.claims_measures import jackknife_ci
 from bgs.study.claims_table import VERDICTS, Claim, verdict
 
-CLAIM_IDS = ["1", "2a", "2b", "3", "4", "5a", "5b", "6a", "6b", "7.0", "7a", "7b", "7c", "7d", "7e", "7f",
+CLAIM_IDS = ["1a", "1b", "2a", "2b", "3", "4", "5a", "5b", "6a", "6b", "7.0", "7a", "7b", "7c", "7d", "7e", "7f",
              "8a", "8b", "8c", "8d", "8e"]
 
 
@@ -122,3 +122,48 @@ def test_without_the_caption_model_the_text_conditions_are_left_out(monkeypatch)
     cfg = claims._without_text_model(claims.ClaimsConfig(), lambda _: None)
     assert "language" not in cfg.experiment.conditions and "comments" not in cfg.experiment.conditions
     assert cfg.experiment.behavior.comments == 0 and "bgs" in cfg.experiment.conditions
+
+
+def _toy_models(n_seeds: int):
+    """A Models of 30 clips: judgments made by a planted 2-d geometry, a reference model of
+    noise and fine-tuned models that see the geometry through noise."""
+    from bgs.data.triplets import TripletSet
+    from bgs.embeddings import Embeddings
+    from bgs.study.claims_measures import Models
+
+    rng = np.random.default_rng(3)
+    n = 30
+    ids = np.arange(n)
+    truth = rng.normal(size=(n, 2))
+    rows = [rng.choice(n, 3, replace=False) for _ in range(1500)]
+    odd = []
+    for t in rows:
+        d = np.linalg.norm(truth[t][:, None] - truth[t][None], axis=-1)
+        odd.append(t[int(np.argmax(d.sum(axis=1) + rng.normal(0, 0.5, 3)))])
+    test = TripletSet.from_arrays(*np.array(rows).T, odd, stimulus_ids=ids)
+    base = Embeddings.from_array(ids, rng.normal(size=(n, 4)))
+    runs = {"bgs": {s: Embeddings.from_array(ids, np.hstack([truth, 0.3 * rng.normal(size=(n, 2))]))
+                    for s in range(n_seeds)}}
+    return Models(base, runs, test, [], list(ids), pd.DataFrame(), 200, 0)
+
+
+@pytest.mark.parametrize("n_seeds", [1, 2])
+def test_rsa_claim_is_the_paired_rsa_difference_per_seed(n_seeds):
+    from bgs.metrics.evaluate import evaluate_embeddings
+    from bgs.metrics.paired import compare_embeddings
+    from bgs.study.claims_measures import rsa_claim
+
+    m = _toy_models(n_seeds)
+    c = rsa_claim(m, "bgs", "untrained", id="1b", paper="p", text="t", measure="m")
+
+    def rsa(e):
+        return evaluate_embeddings(e, m.test, n_bootstrap=0, n_permutations=0)["rsa_spearman"]["value"]
+
+    each = [rsa(m.runs["bgs"][s]) - rsa(m.base) for s in range(n_seeds)]  # the unpaired path
+    np.testing.assert_allclose(c.seed_effects, each, atol=1e-9)
+    assert c.effect == pytest.approx(np.mean(each))
+    cis = [compare_embeddings(m.runs["bgs"][s], m.base, m.test, n_bootstrap=200)["rsa_spearman"]["ci_stimuli"]
+           for s in range(n_seeds)]
+    assert (c.ci_low, c.ci_high) == pytest.approx(tuple(np.mean(cis, axis=0)))
+    assert c.ci_low > 0 and c.verdict == "reproduced"  # the planted geometry is found
+    assert rsa_claim(m, "language", "untrained", id="1b", paper="p", text="t", measure="m").verdict == "inconclusive"

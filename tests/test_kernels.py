@@ -140,3 +140,58 @@ def test_compiled_cis_agree_with_reference_draws_within_monte_carlo_error():
     for key, field in (("ooo_accuracy", "ci_stimuli"), ("rsa_spearman", "ci"), ("ooo_accuracy", "value"),
                        ("rsa_spearman", "reliability"), ("ooo_accuracy", "p_value")):
         assert np.allclose(a[key][field], b[key][field], rtol=0, atol=1e-12), (key, field)
+
+
+@settings(max_examples=20, deadline=None)
+@given(triplet_sets(), st.integers(0, 2**31 - 1))
+def test_triplet_kernel_packed_and_two_column_counts_agree(data, seed):
+    ts, x = data
+    index, _, rsa = _setup(ts, x)
+    by_pair = SortedTriplets(index, ts)
+    codes, values = cp.score_codes(np.random.default_rng(seed).integers(0, 3, (len(ts), 1)) / 2)
+    codes = codes[by_pair.order]
+    a = cp.bootstrap_over_triplets(codes, values, by_pair, rsa, 4, seed, packed=True)
+    b = cp.bootstrap_over_triplets(codes, values, by_pair, rsa, 4, seed, packed=False)
+    assert _close(a[0], b[0], 0) and all(_close(a[1][m], b[1][m], 0) for m in a[1])
+
+
+def test_packed_pair_counts_that_overflow_are_caught(monkeypatch):
+    """A pair seen 70,000 times overflows 16 bits in every resample: the kernel says so
+    (the co-occurrences no longer sum to 3n), and a bootstrap told so reruns with two
+    int32 columns, with the same result as asking for them."""
+    n = 70_000
+    triads = np.tile([[0, 1, 2], [0, 1, 3]], (n // 2, 1))
+    ts = TripletSet.from_arrays(triads[:, 0], triads[:, 1], triads[:, 2], triads[:, 2],
+                                participant=np.arange(n) % 7, stimulus_ids=np.arange(4))
+    index, _, rsa = _setup(ts, np.array([[0.0, 1], [1, 0], [2, 1], [1, 3]]))
+    by_pair = SortedTriplets(index, ts)
+    codes, values = cp.score_codes(np.ones((n, 1)))
+    _, corr, overflow = kn.triplet_bootstrap(3, 2, by_pair.slots, by_pair.odd, codes, len(values), by_pair.n_pairs,
+                                             rsa.correlations.order, rsa.correlations.x, cp._runs(rsa), 1, True)
+    assert overflow.all() and np.isnan(corr).all()
+
+    ts, x = _small_set()
+    index, _, rsa = _setup(ts, x)
+    by_pair = SortedTriplets(index, ts)
+    codes, values = cp.score_codes(np.random.default_rng(0).integers(0, 3, (len(ts), 1)) / 2)
+    expected = cp.bootstrap_over_triplets(codes, values, by_pair, rsa, 4, 5, packed=False)
+    kernel, calls = kn.triplet_bootstrap, []
+
+    def overflowing(*args):
+        calls.append(args[-1])
+        cc, corr, overflow = kernel(*args)
+        return cc, corr, overflow | args[-1]  # every packed resample "overflows"
+
+    monkeypatch.setattr(kn, "triplet_bootstrap", overflowing)
+    got = cp.bootstrap_over_triplets(codes, values, by_pair, rsa, 4, 5, packed=True)
+    assert calls == [True, False]
+    assert _close(got[0], expected[0], 0) and all(_close(got[1][m], expected[1][m], 0) for m in got[1])
+
+
+def _small_set():
+    rng = np.random.default_rng(4)
+    triads = np.array([rng.choice(12, 3, replace=False) for _ in range(300)])
+    odd = triads[np.arange(300), rng.integers(0, 3, 300)]
+    ts = TripletSet.from_arrays(triads[:, 0], triads[:, 1], triads[:, 2], odd,
+                                participant=rng.integers(0, 9, 300), stimulus_ids=np.arange(12))
+    return ts, rng.random((12, 3))

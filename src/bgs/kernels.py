@@ -11,7 +11,7 @@ draws alone cost more than the whole kernel.
 
 Correlations are accumulated over groups: a resample's statistic needs, per group of equal
 human values, the number of copies and the sums of the model's centred ranks and values
-(:func:`_finish`); the model side is traversed in its order sorted once.
+(:func:`_human_side`); the model side is traversed in its order sorted once.
 """
 
 from __future__ import annotations
@@ -95,32 +95,31 @@ def triplet_multiplicities(n, seed, b):
 
 # ---------------------------------------------------------------------- correlations
 @njit(cache=True, nogil=True)
-def _finish(total, size, sum_rank, sum_x, var_rank, var_x, values):
-    """(Spearman, Pearson) from group sums: ``size[g]`` copies in human group g (ascending
-    values ``values``), ``sum_rank[g]``/``sum_x[g]`` the sums of the model's centred ranks
-    and centred values over them, ``var_rank``/``var_x`` their sums of squares."""
-    if total <= 2:
-        return np.nan, np.nan
+def _human_side(total, size, values):
+    """The human side of a resample's correlations from its group sizes: ``size[g]``
+    copies in group g (ascending values ``values``) of ``total``. Returns each group's
+    centred average rank and centred value, and their weighted sums of squares (the value
+    variance 0 where one group carries everything: its centred value may be a rounding
+    error off 0). The model side then only gathers from these per pair."""
     mid = (total + 1) / 2
-    before = 0.0
     mean_y = 0.0
     for g in range(len(size)):
         mean_y += size[g] * values[g]
     mean_y /= total
-    cov_r = cov_x = vy_r = vy_x = 0.0
+    ry = np.empty(len(size))
+    yc = np.empty(len(size))
+    vy_r = vy_x = before = 0.0
     carried = 0
     for g in range(len(size)):
-        ry = before + 0.5 * size[g] + 0.5 - mid
+        ry[g] = before + 0.5 * size[g] + 0.5 - mid
         before += size[g]
-        y = values[g] - mean_y
-        cov_r += ry * sum_rank[g]
-        vy_r += size[g] * ry * ry
-        cov_x += y * sum_x[g]
-        vy_x += size[g] * y * y
+        yc[g] = values[g] - mean_y
+        vy_r += size[g] * ry[g] * ry[g]
+        vy_x += size[g] * yc[g] * yc[g]
         carried += size[g] > 0
-    if carried < 2:  # one human value: variance 0, though ``y`` may be a rounding error off 0
+    if carried < 2:
         vy_x = 0.0
-    return _ratio(cov_r, var_rank, vy_r), _ratio(cov_x, var_x, vy_x)
+    return ry, yc, vy_r, vy_x
 
 
 @njit(cache=True, nogil=True)
@@ -161,9 +160,8 @@ def _stimulus_rsa(m, pi, pj, x, groups, runs, values):
         return np.nan, np.nan
     mean_x = sx / total
     mid = (total + 1) / 2
-    sum_rank = np.zeros(n_groups)
-    sum_x = np.zeros(n_groups)
-    var_rank = var_x = before = 0.0
+    ry, yc, vy_r, vy_x = _human_side(total, size, values)
+    cov_r = cov_x = var_rank = var_x = before = 0.0
     start = 0
     n_runs = len(runs) if len(runs) else len(x)
     for r in range(n_runs):
@@ -178,21 +176,21 @@ def _stimulus_rsa(m, pi, pj, x, groups, runs, values):
             if wq > 0:
                 g = groups[q]
                 xc = x[q] - mean_x
-                sum_rank[g] += wq * rank
-                sum_x[g] += wq * xc
+                cov_r += wq * rank * ry[g]
+                cov_x += wq * xc * yc[g]
                 var_rank += wq * rank * rank
                 var_x += wq * xc * xc
         start = end
-    return _finish(total, size, sum_rank, sum_x, var_rank, var_x, values)
+    return _ratio(cov_r, var_rank, vy_r), _ratio(cov_x, var_x, vy_x)
 
 
 # ---------------------------------------------------------------------- stimulus bootstrap
 @njit(cache=True, nogil=True)
 def _code_weights(m, a, b, c, code, n_codes):
-    counts = np.zeros(n_codes, np.int64)
+    counts = np.zeros((4, n_codes), np.int64)  # four lanes: no chain of adds to one cell
     for t in range(len(a)):
-        counts[code[t]] += np.int64(m[a[t]]) * m[b[t]] * m[c[t]]
-    return counts
+        counts[t & 3, code[t]] += np.int64(m[a[t]]) * m[b[t]] * m[c[t]]
+    return counts.sum(axis=0)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -242,70 +240,103 @@ def ratio_table(top):
 
 @njit(cache=True, nogil=True)
 def _scatter(w, lo, slots, odd, code, counts, code_counts):
-    with_pairs = len(counts) > 0
+    """Add the block ``w`` of drawn copies (triplets ``lo`` on) to the per-code counts
+    (four interleaved histograms, no branch: no chain of adds to one cell) and, where
+    ``counts`` has rows, to the pairs' (chosen, co-occurrence): two columns, or one
+    *packed* column (:func:`_pair_counts`)."""
+    for q in range(len(w)):
+        code_counts[q & 3, code[lo + q]] += w[q]
+    if len(counts) == 0:
+        return
+    packed = counts.shape[1] == 1
     for q in range(len(w)):
         wq = w[q]
         if wq:
             t = lo + q
-            code_counts[code[t]] += wq
-            if not with_pairs:
-                continue
-            counts[slots[t, 0], 1] += wq
-            counts[slots[t, 1], 1] += wq
-            counts[slots[t, 2], 1] += wq
-            counts[slots[t, odd[t]], 0] += wq
+            if packed:
+                counts[slots[t, 0], 0] += wq
+                counts[slots[t, 1], 0] += wq
+                counts[slots[t, 2], 0] += wq
+                counts[slots[t, odd[t]], 0] += wq << 16
+            else:
+                counts[slots[t, 0], 1] += wq
+                counts[slots[t, 1], 1] += wq
+                counts[slots[t, 2], 1] += wq
+                counts[slots[t, odd[t]], 0] += wq
+
+
+@njit(inline="always")
+def _pair_counts(counts, p):
+    """(chosen, co-occurrence) of pair p: two int32 columns, or one packed int32 with the
+    co-occurrence in its low 16 bits and the chosen count above (half the table, so the
+    random updates hit cache more often; a count past 16 bits is caught by the sums)."""
+    if counts.shape[1] == 1:
+        v = np.int64(counts[p, 0])
+        return (v >> 16) & 0xFFFF, v & 0xFFFF
+    return np.int64(counts[p, 0]), np.int64(counts[p, 1])
 
 
 @njit(cache=True, nogil=True)
-def _recounted_rsa(counts, order, x, runs, shift):
+def _recounted_rsa(counts, order, x, runs, shift, n_drawn):
     """(Spearman, Pearson) of the sorted model side ``x`` (pair ``order[q]`` at q) against
     the human dissimilarity of the re-counted ``counts`` (per pair: chosen, co-occurrence)
-    over the pairs that occur; ``counts`` is cleared on the way."""
+    over the pairs that occur; ``counts`` is cleared on the way. Two passes over the pairs
+    in their own order (the largest co-occurrence; then each pair's human group, -1 where
+    absent, in place of its chosen count, and the group sizes), then one in the model's
+    order that gathers each pair's group and its centred human rank and value (no
+    pair-sized array besides ``counts``). Returns also whether packed counts overflowed
+    (the co-occurrences do not sum to 3 × ``n_drawn``); the correlations are NaN then."""
     top = 0
     total = 0.0
+    all_cooc = 0
     for p in range(len(counts)):
-        k = counts[p, 1]
+        k = _pair_counts(counts, p)[1]
+        all_cooc += k
         if k > 0:
             total += 1.0
             top = max(top, k)
+    if total <= 2 or all_cooc != 3 * n_drawn:
+        counts[:] = 0
+        return np.nan, np.nan, all_cooc != 3 * n_drawn
     table, values = ratio_table(top)
     width = top + 1
-    n_groups = len(values)
-    size = np.zeros(n_groups)
-    sum_rank = np.zeros(n_groups)
-    sum_x = np.zeros(n_groups)
+    lanes = np.zeros((4, len(values)))  # four interleaved histograms: no chain of adds to one cell
+    for p in range(len(counts)):
+        c, k = _pair_counts(counts, p)
+        g = table[k * width + c] if k > 0 else -1
+        counts[p, 0] = g
+        if counts.shape[1] == 2:
+            counts[p, 1] = 0
+        if g >= 0:
+            lanes[p & 3, g] += 1.0
+    ry, yc, vy_r, vy_x = _human_side(total, lanes.sum(axis=0), values)
     mid = (total + 1) / 2
-    var_rank = var_x = sx = before = 0.0
+    cov_r = cov_x = var_rank = var_x = sx = before = 0.0
     start = 0
     n_runs = len(runs) if len(runs) else len(x)
     for r in range(n_runs):
         end = _run_end(runs, r, start)
-        run = 0.0
+        run = 1.0
         if end > start + 1:
+            run = 0.0
             for q in range(start, end):
-                run += counts[order[q], 1] > 0
+                run += counts[order[q], 0] >= 0
+        rank = before + 0.5 * run + 0.5 - mid
+        present = 0.0
         for q in range(start, end):
-            p = order[q]
-            k = counts[p, 1]
-            if k > 0:
-                if end == start + 1:
-                    run = 1.0
-                g = table[k * width + counts[p, 0]]
-                rank = before + 0.5 * run + 0.5 - mid
+            g = counts[order[q], 0]
+            if g >= 0:
                 xc = x[q] - shift
-                size[g] += 1.0
-                sum_rank[g] += rank
-                sum_x[g] += xc
+                cov_r += rank * ry[g]
+                cov_x += xc * yc[g]
                 var_rank += rank * rank
                 sx += xc
                 var_x += xc * xc
-                counts[p, 0] = 0
-                counts[p, 1] = 0
-        before += run
+                present = 1.0
+        before += run if end > start + 1 else present
         start = end
-    if total <= 2:
-        return np.nan, np.nan
-    return _finish(total, size, sum_rank, sum_x, var_rank, centred_square_sum(var_x, sx, total), values)
+    counts[:, 0] = 0
+    return _ratio(cov_r, var_rank, vy_r), _ratio(cov_x, centred_square_sum(var_x, sx, total), vy_x), False
 
 
 @njit(cache=True, nogil=True)
@@ -317,34 +348,37 @@ def _triplet_one(seed, b, slots, odd, code, n_codes, order, x, runs, shift, coun
     n_blocks = (n + BLOCK - 1) // BLOCK
     blocks = np.zeros(n_blocks, np.int64)
     state = _draw_blocks(_stream(seed, b), n, blocks)
-    code_counts = np.zeros(n_codes, np.int64)
+    code_counts = np.zeros((4, n_codes), np.int64)
     wb = np.empty(BLOCK, np.int32)
     for blk in range(n_blocks):
         lo = blk * BLOCK
         size = min(BLOCK, n - lo)
         state = _draw_in_block(state, blocks[blk], size, wb)
         _scatter(wb[:size], lo, slots, odd, code, counts, code_counts)
+    cc = code_counts.sum(axis=0)
     if len(x) == 0:
-        return code_counts, (np.nan, np.nan)
-    return code_counts, _recounted_rsa(counts, order, x, runs, shift)
+        return cc, (np.nan, np.nan, False)
+    return cc, _recounted_rsa(counts, order, x, runs, shift, n)
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def triplet_bootstrap(seed, n_b, slots, odd, code, n_codes, n_pairs, order, x, runs, n_chunks):
+def triplet_bootstrap(seed, n_b, slots, odd, code, n_codes, n_pairs, order, x, runs, n_chunks, packed):
     """Per triplet resample b < ``n_b`` (draws :func:`triplet_multiplicities`): the number
     of drawn copies per score code, and (Spearman, Pearson) RSA of the sorted model side
     ``x`` (pair ``order[q]`` at q) against the human similarity re-counted from the drawn
-    triplets (``slots``: each triplet's three pair numbers, ``odd``: its odd position)."""
+    triplets (``slots``: each triplet's three pair numbers, ``odd``: its odd position);
+    and whether each resample's ``packed`` pair counts overflowed (its RSA is then NaN)."""
     code_counts = np.zeros((n_b, n_codes), np.int64)
     corr = np.full((n_b, 2), np.nan)
+    overflow = np.zeros(n_b, np.bool_)
     shift = x.mean() if len(x) else 0.0
     for k in prange(n_chunks):
-        counts = np.zeros((n_pairs, 2), np.int32)
+        counts = np.zeros((n_pairs, 1 if packed else 2), np.int32)
         for r in range(k * n_b // n_chunks, (k + 1) * n_b // n_chunks):
             cc, cr = _triplet_one(seed, r, slots, odd, code, n_codes, order, x, runs, shift, counts)
             code_counts[r] = cc
-            corr[r, 0], corr[r, 1] = cr
-    return code_counts, corr
+            corr[r, 0], corr[r, 1], overflow[r] = cr
+    return code_counts, corr, overflow
 
 
 # ---------------------------------------------------------------------- permutations
@@ -379,45 +413,56 @@ def _pattern_hist(triads, position, weight, groups):
 
 
 @njit(cache=True, nogil=True)
-def _permuted_rsa(inverse, cells, values, runs, human, shift, n_obs):
-    """Sums of the Spearman and Pearson RSA of the relabelled model, traversing every cell
-    (u < v, ``cells``) in the order of the model's dissimilarity ``values``: the cell is an
-    observed pair when its preimage (``inverse[u]``, ``inverse[v]``) is one, whose centred
-    human rank and value ``human[lo, hi]`` hold (NaN when unobserved)."""
+def _permuted_rsa(perm, dis_groups, reversed_, n_dis, matrix, one_minus, rows, hj, hr, hh, shift, ui, uj,
+                  full_counts, hist, ranks2, cell_group):
+    """Sums of the Spearman and Pearson RSA of the relabelled model over the observed pairs:
+    pair (i, j) (``rows``/``hj``: in key order, row i's pairs at ``rows[i]:rows[i+1]``) reads
+    the model at (``perm[i]``, ``perm[j]``), so each row of the pairs reads one row of the
+    model's tables. The model's average ranks among the relabelled pairs come from a
+    histogram over its groups of equal dissimilarity (``dis_groups``, ascending; reversed
+    when ``reversed_``): of the observed pairs themselves or, where ``full_counts`` (every
+    cell u < v per group) is given, of all cells less the unobserved pairs (``ui``, ``uj``)."""
+    n_obs = len(hj)
+    complement = len(full_counts) > 0
+    top = n_dis - 1
+    if complement:
+        for u in range(len(ui)):
+            g = dis_groups[perm[ui[u]], perm[uj[u]]]
+            hist[top - g if reversed_ else g] += 1
+    cov_d = sum_d = var_d = 0.0
+    for i in range(len(rows) - 1):
+        r = perm[i]
+        group_row, value_row = dis_groups[r], matrix[r]
+        for q in range(rows[i], rows[i + 1]):
+            s = perm[hj[q]]
+            g = group_row[s]
+            if reversed_:
+                g = top - g
+            cell_group[q] = g
+            if not complement:
+                hist[g] += 1
+            d = (1.0 - value_row[s] if one_minus else -value_row[s]) - shift
+            cov_d += d * hh[q]
+            sum_d += d
+            var_d += d * d
+    before = 0
+    for g in range(n_dis):  # twice the average rank of each group, in ascending order
+        c = full_counts[g] - hist[g] if complement else hist[g]
+        ranks2[g] = 2 * before + c + 1
+        before += c
+        hist[g] = 0
     mid = (n_obs + 1) / 2
-    before = 0.0
-    cov_r = var_r = cov_d = sum_d = var_d = 0.0
-    start = 0
-    for r in range(len(runs)):
-        end = runs[r]
-        size = 0
-        if end > start + 1:  # a run of ties: count its observed cells first
-            for q in range(start, end):
-                a, b = inverse[cells[q, 0]], inverse[cells[q, 1]]
-                if not np.isnan(human[min(a, b), max(a, b), 0]):
-                    size += 1
-        for q in range(start, end):
-            a, b = inverse[cells[q, 0]], inverse[cells[q, 1]]
-            lo, hi = min(a, b), max(a, b)
-            h = human[lo, hi, 0]
-            if not np.isnan(h):
-                if end == start + 1:
-                    size = 1
-                rank = before + 0.5 * size + 0.5 - mid
-                d = values[q] - shift
-                cov_r += rank * h
-                var_r += rank * rank
-                cov_d += d * human[lo, hi, 1]
-                sum_d += d
-                var_d += d * d
-        before += size
-        start = end
+    cov_r = var_r = 0.0
+    for q in range(n_obs):
+        rank = 0.5 * ranks2[cell_group[q]] - mid
+        cov_r += rank * hr[q]
+        var_r += rank * rank
     return cov_r, var_r, cov_d, sum_d, var_d
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def permuted_scores(perms, triads, position, weight, sim_groups, cells, values, runs, human, shift, n_obs,
-                    n_chunks):
+def permuted_scores(perms, triads, position, weight, sim_groups, dis_groups, reversed_, n_dis, matrix, one_minus,
+                    rows, hj, hr, hh, shift, ui, uj, full_counts, n_chunks):
     """Per permutation (row of ``perms``): the (27·3) histogram of the distinct triads'
     sign patterns × odd position in the relabelled rank groups ``sim_groups``, and the
     sums of :func:`_permuted_rsa`."""
@@ -426,13 +471,14 @@ def permuted_scores(perms, triads, position, weight, sim_groups, cells, values, 
     sums = np.zeros((n_p, 5))
     for k in prange(n_chunks):
         table = np.zeros((n, n), sim_groups.dtype)
-        inverse = np.empty(n, np.int64)
+        hist = np.zeros(n_dis, np.int32)
+        ranks2 = np.empty(n_dis, np.int32)
+        cell_group = np.empty(len(hj), np.int32)
         for r in range(k * n_p // n_chunks, (k + 1) * n_p // n_chunks):
             _relabel_upper(perms[r], sim_groups, table)
             hists[r] = _pattern_hist(triads, position, weight, table)
-            for u in range(n):
-                inverse[perms[r, u]] = u
-            out = _permuted_rsa(inverse, cells, values, runs, human, shift, n_obs)
+            out = _permuted_rsa(perms[r], dis_groups, reversed_, n_dis, matrix, one_minus, rows, hj, hr, hh,
+                                shift, ui, uj, full_counts, hist, ranks2, cell_group)
             for c in range(5):
                 sums[r, c] = out[c]
     return hists, sums

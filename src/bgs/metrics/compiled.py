@@ -54,17 +54,22 @@ def _corr(corr: np.ndarray, with_rsa: bool) -> dict[str, np.ndarray]:
 
 
 def bootstrap_over_triplets(codes: np.ndarray, values: np.ndarray, by_pair: SortedTriplets,
-                            rsa: RSAData | None, n_bootstrap: int,
-                            seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                            rsa: RSAData | None, n_bootstrap: int, seed: int = 0,
+                            packed: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(B, k) means of the scores given by ``codes`` (in ``by_pair`` order) and ``values``,
-    and the RSA distributions, per triplet resample."""
+    and the RSA distributions, per triplet resample. ``packed``: the pair counts in one
+    int32 a pair (16 bits each); if a resample's counts overflow them, the whole bootstrap
+    runs again with two int32 columns (the same draws, so the same result)."""
     n = len(by_pair.odd)
     order = rsa.correlations.order if rsa is not None else np.empty(0, np.int64)
     x = rsa.correlations.x if rsa is not None else np.empty(0)
     runs = _runs(rsa) if rsa is not None else np.empty(0, np.int64)
     n_pairs = by_pair.n_pairs if rsa is not None else 0
-    cc, corr = kn.triplet_bootstrap(seed, n_bootstrap, by_pair.slots, by_pair.odd, codes, len(values),
-                                    n_pairs, order, x, runs, min(kn.n_threads(), max(1, n_bootstrap)))
+    cc, corr, overflow = kn.triplet_bootstrap(seed, n_bootstrap, by_pair.slots, by_pair.odd, codes, len(values),
+                                              n_pairs, order, x, runs, min(kn.n_threads(), max(1, n_bootstrap)),
+                                              packed)
+    if overflow.any():
+        return bootstrap_over_triplets(codes, values, by_pair, rsa, n_bootstrap, seed, packed=False)
     return (cc @ values) / n, _corr(corr, rsa is not None)
 
 
@@ -74,12 +79,13 @@ def bootstrap_over_stimuli(codes: np.ndarray, values: np.ndarray, triads: np.nda
     """(B, k) weighted means and RSA per stimulus resample, with the reference's draws
     (``codes`` in the order of ``triads``)."""
     mult = np.array(list(resamples(n_stimuli, n_bootstrap, seed)), dtype=np.int32).reshape(n_bootstrap, n_stimuli)
-    a, b, c = (np.ascontiguousarray(triads[:, k]) for k in range(3))
+    index_type = np.uint16 if n_stimuli <= 2**16 else np.int32  # the passes stream these
+    a, b, c = (triads[:, k].astype(index_type) for k in range(3))
     if rsa is not None:
-        pi, pj, x = rsa.i.astype(np.int32), rsa.j.astype(np.int32), rsa.correlations.x
+        pi, pj, x = rsa.i.astype(index_type), rsa.j.astype(index_type), rsa.correlations.x
         groups, hv, runs = rsa.human_groups, rsa.human_values, _runs(rsa)
     else:
-        pi = pj = np.empty(0, np.int32)
+        pi = pj = np.empty(0, index_type)
         x, groups, hv, runs = np.empty(0), np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
     cc, corr = kn.stimulus_bootstrap(mult, a, b, c, codes, len(values), pi, pj, x, groups, runs, hv,
                                      min(kn.n_threads(), max(1, n_bootstrap)))

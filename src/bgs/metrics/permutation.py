@@ -159,8 +159,10 @@ class PermutedScores:
             return np.array([self(p) for p in perms]).reshape(len(perms), 4)
         k = _KernelTables(self)
         hists, sums = kn.permuted_scores(perms.astype(np.int32), k.triads, k.position, k.weight, self.sim_groups,
-                                         k.cells, k.values, k.runs, k.human, k.shift, self.index.n_pairs,
-                                         min(kn.n_threads(), max(1, len(perms))))
+                                         self.dis_groups, self.dis_reversed, self.n_dis, self.model.matrix,
+                                         self.model.metric in ("cosine", "correlation"), k.rows, k.j,
+                                         self.human_ranks, self.human, k.shift, k.unobserved_i, k.unobserved_j,
+                                         k.full_counts, min(kn.n_threads(), max(1, len(perms))))
         hists = hists.reshape(len(perms), 27, 3)
         cov_r, var_r, cov_d, sum_d, var_d = sums.T
         n = self.index.n_pairs
@@ -189,29 +191,41 @@ class PermutedScores:
 class _KernelTables:
     """What :func:`bgs.kernels.permuted_scores` reads, built once from a
     :class:`PermutedScores` with rank-group tables: the triads in blocks of 128 stimuli
-    (so the three cells a triad reads lie in a few L2-sized tiles), every cell u < v
-    in the order of the model's dissimilarity with the ends of its runs of ties, and the
-    centred human ranks and values in an N×N×2 table (NaN where unobserved)."""
+    (so the three cells a triad reads lie in a few L2-sized tiles), the observed pairs by
+    row (their rows' offsets and their second stimuli), and, where the unobserved cells
+    u < v are fewer than the observed pairs (and the model's table is symmetric), those
+    cells and the number of cells u < v in each group of the model's dissimilarity (the
+    ranks then come from the fewer)."""
 
     def __init__(self, scores: PermutedScores):
-        n, model = scores.n, scores.model
+        n, index = scores.n, scores.index
         triads = np.stack(scores.triads, axis=1).astype(np.int32)
         tile = (triads // 128).astype(np.int64)
         order = np.argsort((tile[:, 0] * 64 + tile[:, 1]) * 64 + tile[:, 2], kind="stable")
         counts = scores.counts[order]
         row, self.position = np.nonzero(counts)  # one entry per (triad, answered position)
-        self.triads = np.ascontiguousarray(triads[order][row])
-        self.weight = counts[row, self.position].astype(np.int32)
-        self.position = self.position.astype(np.int32)
-        u, v = np.triu_indices(n, k=1)
-        d = to_dissimilarity(model.matrix[u, v], model.metric)
-        by_value = np.argsort(d, kind="stable")
-        self.values = d[by_value]
-        self.cells = np.column_stack([u[by_value], v[by_value]]).astype(np.int32)
-        self.runs = np.append(np.flatnonzero(self.values[1:] != self.values[:-1]) + 1, len(d)).astype(np.int64)
-        self.shift = float(self.values.mean()) if len(d) else 0.0
-        self.human = np.full((n, n, 2), np.nan)
-        i, j = scores.index.i, scores.index.j
-        self.human[i, j, 0] = scores.human_ranks
-        self.human[i, j, 1] = scores.human
+        # narrow types: the pass per permutation streams these (uint16 stimuli: 6 bytes a triad)
+        self.triads = np.ascontiguousarray(triads[order][row]).astype(np.uint16 if n < 2**16 else np.int32)
+        weight = counts[row, self.position]
+        self.weight = weight.astype(np.uint8 if weight.max(initial=0) < 2**8 else np.int32)
+        self.position = self.position.astype(np.uint8)
+        self.rows = np.searchsorted(index.i, np.arange(n + 1)).astype(np.int64)
+        self.j = index.j.astype(np.int32)
+        d = to_dissimilarity(scores.model.matrix[index.i, index.j], scores.model.metric)
+        self.shift = float(d.mean()) if len(d) else 0.0
         self.human_sum = float(scores.human.sum())
+        n_cells = n * (n - 1) // 2
+        # the complement needs a symmetric table: a cell then has one group whichever way round
+        if n_cells - index.n_pairs < index.n_pairs and np.array_equal(scores.dis_groups, scores.dis_groups.T):
+            unobserved = np.ones((n, n), dtype=bool)
+            unobserved[index.i, index.j] = False
+            self.unobserved_i, self.unobserved_j = (v.astype(np.int32) for v in np.nonzero(np.triu(unobserved, 1)))
+            groups = scores.dis_groups.ravel()
+            both = np.bincount(groups, minlength=scores.n_dis) - np.bincount(np.diagonal(scores.dis_groups),
+                                                                             minlength=scores.n_dis)
+            self.full_counts = (both // 2).astype(np.int32)  # each cell u ≠ v appears twice
+            if scores.dis_reversed:
+                self.full_counts = np.ascontiguousarray(self.full_counts[::-1])
+        else:
+            self.unobserved_i = self.unobserved_j = np.empty(0, np.int32)
+            self.full_counts = np.empty(0, np.int32)

@@ -39,7 +39,7 @@ from bgs.behavior.config import BehaviorConfig
 from bgs.errors import BGSError
 from bgs.io import atomic_path, write_json
 from bgs.report.rundir import new_run_dir
-from bgs.study.finetune import finetune, train_config
+from bgs.study.finetune import train_config
 from bgs.train.config import (
     DataConfig,
     ModelConfig,
@@ -82,7 +82,8 @@ class ExperimentConfig:
     behavior: BehaviorConfig = field(default_factory=lambda: BehaviorConfig(
         engagement=1.0, replay=1.0, comments=0.5))  # the weights; the file is the dataset's
     n_bootstrap: int = 1000
-    threads: int = 2
+    threads: int = 2  # torch threads of each training process
+    workers: int = 1  # training runs side by side, each in a process of its own (bgs.study.train_pool)
 
     @classmethod
     def quick(cls) -> "ExperimentConfig":
@@ -273,7 +274,7 @@ def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
 
         read_truth(data)
     out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(cfg.threads * max(1, cfg.workers))  # the cores the runs share
     quiet_transformers()
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -304,14 +305,12 @@ def run_experiment(out: str | Path, config: ExperimentConfig | None = None,
     # ---- training
     if "language" in cfg.conditions and not captions_path(store_root).exists():
         save_caption_embeddings(data_dir, captions_path(store_root))
-    for condition in cfg.conditions:
-        for seed in cfg.seeds:
-            t0 = time.perf_counter()
-            name = f"{condition}-s{seed}"
-            log(f"training {name} ...")
-            tc = experiment_train_config(data_dir, store_root, backbone_ref, condition, seed, cfg)
-            finetune(tc, out / "runs" / name, log)
-            timings[f"train:{name}"] = time.perf_counter() - t0
+    from bgs.study.train_pool import train_runs
+
+    jobs = [(f"{c}-s{s}", experiment_train_config(data_dir, store_root, backbone_ref, c, s, cfg))
+            for c in cfg.conditions for s in cfg.seeds]
+    for name, t in train_runs(jobs, out / "runs", cfg.workers, cfg.threads, log).items():
+        timings[f"train:{name}"], timings[f"train_cpu:{name}"] = t["wall_s"], t["cpu_s"]
     timings["train_total"] = time.perf_counter() - t_start
     write_json(out / "timings.json", {k: round(v, 1) for k, v in timings.items()})
     return measure_experiment(out, log=log)

@@ -10,7 +10,8 @@ One run directory::
                                            (untrained, behavior, bgs, both, each signal
                                            alone, language distillation) per seed
     abstract/                              the same clips drawn in style `abstract`, embedded
-    attention/bgs-s<seed>/                 `bgs attention` of the held-out clips, base vs BGS
+    attention/                             `bgs attention` of the held-out clips: the base and
+                                           each seed's BGS model (``bgs-s<seed>``)
     timings.json                           wall and CPU seconds per step
 
 Every trained model comes from the receiver-behavior experiment
@@ -28,7 +29,14 @@ from pathlib import Path
 import pandas as pd
 
 from bgs.study.behavior import CONDITIONS, EXTRA_CONDITIONS, ExperimentConfig
-from bgs.study.claims_measures import Models, accuracy_claim, partition_claims, per_clip_claim, r2_claim
+from bgs.study.claims_measures import (
+    Models,
+    accuracy_claim,
+    partition_claims,
+    per_clip_claim,
+    r2_claim,
+    rsa_claim,
+)
 from bgs.study.claims_table import Claim, claims_markdown, write_claims
 from bgs.study.claims_world import (
     attention_diffs,
@@ -37,16 +45,19 @@ from bgs.study.claims_world import (
     interaction_class,
     truth_features,
 )
-from bgs.train.config import OptimConfig
+from bgs.train.config import ModelConfig, OptimConfig
 
 G, S = "Garcia & Isik 2025", "Singh et al. 2024"
 
 
 def _full_experiment() -> ExperimentConfig:
-    """120 clips (90 training, 30 held out), 5 epochs × 12 steps of 16 triplets, every
-    condition: 21 training runs for 3 seeds."""
-    return ExperimentConfig(clips=120, conditions=CONDITIONS + EXTRA_CONDITIONS, optim=OptimConfig(
-        epochs=5, max_steps_per_epoch=12, batch_triplets=16, lr=1e-3))
+    """The demo's world and fine-tuning (docs/demo.md): 200 clips (150 training, 50 held
+    out), 100 participants, LoRA adapters and the head, 6 epochs × 20 steps of 16 triplets;
+    every condition: 21 training runs for 3 seeds, two at a time on one torch thread each."""
+    return ExperimentConfig(clips=200, participants=100, conditions=CONDITIONS + EXTRA_CONDITIONS,
+                            model=ModelConfig(), optim=OptimConfig(epochs=6, max_steps_per_epoch=20,
+                                                                   batch_triplets=16, lr=1e-3),
+                            threads=1, workers=2)
 
 
 @dataclass
@@ -56,7 +67,8 @@ class ClaimsConfig:
 
     @classmethod
     def quick(cls, seeds: tuple = (0,)) -> "ClaimsConfig":
-        exp = replace(ExperimentConfig.quick(), clips=64, conditions=CONDITIONS + EXTRA_CONDITIONS, seeds=seeds)
+        exp = replace(ExperimentConfig.quick(), clips=64, conditions=CONDITIONS + EXTRA_CONDITIONS, seeds=seeds,
+                      model=ModelConfig(), threads=1, workers=2)
         return cls(experiment=exp, n_bootstrap=100)
 
     @classmethod
@@ -78,18 +90,24 @@ def _without_text_model(cfg: ClaimsConfig, log) -> ClaimsConfig:
     return replace(cfg, experiment=replace(cfg.experiment, conditions=kept, behavior=behavior))
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process (every thread) and of its finished worker processes."""
+    from bgs.study.train_pool import children_cpu_s
+
+    return time.process_time() + children_cpu_s()
+
+
 class _Clock:
-    """Wall and CPU seconds of each step (CPU: this process, every thread)."""
+    """Wall and CPU seconds of each step (CPU: this process and its training workers)."""
 
     def __init__(self, log):
         self.log, self.timings = log, {}
 
     def __call__(self, name, fn, *args, **kwargs):
         self.log(f"{name} ...")
-        w, c = time.perf_counter(), time.process_time()
+        w, c = time.perf_counter(), _cpu_s()
         result = fn(*args, **kwargs)
-        self.timings[name] = {"wall_s": round(time.perf_counter() - w, 1),
-                              "cpu_s": round(time.process_time() - c, 1)}
+        self.timings[name] = {"wall_s": round(time.perf_counter() - w, 1), "cpu_s": round(_cpu_s() - c, 1)}
         return result
 
 
@@ -102,14 +120,14 @@ def run_claims(out: str | Path, cfg: ClaimsConfig | None = None, log: Callable[[
     cfg = _without_text_model(cfg or ClaimsConfig(), log)
     out = new_run_dir(out)
     clock = _Clock(log)
-    w0, c0 = time.perf_counter(), time.process_time()
+    w0, c0 = time.perf_counter(), _cpu_s()
     exp = cfg.experiment
     clock("synthetic dataset (default style)", make_dataset, out / "data", synth_config(exp))
     clock("synthetic dataset (abstract style)", make_dataset, out / "data-abstract", synth_config(exp, "abstract"))
     clock("training every condition", run_experiment, out / "experiment", exp, data=out / "data", log=log)
     claims = clock("measuring the claims", measure_claims, out, cfg, log, clock)
     clock.timings["total"] = {"wall_s": round(time.perf_counter() - w0, 1),
-                              "cpu_s": round(time.process_time() - c0, 1)}
+                              "cpu_s": round(_cpu_s() - c0, 1)}
     return _write(out, cfg, claims, clock.timings)
 
 
@@ -190,7 +208,9 @@ def _garcia_claims(out: Path, m: Models, cfg: ClaimsConfig) -> list[Claim]:
     captions = Embeddings.load(cap) if cap.exists() else None
     return [
         accuracy_claim(m, "bgs", "untrained", **_text(
-            "1", G, "BGS raises held-out 3-way accuracy", "3-way accuracy, BGS − untrained")),
+            "1a", G, "BGS raises held-out 3-way accuracy", "3-way accuracy, BGS − untrained")),
+        rsa_claim(m, "bgs", "untrained", **_text(
+            "1b", G, "BGS raises held-out RSA", "Spearman RSA with the held-out judgments, BGS − untrained")),
         *partition_claims(m, captions, (
             _text("2a", G, "BGS adds unique video variance beyond captions",
                   "cross-validated unique video R², BGS − untrained"),
@@ -234,23 +254,26 @@ def _transfer_claims(out: Path, cfg: ClaimsConfig) -> list[Claim]:
 
 
 def _attention_claims(out: Path, m: Models, cfg: ClaimsConfig) -> list[Claim]:
-    """Claim 6: ``bgs attention`` of the held-out clips, base vs each BGS seed."""
+    """Claim 6: one ``bgs attention`` study of the held-out clips with the base and every
+    BGS seed's model (the base's maps computed once)."""
     from bgs.study.attention import attention_study, load_models
     from bgs.study.transfer import style_store
 
     data = out / "data"
     mapping = pd.read_csv(data / "video_mapping.csv").set_index("index")
-    folders = {}
+    models, labels = {}, {}
     for s in m.seeds("bgs"):
-        run, target = out / "experiment" / "runs" / f"bgs-s{s}", out / "attention" / f"bgs-s{s}"
-        models = load_models(None, run)
+        loaded = load_models(None, out / "experiment" / "runs" / f"bgs-s{s}")
+        models.setdefault("base", loaded["base"])
+        labels[s] = f"bgs-s{s}"
+        models[labels[s]] = loaded["fine-tuned"]
+    if models:
         store = style_store(out / "experiment" / "clip-store", data, models["base"][0])
-        attention_study(target, m.test_ids, mapping.loc[m.test_ids, "video_name"].tolist(), store,
-                        masks=data / "masks", n_bootstrap=0, seed=m.seed, max_overlays=2, backbones=models,
-                        checkpoint=run)
-        folders[s] = target
+        attention_study(out / "attention", m.test_ids, mapping.loc[m.test_ids, "video_name"].tolist(), store,
+                        masks=data / "masks", n_bootstrap=0, seed=m.seed, max_overlays=2, backbones=models)
     names = {"rollout": "attention rollout", "grad_rollout": "gradient-weighted rollout"}
-    return [per_clip_claim(attention_diffs(folders, method), m.n_bootstrap, m.seed, {"method": method}, **_text(
+    return [per_clip_claim(attention_diffs(out / "attention", method, labels) if labels else {},
+                           m.n_bootstrap, m.seed, {"method": method}, **_text(
         f"6{'ab'[k]}", G, f"Attention moves to the agents ({names[method]})",
         f"agent share of attention / agent share of pixels, BGS − untrained ({method})"))
         for k, method in enumerate(names)]

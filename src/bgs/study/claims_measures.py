@@ -6,6 +6,8 @@ clips (the same draws for every model), so it is of the paired difference:
 
 * 3-way accuracy: the per-triplet scores averaged over the seeds' models, minus the
   reference's, through :func:`paired_difference` (its bootstrap over stimuli = clips);
+* Spearman RSA: each seed's model against the reference by
+  :func:`bgs.metrics.paired.compare_embeddings` (:func:`rsa_claim`);
 * probe R²: :func:`bgs.study.behavior.mean_r2_difference`;
 * per-clip quantities (attention ratios, class-probe hits): the mean of the per-clip
   differences, :func:`bgs.study.attention.bootstrap_mean_ci` over clips;
@@ -79,6 +81,36 @@ def accuracy_claim(m: Models, after: str, before: str, **text) -> Claim:
                  details={"after": after, "before": before, "n_triplets": d["n_triplets"],
                           "ci_over_triplets": d.get("ci"),
                           "accuracy_after": float(np.mean(a)), "accuracy_before": float(np.mean(b))})
+
+
+def rsa_claim(m: Models, after: str, before: str, **text) -> Claim:
+    """Held-out Spearman RSA of ``after`` minus ``before``, each seed's model compared with
+    its reference by :func:`bgs.metrics.paired.compare_embeddings` (paired bootstrap over
+    clips). The pooled effect is the mean of the seeds' differences; its interval is the
+    mean of the seeds' paired intervals over clips (every seed resamples the same clips,
+    but only each seed's interval comes back, not its draws)."""
+    from bgs.metrics.evaluate import evaluate_embeddings
+    from bgs.metrics.paired import compare_embeddings
+
+    a, b = m.side(after), m.side(before)
+    if not a or not b:
+        return _missing(after if not a else before, **text)
+    rows = [compare_embeddings(x, y, m.test, n_bootstrap=m.n_bootstrap, seed=m.seed)["rsa_spearman"]
+            for (_, x), (_, y) in _pair_seeds(a, b)]
+    per_seed = [float(r["value"]) for r in rows]
+    cis = np.array([r.get("ci_stimuli") or (np.nan, np.nan) for r in rows], float)
+
+    def rsa(side):
+        return float(np.mean([evaluate_embeddings(e, m.test, n_bootstrap=0, n_permutations=0)
+                              ["rsa_spearman"]["value"] for _, e in side]))
+
+    return Claim(effect=float(np.mean(per_seed)), ci_low=float(cis[:, 0].mean()), ci_high=float(cis[:, 1].mean()),
+                 seed_effects=per_seed, **text,
+                 details={"after": after, "before": before, "rsa_after": rsa(a), "rsa_before": rsa(b),
+                          "seed_ci_over_clips": cis.tolist(),
+                          "seed_ci_over_triplets": [r.get("ci") for r in rows],
+                          "share_positive_over_clips": [r.get("share_positive_stimuli") for r in rows],
+                          "ci_method": "mean of the seeds' paired bootstrap intervals over clips"})
 
 
 def r2_claim(m: Models, after: str, before: str, names: list[str], **text) -> Claim:

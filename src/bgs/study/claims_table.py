@@ -79,7 +79,7 @@ def claims_markdown(claims: list[Claim]) -> str:
     lines = ["| claim | measure | effect [95 % CI over clips] | seeds > 0 | verdict |",
              "|---|---|---|---|---|"]
     for c in claims:
-        pre = "" if c.prerequisite_ok else f" (prerequisite failed: {c.prerequisite})"
+        pre = "" if c.prerequisite_ok else f" (prerequisite not met: {c.prerequisite})"
         seeds = f"{c.seeds_agreeing}/{len(c.seed_effects)}" if c.seed_effects else "—"
         lines.append(f"| {c.id}. {c.text} | {c.measure} | {_fmt(c.effect)} [{_fmt(c.ci_low)}, "
                      f"{_fmt(c.ci_high)}] | {seeds} | **{c.verdict}**{pre} |")

@@ -55,14 +55,12 @@ def class_probe_claim(base, tuned: dict, labels: pd.Series, train_ids, test_ids,
         "test_classes": counts}, **text)
 
 
-def attention_diffs(summary_dirs: dict, method: str) -> dict:
-    """``{seed: fine-tuned − base agent ratio per clip}`` from each seed's ``clips.csv``."""
-    out = {}
-    for s, folder in summary_dirs.items():
-        t = pd.read_csv(Path(folder) / "clips.csv")
-        t = t[t["method"] == method].pivot(index="id", columns="model", values="agent_ratio")
-        out[s] = t["fine-tuned"] - t["base"]
-    return out
+def attention_diffs(folder: Path, method: str, labels: dict) -> dict:
+    """``{seed: fine-tuned − base agent ratio per clip}`` from the ``clips.csv`` of one
+    attention study whose models are ``base`` and ``labels[seed]``."""
+    t = pd.read_csv(Path(folder) / "clips.csv")
+    t = t[t["method"] == method].pivot(index="id", columns="model", values="agent_ratio")
+    return {s: t[label] - t["base"] for s, label in labels.items()}
 
 
 # ---------------------------------------------------------------------- claim 8
