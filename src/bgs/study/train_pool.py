@@ -51,11 +51,11 @@ def train_runs(jobs: Sequence[tuple[str, object]], runs_dir: Path, workers: int,
     if workers <= 1:
         import torch
 
+        from bgs.study.finetune import finetune
+
         torch.set_num_threads(threads)
         for name, config in jobs:
             log(f"training {name} ...")
-            from bgs.study.finetune import finetune
-
             w, c = time.perf_counter(), time.process_time()
             finetune(config, runs_dir / name, log)
             out[name] = {"wall_s": round(time.perf_counter() - w, 1), "cpu_s": round(time.process_time() - c, 1)}
