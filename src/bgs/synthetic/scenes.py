@@ -540,10 +540,17 @@ def shown_motion(pos: np.ndarray, heads: np.ndarray, window: tuple[float, float]
     """Positions (A, samples, 2) and headings (A, samples) at ``samples`` script times
     evenly spread over the clip's ``window``: the motion the clip shows (scene frame)."""
     grid, u = _u(), np.linspace(*window, samples)
-    unwrapped = np.unwrap(heads, axis=1)
-    shown = np.stack([np.stack([np.interp(u, grid, pos[a, :, k]) for k in range(2)], -1)
-                      for a in range(len(pos))])
-    return shown, np.stack([np.interp(u, grid, h) for h in unwrapped])
+    return _positions_at(u, grid, pos), _headings_at(u, grid, np.unwrap(heads, axis=1))
+
+
+def _positions_at(u: np.ndarray, xs: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Agent positions (A, len(u), 2) at ``u``, linear between the samples ``pos`` (A, len(xs), 2)."""
+    return np.stack([np.stack([np.interp(u, xs, p[:, k]) for k in range(2)], -1) for p in pos])
+
+
+def _headings_at(u: np.ndarray, xs: np.ndarray, unwrapped: np.ndarray) -> np.ndarray:
+    """Unwrapped headings (A, len(u)) at ``u``, linear between the samples (A, len(xs))."""
+    return np.stack([np.interp(u, xs, h) for h in unwrapped])
 
 
 def geometry(pos: np.ndarray, heads: np.ndarray) -> tuple[float, float]:
@@ -649,16 +656,11 @@ class Scene:
         unwrapped = np.unwrap(self.headings, axis=1)
         if self.nuisance.style == "abstract":  # jerky: straight segments between a few knots
             knots = np.linspace(0.0, 1.0, ABSTRACT_KNOTS)
-            kpos = np.stack([np.stack([np.interp(knots, grid, self.positions[a, :, k]) for k in range(2)], -1)
-                             for a in range(self.n_agents)])
-            pos = np.stack([np.stack([np.interp(u, knots, kpos[a, :, k]) for k in range(2)], -1)
-                            for a in range(self.n_agents)])
-            head = np.stack([np.interp(u, grid, unwrapped[a]) for a in range(self.n_agents)])
-            head = np.round(head / (np.pi / 4)) * (np.pi / 4)
+            pos = _positions_at(u, knots, _positions_at(knots, grid, self.positions))
+            head = np.round(_headings_at(u, grid, unwrapped) / (np.pi / 4)) * (np.pi / 4)
         else:
-            pos = np.stack([np.stack([np.interp(u, grid, self.positions[a, :, k]) for k in range(2)], -1)
-                            for a in range(self.n_agents)])
-            head = np.stack([np.interp(u, grid, unwrapped[a]) for a in range(self.n_agents)])
+            pos = _positions_at(u, grid, self.positions)
+            head = _headings_at(u, grid, unwrapped)
         rot = _rot(self.nuisance.rotation)
         pos = pos @ rot.T + 0.5 + np.asarray(self.nuisance.offset)
         return pos, head + self.nuisance.rotation
