@@ -383,11 +383,6 @@ def triplet_bootstrap(seed, n_b, slots, odd, code, n_codes, n_pairs, order, x, r
 
 # ---------------------------------------------------------------------- permutations
 @njit(cache=True, nogil=True)
-def _sign(d):
-    return (d > 0) - (d < 0)
-
-
-@njit(cache=True, nogil=True)
 def _relabel_upper(perm, table, out):
     """``out[u, v] = table[perm[u], perm[v]]`` for u < v (row by row: local reads)."""
     n = len(perm)
