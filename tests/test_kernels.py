@@ -36,6 +36,12 @@ def _setup(ts, x, metric="dot"):
     return index, model, rs.RSAData(index, d)
 
 
+def _by_pair(ts, x):
+    """The pair index, the model's RSA data and the triplets sorted by pair."""
+    index, _, rsa = _setup(ts, x)
+    return index, rsa, SortedTriplets(index, ts)
+
+
 def _close(a, b, tol=1e-9):
     a, b = np.asarray(a, float), np.asarray(b, float)
     return a.shape == b.shape and bool(np.all((np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= tol)))
@@ -45,8 +51,7 @@ def _close(a, b, tol=1e-9):
 @given(triplet_sets(), st.integers(0, 2**31 - 1))
 def test_triplet_kernel_equals_reference_with_its_draws(data, seed):
     ts, x = data
-    index, _, rsa = _setup(ts, x)
-    by_pair = SortedTriplets(index, ts)
+    index, rsa, by_pair = _by_pair(ts, x)
     scores = np.random.default_rng(seed).integers(0, 4, (len(ts), 2)) / 3
     codes, values = cp.score_codes(scores)
     assert np.array_equal(values[codes], scores)
@@ -146,8 +151,7 @@ def test_compiled_cis_agree_with_reference_draws_within_monte_carlo_error():
 @given(triplet_sets(), st.integers(0, 2**31 - 1))
 def test_triplet_kernel_packed_and_two_column_counts_agree(data, seed):
     ts, x = data
-    index, _, rsa = _setup(ts, x)
-    by_pair = SortedTriplets(index, ts)
+    index, rsa, by_pair = _by_pair(ts, x)
     codes, values = cp.score_codes(np.random.default_rng(seed).integers(0, 3, (len(ts), 1)) / 2)
     codes = codes[by_pair.order]
     a = cp.bootstrap_over_triplets(codes, values, by_pair, rsa, 4, seed, packed=True)
@@ -163,16 +167,14 @@ def test_packed_pair_counts_that_overflow_are_caught(monkeypatch):
     triads = np.tile([[0, 1, 2], [0, 1, 3]], (n // 2, 1))
     ts = TripletSet.from_arrays(triads[:, 0], triads[:, 1], triads[:, 2], triads[:, 2],
                                 participant=np.arange(n) % 7, stimulus_ids=np.arange(4))
-    index, _, rsa = _setup(ts, np.array([[0.0, 1], [1, 0], [2, 1], [1, 3]]))
-    by_pair = SortedTriplets(index, ts)
+    index, rsa, by_pair = _by_pair(ts, np.array([[0.0, 1], [1, 0], [2, 1], [1, 3]]))
     codes, values = cp.score_codes(np.ones((n, 1)))
     _, corr, overflow = kn.triplet_bootstrap(3, 2, by_pair.slots, by_pair.odd, codes, len(values), by_pair.n_pairs,
                                              rsa.correlations.order, rsa.correlations.x, cp._runs(rsa), 1, True)
     assert overflow.all() and np.isnan(corr).all()
 
     ts, x = _small_set()
-    index, _, rsa = _setup(ts, x)
-    by_pair = SortedTriplets(index, ts)
+    index, rsa, by_pair = _by_pair(ts, x)
     codes, values = cp.score_codes(np.random.default_rng(0).integers(0, 3, (len(ts), 1)) / 2)
     expected = cp.bootstrap_over_triplets(codes, values, by_pair, rsa, 4, 5, packed=False)
     kernel, calls = kn.triplet_bootstrap, []
