@@ -30,14 +30,16 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _train_one(name: str, config, run_dir: str) -> tuple[str, float, float]:
-    """One run in a worker: (name, wall s, CPU s of this worker)."""
+def _train_one(name: str, config, run_dir: str, log: Callable[[str], None] | None = None
+               ) -> tuple[str, float, float]:
+    """One run: (name, wall s, CPU s of this process). In a worker (no ``log``) each line
+    is printed with the run's name."""
     from bgs.models.embed import quiet_transformers
     from bgs.study.finetune import finetune
 
     quiet_transformers()
     w, c = time.perf_counter(), time.process_time()
-    finetune(config, run_dir, log=lambda m: print(f"[{name}] {m}", flush=True))
+    finetune(config, run_dir, log=log or (lambda m: print(f"[{name}] {m}", flush=True)))
     return name, time.perf_counter() - w, time.process_time() - c
 
 
@@ -51,14 +53,11 @@ def train_runs(jobs: Sequence[tuple[str, object]], runs_dir: Path, workers: int,
     if workers <= 1:
         import torch
 
-        from bgs.study.finetune import finetune
-
         torch.set_num_threads(threads)
         for name, config in jobs:
             log(f"training {name} ...")
-            w, c = time.perf_counter(), time.process_time()
-            finetune(config, runs_dir / name, log)
-            out[name] = {"wall_s": round(time.perf_counter() - w, 1), "cpu_s": round(time.process_time() - c, 1)}
+            _, wall, cpu = _train_one(name, config, str(runs_dir / name), log)
+            out[name] = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1)}
         return out
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
