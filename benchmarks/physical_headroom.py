@@ -69,11 +69,16 @@ def fit_projection(x: np.ndarray, train, train_rows: np.ndarray, dim: int = 16, 
 
 
 def _split(cfg: SynthConfig):
-    """(held-out triplets, training triplets, their rows into the clip order, clip ids, truth)
-    of a freshly generated dataset without pixels."""
+    """:func:`split_triplets` of a freshly generated dataset without pixels."""
     with tempfile.TemporaryDirectory() as tmp:
         make_dataset(tmp, cfg)
-        data, truth = load_garcia2025(tmp), read_truth(tmp)
+        return split_triplets(tmp)
+
+
+def split_triplets(data_dir):
+    """(held-out triplets, training triplets, their rows into the clip order, clip ids, truth)
+    of the synthetic dataset in ``data_dir``."""
+    data, truth = load_garcia2025(data_dir), read_truth(data_dir)
     ids = np.asarray(truth.ids)
     test_ids = set(data.split["test"].tolist())
     test = data.triplets.restrict(sorted(test_ids))

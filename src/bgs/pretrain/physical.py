@@ -75,6 +75,7 @@ CLIP_NAMES = (*(f"mean_{n}" for n in FRAME_NAMES), "sd_distance_ab", "change_dis
 #: ``velocity_centre`` = v·(p − c) and its magnitude, ``heading_velocity`` = h·v, ``speed2``.
 AGENT_NAMES = ("agents", "x", "y", "r2", "heading_x", "heading_y", "heading_centre", "vx", "vy",
                "speed", "velocity_centre", "abs_velocity_centre", "heading_velocity", "speed2")
+N_CUES = 5  # bgs.synthetic.scenes.CUE_NAMES
 #: Per-token channels: agent coverage, then :data:`AGENT_NAMES` spread over each agent's pixels.
 DENSE_NAMES = ("coverage", *AGENT_NAMES)
 Progress = Callable[[str, int, int], None]
@@ -112,6 +113,15 @@ class PhysicalConfig(PretrainConfig):
     log_every: int = 100
     patch_init_scale: float = 5.0
     seed: int = 0
+    # > 0: the CLS also reads the five visible cues of the shown motion (clip_cues), centred
+    # and scaled over the training clips, with this weight beside the per-token loss
+    cue_weight: float = 0.0
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        if not d["cue_weight"]:
+            del d["cue_weight"]  # configs from before the field keep their cache key
+        return d
 
     def __post_init__(self):
         for f in fields(self):
@@ -207,6 +217,17 @@ def clip_quantities(scenes, n_frames: int) -> np.ndarray:
                            (dist[:, -1] - dist[:, 0])[:, None]], axis=1)
 
 
+def clip_cues(scenes) -> np.ndarray:
+    """(N, len(CUE_NAMES)) the visible cues of each scene's shown motion
+    (``bgs.synthetic.scenes.visible_cues``): physical statistics of the positions and headings
+    the clip shows, never its latents, script or any judgment."""
+    from bgs.synthetic.scenes import shown_motion, visible_cues
+
+    return np.stack([visible_cues(*shown_motion(
+        s.positions, s.headings, (s.nuisance.window_start, s.nuisance.window_start + s.nuisance.speed_scale)))
+        for s in scenes])
+
+
 def agent_state(scene, n_frames: int) -> np.ndarray:
     """(A, T, len(AGENT_NAMES)) each agent's local physical state at the clip's frames, in
     arena units from the arena's centre (velocities per clip duration)."""
@@ -290,15 +311,18 @@ def _model_class():
             _init_patch_filters(self.encoder, config)
             self.dense = nn.Linear(config.hidden, len(DENSE_NAMES))
             self.cls = nn.Linear(config.hidden, len(DENSE_NAMES))
+            self.cue = nn.Linear(config.hidden, N_CUES) if config.cue_weight else None
 
-        def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            """(per token (B, frames, grid, grid, channels), from the CLS (B, channels))."""
+        def forward(self, pixels: torch.Tensor) -> tuple:
+            """(per token (B, frames, grid, grid, channels), from the CLS (B, channels), the
+            cues from the CLS (B, cues) or None)."""
             c = self.config
             hidden = self.encoder(pixels).last_hidden_state  # (B, 1 + grid²·frames, h)
             b = hidden.shape[0]
             tokens = hidden[:, 1:].reshape(b, c.grid, c.grid, c.frames, -1).permute(0, 3, 1, 2, 4)
             tokens = tokens.reshape(b, c.slices, c.tubelet, c.grid, c.grid, -1).mean(dim=2)
-            return self.dense(tokens), self.cls(hidden[:, 0])
+            cues = self.cue(hidden[:, 0]) if self.cue is not None else None
+            return self.dense(tokens), self.cls(hidden[:, 0]), cues
 
     return PhysicalModel
 
@@ -321,6 +345,12 @@ def _standardised(targets: np.ndarray, n_train: int) -> np.ndarray:
     return targets / np.where(rms > 1e-8, rms, 1.0)
 
 
+def _centred(values: np.ndarray, n_train: int) -> np.ndarray:
+    """(N, K) each column centred and scaled by the training rows' mean and sd."""
+    mu, sd = values[:n_train].mean(axis=0), values[:n_train].std(axis=0)
+    return (values - mu) / np.where(sd > 1e-8, sd, 1.0)
+
+
 def _lr_factor(step: int, config: PhysicalConfig) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay to zero at ``steps``."""
     if step < config.warmup:
@@ -332,9 +362,20 @@ def _lr_factor(step: int, config: PhysicalConfig) -> float:
 def _channel_errors(out, target):
     """Mean squared error per channel of the per-token and the CLS read-outs, summed
     (standardised units: 1 = predicting zero everywhere)."""
-    dense, cls = out
+    dense, cls = out[:2]
     return (((dense - target) ** 2).flatten(0, -2).mean(dim=0)
             + ((cls - target.mean(dim=(1, 2, 3))) ** 2).mean(dim=0))
+
+
+def _cue_errors(out, cues):
+    """Mean squared error per cue of the CLS cue read-out (1 = predicting the mean)."""
+    return ((out[2] - cues) ** 2).mean(dim=0)
+
+
+def _loss(out, target, cues, config: PhysicalConfig):
+    """The per-token and CLS losses, plus ``cue_weight`` times the cue loss."""
+    loss = _channel_errors(out, target).mean()
+    return loss + config.cue_weight * _cue_errors(out, cues).mean() if config.cue_weight else loss
 
 
 def _batches(rng: np.random.Generator, n: int, batch: int):
@@ -351,9 +392,10 @@ def _batches(rng: np.random.Generator, n: int, batch: int):
         yield idx
 
 
-def _train(config: PhysicalConfig, frames: np.ndarray, targets: dict, n_train: int,
-           report: Progress) -> dict:
-    """The training loop; returns the model, the loss curve and the seconds it took."""
+def _train(config: PhysicalConfig, frames: np.ndarray, targets: np.ndarray, n_train: int,
+           report: Progress, cues: np.ndarray | None = None) -> dict:
+    """The training loop; returns the model, the loss curve and the seconds it took.
+    ``cues`` (N, N_CUES), standardised: the CLS cue read-out's targets when ``cue_weight`` > 0."""
     import torch
 
     from bgs.media.decode import to_float_tensor
@@ -369,6 +411,7 @@ def _train(config: PhysicalConfig, frames: np.ndarray, targets: dict, n_train: i
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, config))
     x = to_float_tensor(frames, IMAGENET_MEAN, IMAGENET_STD)
     y = torch.as_tensor(targets, dtype=torch.float32)
+    cue_y = torch.as_tensor(cues if cues is not None else np.zeros((len(frames), N_CUES)), dtype=torch.float32)
 
     @torch.no_grad()
     def val_loss() -> dict | None:
@@ -377,12 +420,17 @@ def _train(config: PhysicalConfig, frames: np.ndarray, targets: dict, n_train: i
             return None
         model.eval()
         starts = range(n_train, len(frames), 32)
-        errors = torch.stack([_channel_errors(model(x[i:i + 32]), y[i:i + 32]) for i in starts])
+        outs = [(model(x[i:i + 32]), i) for i in starts]
+        errors = torch.stack([_channel_errors(o, y[i:i + 32]) for o, i in outs])
         sizes = torch.tensor([min(32, len(frames) - i) for i in starts], dtype=torch.float32)
         per_channel = (errors * sizes[:, None]).sum(dim=0) / sizes.sum()
         model.train()
-        return {"dense": round(float(per_channel.mean()), 5),
-                **{name: round(float(e), 4) for name, e in zip(DENSE_NAMES, per_channel)}}
+        out = {"dense": round(float(per_channel.mean()), 5),
+               **{name: round(float(e), 4) for name, e in zip(DENSE_NAMES, per_channel)}}
+        if config.cue_weight:
+            cue = torch.stack([_cue_errors(o, cue_y[i:i + 32]) for o, i in outs])
+            out["cues"] = [round(float(e), 4) for e in (cue * sizes[:, None]).sum(dim=0) / sizes.sum()]
+        return out
 
     curve = [{"step": 0, "val": val_loss()}]
     window: list[float] = []
@@ -390,7 +438,7 @@ def _train(config: PhysicalConfig, frames: np.ndarray, targets: dict, n_train: i
     t0 = time.perf_counter()
     for step in range(config.steps):
         idx = next(batches)
-        loss = _channel_errors(model(x[idx]), y[idx]).mean()
+        loss = _loss(model(x[idx]), y[idx], cue_y[idx], config)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -433,9 +481,10 @@ def pretrain_physical(out_dir: str | os.PathLike, config: PhysicalConfig | None 
         frames, scenes, masks = synthetic_clips(tmp / "work", PHYSICAL_SEED_OFFSET + config.seed, n,
                                                 config.frames, config.size, "phys", report)
         targets = _standardised(physical_targets(scenes, masks, config), config.n_clips)
+        cues = _centred(clip_cues(scenes), config.n_clips) if config.cue_weight else None
         t_data = time.perf_counter() - t0
         with torch_threads(threads):
-            result = _train(config, frames, targets, config.n_clips, report)
+            result = _train(config, frames, targets, config.n_clips, report, cues)
         shutil.rmtree(tmp / "work")
         encoder = result["model"].encoder
         encoder.config.architectures = ["TimesformerModel"]
