@@ -22,6 +22,7 @@ from bgs.pretrain.physical import (  # noqa: E402
     PhysicalConfig,
     agent_state,
     cached_physical,
+    clip_cues,
     clip_quantities,
     frame_quantities,
     physical_targets,
@@ -98,6 +99,29 @@ def test_targets_against_brute_force():
     assert clip_quantities(scenes, 4).shape == (6, len(CLIP_NAMES))
     assert np.allclose(clip_quantities(scenes, 4)[:, :len(FRAME_NAMES)],
                        np.stack([frame_quantities(s, 4).mean(axis=0) for s in scenes]))
+
+
+def test_cue_weight_keeps_old_keys_and_cues_against_brute_force():
+    assert "cue_weight" not in PhysicalConfig().to_dict()  # the cached default stays valid
+    weighted = replace(TINY, cue_weight=1.0)
+    assert weighted.key() != TINY.key() and PhysicalConfig.from_dict(weighted.to_dict()) == weighted
+    scenes, _ = _scenes()
+    cues = clip_cues(scenes)
+    assert cues.shape == (6, 5) and ((cues >= 0) & (cues <= 1)).all()
+    for scene, cue in zip(scenes, cues):
+        start, span = scene.nuisance.window_start, scene.nuisance.speed_scale
+        u = np.linspace(start, start + span, 16)
+        grid = np.linspace(0, 1, scene.positions.shape[1])
+        a, b = ([np.interp(u, grid, scene.positions[k, :, d]) for d in range(2)] for k in (0, 1))
+        dist = np.hypot(a[0] - b[0], a[1] - b[1]).mean()  # closeness: minus the mean distance
+        assert cue[2] == pytest.approx(np.clip((-dist + 0.42) / 0.30, 0, 1))
+
+
+@pytest.mark.slow
+def test_pretraining_with_cues_reports_their_loss(tmp_path):
+    folder = pretrain_physical(tmp_path / "c", replace(TINY, cue_weight=1.0, steps=10), log=None)
+    doc = json.loads((folder / "pretraining.json").read_text())
+    assert len(doc["val_end"]["cues"]) == 5 and doc["config"]["cue_weight"] == 1.0
 
 
 @pytest.mark.slow
