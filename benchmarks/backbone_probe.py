@@ -14,6 +14,7 @@ store and embedded through the registry (the CLS token, as the demo embeds). Rep
 - the pre-training's CPU seconds.
 
     python benchmarks/backbone_probe.py [--set patch=4 --set steps=300 ...] [--seed 0]
+        [--folder <a pre-trained folder of that config, e.g. the demo's cached one>]
 
 docs/pretraining.md quotes its rows.
 """
@@ -88,6 +89,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="a PhysicalConfig field, e.g. patch=4 or cue_weight=1.0 (repeatable)")
+    ap.add_argument("--folder", help="probe this pre-trained folder (of the --set config) instead of training one")
     ap.add_argument("--seed", type=int, default=0, help="the demo dataset's seed")
     ap.add_argument("--clips", type=int, default=200)
     ap.add_argument("--participants", type=int, default=100)
@@ -98,7 +100,7 @@ def main(argv=None) -> None:
     synth = SynthConfig(seed=args.seed, n_clips=args.clips, n_participants=args.participants,
                         test_share=args.test_share, frames=config.frames, size=config.size)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = pretrain_physical(Path(tmp) / "backbone", config, log=None)
+        folder = Path(args.folder) if args.folder else pretrain_physical(Path(tmp) / "backbone", config, log=None)
         doc = json.loads((folder / "pretraining.json").read_text())
         row = probe_row(folder, synth, Path(tmp), args.n_bootstrap)
     row.update(config={k: v for k, v in config.to_dict().items() if v != getattr(PhysicalConfig(), k)},
