@@ -23,7 +23,7 @@ from bgs.human.reliability import ooo_ceiling, split_half_reliability, triad_cho
 from bgs.human.similarity import PairIndex, SortedTriplets, from_counts
 from bgs.metrics import alignment as al
 from bgs.metrics import compiled as cp
-from bgs.metrics.distance import PairSimilarity, to_dissimilarity
+from bgs.metrics.distance import PairSimilarity, similarity_matrix, to_dissimilarity
 from bgs.metrics.permutation import PermutedScores
 from bgs.metrics.resampling import (
     RESAMPLED_CORRELATIONS,
@@ -208,3 +208,11 @@ def evaluate_embeddings(embeddings: Embeddings, triplets: TripletSet, metric: st
     result = evaluate_model(PairSimilarity(x, metric), ts, **kwargs)
     return {"metric": metric, "layer": layer or embeddings.layer_names[0],
             "embeddings": embeddings.source, **result}
+
+
+def embedding_ooo_scores(embeddings: Embeddings, triplets: TripletSet, metric: str = "cosine",
+                         ties: str = "fractional") -> np.ndarray:
+    """Per-triplet 3-way odd-one-out scores (1, 0, or 1/k for a k-way tie) of ``embeddings``,
+    aligned to ``triplets.stimulus_ids`` by id: the values whose mean is ``ooo_accuracy``."""
+    x = embeddings.align(triplets.stimulus_ids, "the triplets").matrix
+    return al.ooo_scores(similarity_matrix(x, metric), triplets, ties)
