@@ -236,3 +236,13 @@ def test_cli_stats_json_on_real_data(garcia_dir, garcia_triplets, capsys, tmp_pa
     oc = stats["ooo_ceiling"]
     assert oc["lower"] == pytest.approx(lower) and oc["upper"] == pytest.approx(upper)
     assert "leave-one-response-out" in oc["definition"]
+
+
+def test_spearman_brown_is_the_prophecy_formula_and_undefined_at_minus_one():
+    import warnings
+
+    r = np.array([-0.5, 0.0, 0.3, 1.0])
+    assert np.allclose(spearman_brown(r), 2 * r / (1 + r))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no divide-by-zero warning either
+        assert np.isnan(spearman_brown(-1.0)) and np.isnan(spearman_brown([-1.0, 0.5])[0])

@@ -17,7 +17,7 @@ from bgs.errors import ConfigError, DataFileError, DuplicateIdError
 from bgs.human import human_similarity
 from bgs.metrics import alignment as al
 from bgs.metrics.distance import PairSimilarity, dissimilarity_matrix, similarity_matrix
-from bgs.metrics.evaluate import evaluate_embeddings
+from bgs.metrics.evaluate import embedding_ooo_scores, evaluate_embeddings
 from bgs.metrics.resampling import (
     RSAData,
     bootstrap_over_stimuli,
@@ -243,6 +243,20 @@ def test_rsa_stimulus_bootstrap_covers_estimate(garcia_triplets):
                                      _rsa_data(garcia_triplets, d), 250, 100, seed=0)
     lo, hi = percentile_ci(boot["spearman"])
     assert lo < r < hi and r > 0.3
+
+
+@settings(max_examples=30, deadline=None)
+@given(triplets_and_similarity(), st.integers(0, 2**16))
+def test_embedding_ooo_scores_align_by_id_and_match_brute_force(data, seed):
+    ts, _ = data
+    n = len(ts.stimulus_ids)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4))
+    order = rng.permutation(n)  # the file's rows in another order than the triplets' ids
+    scores = embedding_ooo_scores(Embeddings(ts.stimulus_ids[order], {"embeddings": x[order]}, "mem"), ts)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    assert scores.shape == (len(ts),) and set(np.unique(scores)) <= {0.0, 1 / 3, 0.5, 1.0}
+    assert scores.mean() == pytest.approx(brute_ooo(unit @ unit.T, ts))
 
 
 # ---------------------------------------------------------------------- embeddings files

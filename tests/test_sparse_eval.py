@@ -188,3 +188,19 @@ def test_no_n_by_n_array_at_twenty_thousand_stimuli():
     grown = int(out.stdout.split()[-1])
     print(f"peak RSS grew by {grown / 2**20:.0f} MB")
     assert grown < 150 * 2**20, f"peak RSS grew by {grown / 2**20:.0f} MB"
+
+
+def test_pairs_seen_thousands_of_times_take_the_numpy_path():
+    """Four stimuli and 9,000 triplets: each pair co-occurs about 4,500 times, past what the
+    kernels' (co-occurrence, chosen) table holds, so compiled and numpy runs are one run."""
+    from bgs.data.triplets import TripletSet
+
+    rng = np.random.default_rng(0)
+    triads = np.array([[0, 1, 2], [0, 1, 3], [0, 2, 3], [1, 2, 3]])[rng.integers(0, 4, 9000)]
+    odd = triads[np.arange(9000), rng.integers(0, 3, 9000)]
+    ts = TripletSet.from_arrays(*triads.T, odd, participant=rng.integers(0, 30, 9000),
+                                stimulus_ids=np.arange(4))
+    assert PairIndex(ts).totals[1].max() > 4000
+    model = PairSimilarity(rng.normal(size=(4, 3)), "cosine")
+    kw = dict(n_bootstrap=40, n_permutations=10, n_splits=4, seed=3)
+    assert evaluate_model(model, ts, compiled=True, **kw) == evaluate_model(model, ts, compiled=False, **kw)

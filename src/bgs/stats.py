@@ -233,9 +233,11 @@ def percentile_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float
 
 
 def spearman_brown(r):
-    """Reliability of the full data from the correlation ``r`` between two halves."""
+    """Reliability of the full data from the correlation ``r`` between two halves; NaN at
+    ``r = −1``, where the formula has no value (the halves' noise cancels nothing)."""
     r = np.asarray(r, dtype=float)
-    return 2.0 * r / (1.0 + r)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(r == -1.0, np.nan, 2.0 * r / (1.0 + r))
 
 
 # ---------------------------------------------------------------------- bootstrap draws

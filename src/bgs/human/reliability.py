@@ -56,7 +56,8 @@ def _correlate_halves(first, second, weights: np.ndarray | None = None):
 
 
 #: Above this many co-occurrences of one pair the (co-occurrence, chosen) table of the
-#: compiled split-half kernel would be too large; the numpy path runs instead.
+#: compiled split-half and triplet-bootstrap kernels (its square) would be too large; the
+#: numpy path runs instead.
 TABLE_MAX_COOCCURRENCE = 2000
 
 #: With ``compiled=None`` the kernel runs from this many observed pairs on; below, the numpy

@@ -19,11 +19,11 @@ import numpy as np
 
 from bgs.data.triplets import TripletSet
 from bgs.embeddings import Embeddings
-from bgs.human.reliability import ooo_ceiling, split_half_reliability, triad_choice_counts
+from bgs.human.reliability import TABLE_MAX_COOCCURRENCE, ooo_ceiling, split_half_reliability, triad_choice_counts
 from bgs.human.similarity import PairIndex, SortedTriplets, from_counts
 from bgs.metrics import alignment as al
 from bgs.metrics import compiled as cp
-from bgs.metrics.distance import PairSimilarity, to_dissimilarity
+from bgs.metrics.distance import PairSimilarity, similarity_matrix, to_dissimilarity
 from bgs.metrics.permutation import PermutedScores
 from bgs.metrics.resampling import (
     RESAMPLED_CORRELATIONS,
@@ -169,7 +169,10 @@ def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int
         two_entry["p_value"] = permutation_p_value(null[:, 1], two_entry["value"])
     del choices, human_vec
     boot = {"triplets": {}, "stimuli": {}}
-    by_pair = SortedTriplets(index, ts) if compiled and (n_bootstrap or n_splits) else None
+    # the kernels' (co-occurrence, chosen) table grows with the square of a pair's largest
+    # co-occurrence; data that dense has few pairs, where the numpy path is fast
+    small_table = int(index.totals[1].max(initial=0)) <= TABLE_MAX_COOCCURRENCE
+    by_pair = SortedTriplets(index, ts) if compiled and small_table and (n_bootstrap or n_splits) else None
     if n_bootstrap:
         scores = np.column_stack([ooo, two.mean(axis=1)])
         del ooo, two
@@ -208,3 +211,11 @@ def evaluate_embeddings(embeddings: Embeddings, triplets: TripletSet, metric: st
     result = evaluate_model(PairSimilarity(x, metric), ts, **kwargs)
     return {"metric": metric, "layer": layer or embeddings.layer_names[0],
             "embeddings": embeddings.source, **result}
+
+
+def embedding_ooo_scores(embeddings: Embeddings, triplets: TripletSet, metric: str = "cosine",
+                         ties: str = "fractional") -> np.ndarray:
+    """Per-triplet 3-way odd-one-out scores (1, 0, or 1/k for a k-way tie) of ``embeddings``,
+    aligned to ``triplets.stimulus_ids`` by id: the values whose mean is ``ooo_accuracy``."""
+    x = embeddings.align(triplets.stimulus_ids, "the triplets").matrix
+    return al.ooo_scores(similarity_matrix(x, metric), triplets, ties)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from bgs.errors import ConfigError
+from bgs.metrics.evaluate import embedding_ooo_scores
 from bgs.metrics.paired import paired_difference
 from bgs.study.behavior import mean_r2_difference
 from bgs.study.claims_table import Claim
@@ -68,10 +69,8 @@ def _pair_seeds(a: list, b: list) -> list[tuple]:
 
 def accuracy_claim(m: Models, after: str, before: str, **text) -> Claim:
     """Held-out 3-way accuracy of ``after`` minus ``before`` (conditions)."""
-    from bgs.study.garcia2025 import ooo_per_triplet
-
-    a = [ooo_per_triplet(e, m.test) for _, e in m.side(after)]
-    b = [ooo_per_triplet(e, m.test) for _, e in m.side(before)]
+    a = [embedding_ooo_scores(e, m.test) for _, e in m.side(after)]
+    b = [embedding_ooo_scores(e, m.test) for _, e in m.side(before)]
     if not a or not b:
         return _missing(after if not a else before, **text)
     d = paired_difference(np.mean(a, axis=0), np.mean(b, axis=0), m.test, m.n_bootstrap, m.seed)

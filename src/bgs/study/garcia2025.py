@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
 import pandas as pd
 
 from bgs.constraints import FLAG, Interval, ListOf, Options, check
@@ -90,15 +89,6 @@ def ensure_data(directory: Path, log: Callable[[str], None]) -> Path:
     log(f"  {directory} lacks the dataset: fetching garcia2025 (bgs datasets fetch)")
     fetch("garcia2025", directory)
     return directory
-
-
-def ooo_per_triplet(embeddings: Embeddings, triplets) -> np.ndarray:
-    """Per-triplet 3-way odd-one-out scores (1, 0 or 1/k for ties) of cosine embeddings."""
-    from bgs.metrics.alignment import ooo_scores
-    from bgs.metrics.distance import similarity_matrix
-
-    x = embeddings.align(triplets.stimulus_ids, "the triplets").matrix
-    return ooo_scores(similarity_matrix(x, "cosine"), triplets)
 
 
 def run_study(out: str | Path, data_dir: str | Path, config: StudyConfig | None = None,
