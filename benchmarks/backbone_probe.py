@@ -31,8 +31,6 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from physical_headroom import fit_projection, split_triplets  # noqa: E402
-
 from bgs.embeddings import Embeddings  # noqa: E402
 from bgs.metrics.evaluate import evaluate_embeddings  # noqa: E402
 from bgs.metrics.paired import compare_embeddings  # noqa: E402
@@ -42,6 +40,7 @@ from bgs.pretrain.physical_probes import pooled_features  # noqa: E402
 from bgs.synthetic import SynthConfig, make_dataset  # noqa: E402
 from bgs.synthetic.dataset import build_scenes  # noqa: E402
 from bgs.synthetic.scenes import CUE_NAMES  # noqa: E402
+from physical_headroom import fit_projection, split_triplets  # noqa: E402
 
 
 def demo_frames(data_dir: Path, work: Path, frames: int, size: int) -> np.ndarray:
