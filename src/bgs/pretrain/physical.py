@@ -90,7 +90,8 @@ class PhysicalConfig(PretrainConfig):
     patch`` tubelets of ``frames`` frames at ``size × size``. AdamW with ``warmup`` steps of
     linear warm-up then cosine decay, ``steps`` steps of ``batch`` clips drawn from
     ``n_clips`` synthetic clips; ``n_val`` more clips, never trained on, measure the loss every
-    ``log_every`` steps.
+    ``log_every`` steps. ``cue_weight`` > 0 adds a CLS read-out of the visible cues
+    (:func:`clip_cues`; tried and not kept: docs/pretraining.md).
     """
 
     VERSION: ClassVar[int] = PHYSICAL_VERSION
