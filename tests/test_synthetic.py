@@ -226,7 +226,7 @@ def test_scripts_and_latents():
 def test_latents_follow_what_the_clip_shows():
     """Each social latent takes its visible share from the shown motion: across clips it
     tracks its cue (measured independently here) far more than the script alone would."""
-    from bgs.synthetic.scenes import LATENT_CUES, SOCIAL_NAMES, VISIBLE_SHARE, shown_motion, visible_cues
+    from bgs.synthetic.scenes import LATENT_CUES, SOCIAL_NAMES, VISIBLE_SHARE
 
     scenes = build_scenes(SynthConfig(n_clips=80, seed=1))
     z = np.stack([s.latent for s in scenes])
@@ -236,7 +236,7 @@ def test_latents_follow_what_the_clip_shows():
         p, _ = s.arena_poses(s.frame_times(16))
         speed.append(np.linalg.norm(np.gradient(p[:2], axis=1), axis=-1).mean() * 15)
     assert np.corrcoef(speed, z[:, LATENT_NAMES.index("arousal")])[0, 1] > 0.8
-    cues = np.stack([visible_cues(*shown_motion(s.positions, s.headings, s.window())) for s in scenes])
+    cues = np.stack([s.cues() for s in scenes])
     assert cues.min() >= 0 and cues.max() <= 1 and (cues.std(axis=0) > 0.1).all()
     assert set(LATENT_CUES) == set(SOCIAL_NAMES) and min(VISIBLE_SHARE) > 0
     chase = [i for i, s in enumerate(scenes) if s.script == "chase"]  # within a script too

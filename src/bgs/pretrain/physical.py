@@ -222,11 +222,7 @@ def clip_cues(scenes) -> np.ndarray:
     """(N, len(CUE_NAMES)) the visible cues of each scene's shown motion
     (``bgs.synthetic.scenes.visible_cues``): physical statistics of the positions and headings
     the clip shows, never its latents, script or any judgment."""
-    from bgs.synthetic.scenes import shown_motion, visible_cues
-
-    return np.stack([visible_cues(*shown_motion(
-        s.positions, s.headings, (s.nuisance.window_start, s.nuisance.window_start + s.nuisance.speed_scale)))
-        for s in scenes])
+    return np.stack([s.cues() for s in scenes])
 
 
 def agent_state(scene, n_frames: int) -> np.ndarray:
@@ -412,7 +408,7 @@ def _train(config: PhysicalConfig, frames: np.ndarray, targets: np.ndarray, n_tr
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, config))
     x = to_float_tensor(frames, IMAGENET_MEAN, IMAGENET_STD)
     y = torch.as_tensor(targets, dtype=torch.float32)
-    cue_y = torch.as_tensor(cues if cues is not None else np.zeros((len(frames), N_CUES)), dtype=torch.float32)
+    cue_y = torch.as_tensor(cues, dtype=torch.float32) if cues is not None else None
 
     @torch.no_grad()
     def val_loss() -> dict | None:
@@ -439,7 +435,7 @@ def _train(config: PhysicalConfig, frames: np.ndarray, targets: np.ndarray, n_tr
     t0 = time.perf_counter()
     for step in range(config.steps):
         idx = next(batches)
-        loss = _loss(model(x[idx]), y[idx], cue_y[idx], config)
+        loss = _loss(model(x[idx]), y[idx], cue_y[idx] if cue_y is not None else None, config)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -639,6 +639,10 @@ class Scene:
         """Script-time interval the clip shows (first and last frame)."""
         return (self.nuisance.window_start, self.nuisance.window_start + self.nuisance.speed_scale)
 
+    def cues(self) -> np.ndarray:
+        """The visible cues (:data:`CUE_NAMES`) of the motion the clip shows."""
+        return visible_cues(*shown_motion(self.positions, self.headings, self.window()))
+
     def frame_times(self, n_frames: int) -> np.ndarray:
         u0, u1 = self.window()
         return np.linspace(u0, u1, n_frames)
