@@ -60,6 +60,13 @@ def _correlate_halves(first, second, weights: np.ndarray | None = None):
 #: numpy path runs instead.
 TABLE_MAX_COOCCURRENCE = 2000
 
+
+def table_fits(index: PairIndex) -> bool:
+    """Whether the kernels' (co-occurrence, chosen) table fits: no pair co-occurs more than
+    :data:`TABLE_MAX_COOCCURRENCE` times."""
+    return int(index.totals[1].max(initial=0)) <= TABLE_MAX_COOCCURRENCE
+
+
 #: With ``compiled=None`` the kernel runs from this many observed pairs on; below, the numpy
 #: path (a few ms a split there) keeps the point estimate bit for bit what it was.
 KERNEL_MIN_PAIRS = 100_000
@@ -69,10 +76,10 @@ def _split_correlations(index: PairIndex, triplets: TripletSet, firsts: np.ndarr
                         by_pair: SortedTriplets | None, compiled: bool | None = None):
     """(Spearman r, Pearson r, pairs observed in both) per split, the first half of split
     k being the participants where ``firsts[k]``."""
-    top = int(index.totals[1].max(initial=0))
     if compiled is None:
         compiled = index.n_pairs >= KERNEL_MIN_PAIRS
-    if compiled and top <= TABLE_MAX_COOCCURRENCE and len(firsts):
+    if compiled and table_fits(index) and len(firsts):
+        top = int(index.totals[1].max(initial=0))
         by_pair = SortedTriplets(index, triplets) if by_pair is None else by_pair
         table, values = kn.ratio_table(top)
         r, n = kn.split_halves(firsts, by_pair.participant, by_pair.slots, by_pair.odd, by_pair.totals(),

@@ -19,7 +19,7 @@ import numpy as np
 
 from bgs.data.triplets import TripletSet
 from bgs.embeddings import Embeddings
-from bgs.human.reliability import TABLE_MAX_COOCCURRENCE, ooo_ceiling, split_half_reliability, triad_choice_counts
+from bgs.human.reliability import ooo_ceiling, split_half_reliability, table_fits, triad_choice_counts
 from bgs.human.similarity import PairIndex, SortedTriplets, from_counts
 from bgs.metrics import alignment as al
 from bgs.metrics import compiled as cp
@@ -171,8 +171,7 @@ def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int
     boot = {"triplets": {}, "stimuli": {}}
     # the kernels' (co-occurrence, chosen) table grows with the square of a pair's largest
     # co-occurrence; data that dense has few pairs, where the numpy path is fast
-    small_table = int(index.totals[1].max(initial=0)) <= TABLE_MAX_COOCCURRENCE
-    by_pair = SortedTriplets(index, ts) if compiled and small_table and (n_bootstrap or n_splits) else None
+    by_pair = SortedTriplets(index, ts) if compiled and table_fits(index) and (n_bootstrap or n_splits) else None
     if n_bootstrap:
         scores = np.column_stack([ooo, two.mean(axis=1)])
         del ooo, two
