@@ -81,11 +81,70 @@ TRIPLET_DRAWN = {"ooo_accuracy.ci", "two_way_accuracy_symmetric.ci", "rsa_spearm
                  "rsa_pearson.ci_triplets"}
 
 
-def child(case: str, path: str, resampling: dict, seed: int) -> dict:
+class PhaseLog:
+    """Wall, CPU and peak RSS of each named step of an evaluation, for ``--phases``.
+
+    The steps are the names :func:`~bgs.metrics.evaluate.evaluate_model` calls, wrapped in
+    place; the peak of each is the process's high-water mark (``VmHWM``), reset as the step
+    starts (``/proc/self/clear_refs``), so it counts what the step holds on top of what was
+    held before it. Nested steps fold their peaks into the enclosing ones."""
+
+    def __init__(self):
+        self.rows, self._stack = [], []
+
+    @staticmethod
+    def _status(field: str) -> float:
+        with open("/proc/self/status") as f:
+            line = next(v for v in f if v.startswith(field))
+        return int(line.split()[1]) / 2**20  # kB -> GB
+
+    def _fold(self):
+        hwm = self._status("VmHWM")
+        for frame in self._stack:
+            frame["peak"] = max(frame["peak"], hwm)
+
+    def wrap(self, name: str, f):
+        def timed(*args, **kwargs):
+            self._fold()
+            with open("/proc/self/clear_refs", "w") as c:
+                c.write("5")
+            frame = {"peak": 0.0, "t": time.perf_counter(), "c": time.process_time(),
+                     "before": self._status("VmRSS")}
+            self._stack.append(frame)
+            out = f(*args, **kwargs)
+            self._fold()
+            self._stack.pop()
+            self.rows.append({"phase": name, "wall_s": time.perf_counter() - frame["t"],
+                              "cpu_s": time.process_time() - frame["c"], "rss_before_gb": frame["before"],
+                              "peak_rss_gb": frame["peak"], "rss_after_gb": self._status("VmRSS")})
+            return out
+        return timed
+
+    def install(self):
+        """Wrap the steps of :func:`evaluate_model` (in its module's namespace)."""
+        from bgs.metrics import compiled as cp
+        from bgs.metrics import evaluate as ev
+
+        for name in ("PairIndex", "triad_choice_counts", "ooo_ceiling", "_unsorted_rsa", "PermutedScores",
+                     "SortedTriplets", "RSAData", "_mean_cis", "split_half_reliability"):
+            setattr(ev, name, self.wrap(name, getattr(ev, name)))
+        for name in ("per_triplet", "dissimilarity"):
+            setattr(ev._Scores, name, self.wrap(name, getattr(ev._Scores, name)))
+        ev._Scores.__init__ = self.wrap("model pair similarity", ev._Scores.__init__)
+        for name in ("score_codes", "point_correlations", "bootstrap_over_triplets", "bootstrap_over_stimuli"):
+            setattr(cp, name, self.wrap(f"kernels.{name}", getattr(cp, name)))
+
+
+def child(case: str, path: str, resampling: dict, seed: int, phases: PhaseLog | None = None) -> dict:
     """Generate the case's data, evaluate it on one path, return timings and numbers."""
     from things_shaped import things_shaped
 
+    t0, c0 = time.perf_counter(), time.process_time()
     ts, x = things_shaped(**CASES[case]["shape"], seed=seed)
+    data = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+            "rss_gb": PhaseLog._status("VmRSS"), "peak_rss_gb": PhaseLog._status("VmHWM")}
+    if phases is not None:
+        phases.install()
     t0, c0 = time.perf_counter(), time.process_time()
     if path in ("sparse", "numpy"):
         from bgs.metrics.distance import PairSimilarity
@@ -102,7 +161,8 @@ def child(case: str, path: str, resampling: dict, seed: int) -> dict:
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     numbers = {f"{a}.{b}": r[a].get(b) for a, b in POINT + INTERVALS}
     return {"seconds": seconds, "cpu_seconds": cpu, "n_pairs": r["n_pairs"], "numbers": numbers,
-            "ooo_ceiling": r["ooo_ceiling"]}
+            "ooo_ceiling": r["ooo_ceiling"], "data_generation": data,
+            "phases": phases.rows if phases is not None else None}
 
 
 def switch_point(sizes=(1024, 2048, 4096, 8192), triplets_per_stimulus=100, dim=64,
@@ -158,8 +218,10 @@ def draw_floor(cases, repeats: int = 5, seed: int = 0) -> list[dict]:
     return out
 
 
-def run_child(case: str, path: str, resampling: dict, seed: int) -> dict:
+def run_child(case: str, path: str, resampling: dict, seed: int, phases: bool = False) -> dict:
     cmd = [sys.executable, __file__, "--child", case, path, json.dumps(resampling), str(seed)]
+    if phases:
+        cmd.append("--phases")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
     stop, load = threading.Event(), [os.getloadavg()[0]]
 
@@ -177,6 +239,9 @@ def run_child(case: str, path: str, resampling: dict, seed: int) -> dict:
         raise SystemExit(f"{case}/{path} failed (status {status})")
     result = json.loads(out)
     result["peak_rss_gb"] = usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
+    if result.get("phases"):  # the steps reset the high-water mark: the peak is the largest of theirs
+        result["peak_rss_gb"] = max([result["data_generation"]["peak_rss_gb"]]
+                                    + [ph["peak_rss_gb"] for ph in result["phases"]])
     result["child_cpu_s"] = usage.ru_utime + usage.ru_stime  # data generation included
     result["load_average"] = {"mean": float(np.mean(load)), "max": float(np.max(load))}  # 1-min, every 5 s
     return result
@@ -231,6 +296,8 @@ def main(argv=None) -> int:
                    help="only measure where a dense N×N model similarity stops paying off")
     p.add_argument("--floor", action="store_true",
                    help="only time the triplet bootstrap's draws at each case's size")
+    p.add_argument("--phases", action="store_true",
+                   help="also report the wall, CPU and peak RSS of each step of the evaluation")
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.floor:
@@ -246,7 +313,8 @@ def main(argv=None) -> int:
         return finish(table, {"switch_point": rows}, args.json, True, "")
     if args.child:
         case, path, resampling, seed = args.child
-        print(json.dumps(child(case, path, json.loads(resampling), int(seed))))
+        log = PhaseLog() if args.phases else None
+        print(json.dumps(child(case, path, json.loads(resampling), int(seed), log)))
         return 0
 
     results, rows, ok = {}, [], True
@@ -256,7 +324,7 @@ def main(argv=None) -> int:
         if args.resampling:
             resampling = dict(zip(DEFAULTS, (int(v) for v in args.resampling.split("/"))))
         entry = {"shape": spec["shape"], "resampling": resampling,
-                 "sparse": run_child(case, "sparse", resampling, args.seed)}
+                 "sparse": run_child(case, "sparse", resampling, args.seed, args.phases)}
         if args.numpy:
             entry["numpy"] = run_child(case, "numpy", resampling, args.seed)
         if spec["dense"] and not args.no_dense:
@@ -271,6 +339,13 @@ def main(argv=None) -> int:
         rows.append(("  sparse", f"{sp['seconds']:.1f} s ({sp['cpu_seconds']:.1f} s CPU), "
                                  f"peak RSS {sp['peak_rss_gb']:.2f} GB, load average "
                                  f"{sp['load_average']['mean']:.1f} (max {sp['load_average']['max']:.1f})"))
+        d = sp["data_generation"]
+        rows.append(("  data generation (not in the times above)",
+                     f"{d['wall_s']:.1f} s ({d['cpu_s']:.1f} s CPU), RSS {d['rss_gb']:.2f} GB"))
+        for ph in sp["phases"] or []:
+            rows.append((f"    {ph['phase']}", f"{ph['wall_s']:.1f} s ({ph['cpu_s']:.1f} s CPU), RSS "
+                                                f"{ph['rss_before_gb']:.2f} -> peak {ph['peak_rss_gb']:.2f} "
+                                                f"-> {ph['rss_after_gb']:.2f} GB"))
         if "numpy" in entry:
             nu = entry["numpy"]
             entry["speedup_numpy_cpu"] = nu["cpu_seconds"] / sp["cpu_seconds"]

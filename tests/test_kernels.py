@@ -170,7 +170,7 @@ def test_packed_pair_counts_that_overflow_are_caught(monkeypatch):
     index, rsa, by_pair = _by_pair(ts, np.array([[0.0, 1], [1, 0], [2, 1], [1, 3]]))
     codes, values = cp.score_codes(np.ones((n, 1)))
     _, corr, overflow = kn.triplet_bootstrap(3, 2, by_pair.slots, by_pair.odd, codes, len(values), by_pair.n_pairs,
-                                             rsa.correlations.order, rsa.correlations.x, cp._runs(rsa), 1, True)
+                                             rsa.correlations.order, rsa.correlations.x, 1, True)
     assert overflow.all() and np.isnan(corr).all()
 
     ts, x = _small_set()
@@ -197,3 +197,49 @@ def _small_set():
     ts = TripletSet.from_arrays(triads[:, 0], triads[:, 1], triads[:, 2], odd,
                                 participant=rng.integers(0, 9, 300), stimulus_ids=np.arange(12))
     return ts, rng.random((12, 3))
+
+
+def _brute_tau_a(x, y):
+    n = len(x)
+    s = sum(np.sign(x[a] - x[b]) * np.sign(y[a] - y[b]) for a in range(n) for b in range(a + 1, n))
+    return s / (n * (n - 1) / 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 4)), min_size=3, max_size=60))
+def test_point_correlations_equal_scipy_and_brute_force(pairs):
+    """The compiled point estimates (mid-ranks from the runs of ties and the group sizes;
+    tau-a from a Fenwick tree) against scipy's Spearman and Pearson and a brute-force
+    tau-a, with many ties on both sides."""
+    from scipy.stats import pearsonr, spearmanr
+
+    x = np.array([p[0] for p in pairs], float) / 3
+    values, groups = np.unique(np.array([p[1] for p in pairs], float) / 4, return_inverse=True)
+    order = np.argsort(x, kind="stable")
+    xs, g = x[order], groups[order].astype(np.int32)
+    y = values[g]
+    spearman, pearson = kn.point_correlations(xs, g, values)
+    tau = kn.kendall_tau_a_sorted(xs, g, len(values))
+    assert tau == _brute_tau_a(xs, y)
+    if np.ptp(xs) > 0 and np.ptp(y) > 0:
+        assert abs(spearman - spearmanr(xs, y).statistic) < 1e-12
+        assert abs(pearson - pearsonr(xs, y).statistic) < 1e-12
+    else:
+        assert np.isnan(pearson) and np.isnan(spearman)
+
+
+def test_point_correlations_of_an_evaluation_equal_the_plain_ones():
+    """From the resampling's sorted model side, the three point estimates equal
+    :func:`bgs.stats.correlate` of the observed pairs (to rounding); a NaN model value
+    gives NaN for all three, as there."""
+    from bgs.stats import correlate
+
+    ts, x = _small_set()
+    index, model, rsa = _setup(ts, np.round(x * 4))  # ties in the model side
+    d = model.dissimilarity(index.i, index.j)
+    human = from_counts(ts.stimulus_ids, index, *index.totals).pair_dissimilarity
+    got = cp.point_correlations(rsa)
+    for method, value in got.items():
+        assert abs(value - correlate(d, human, method)) < 1e-12, method
+    d[3] = np.nan
+    assert all(np.isnan(v) for v in cp.point_correlations(rs.RSAData(index, d)).values())

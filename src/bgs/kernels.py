@@ -138,21 +138,32 @@ def _ratio(cov, vx, vy):
 
 
 @njit(inline="always")
-def _run_end(runs, r, start):
-    return runs[r] if len(runs) else start + 1
+def _run_end(x, start):
+    """End of the run of ties of the sorted ``x`` that starts at ``start`` (found on the
+    fly: no array of runs, which would be pair-sized where ``x`` has many ties)."""
+    end = start + 1
+    while end < len(x) and x[end] == x[start]:
+        end += 1
+    return end
+
+
+@njit(inline="always")
+def _pair_weight(m, pi, pj, q):
+    """Weight ``m[i]·m[j]`` of pair q; 1 when ``m`` is empty (unweighted)."""
+    return np.float64(m[pi[q]]) * m[pj[q]] if len(m) else 1.0
 
 
 @njit(cache=True, nogil=True)
-def _stimulus_rsa(m, pi, pj, x, groups, runs, values):
+def _stimulus_rsa(m, pi, pj, x, groups, values):
     """(Spearman, Pearson) over the observed pairs (``pi``, ``pj``, model ``x`` sorted,
-    human ``groups``, all in x order) weighted ``m[i]·m[j]``; ``runs``: the ends of the
-    runs of ties of ``x`` (empty when it has none)."""
+    human ``groups``, all in x order) weighted ``m[i]·m[j]``; unweighted when ``m`` is
+    empty (the point estimates)."""
     n_groups = len(values)
     size = np.zeros(n_groups)
     total = 0.0
     sx = 0.0
-    for q in range(len(pi)):
-        wq = np.float64(m[pi[q]]) * m[pj[q]]
+    for q in range(len(x)):
+        wq = _pair_weight(m, pi, pj, q)
         size[groups[q]] += wq
         total += wq
         sx += wq * x[q]
@@ -163,16 +174,15 @@ def _stimulus_rsa(m, pi, pj, x, groups, runs, values):
     ry, yc, vy_r, vy_x = _human_side(total, size, values)
     cov_r = cov_x = var_rank = var_x = before = 0.0
     start = 0
-    n_runs = len(runs) if len(runs) else len(x)
-    for r in range(n_runs):
-        end = _run_end(runs, r, start)
+    while start < len(x):
+        end = _run_end(x, start)
         run = 0.0
         for q in range(start, end):
-            run += np.float64(m[pi[q]]) * m[pj[q]]
+            run += _pair_weight(m, pi, pj, q)
         rank = before + 0.5 * run + 0.5 - mid
         before += run
         for q in range(start, end):
-            wq = np.float64(m[pi[q]]) * m[pj[q]]
+            wq = _pair_weight(m, pi, pj, q)
             if wq > 0:
                 g = groups[q]
                 xc = x[q] - mean_x
@@ -182,6 +192,56 @@ def _stimulus_rsa(m, pi, pj, x, groups, runs, values):
                 var_x += wq * xc * xc
         start = end
     return _ratio(cov_r, var_rank, vy_r), _ratio(cov_x, var_x, vy_x)
+
+
+# ---------------------------------------------------------------------- point estimates
+@njit(cache=True, nogil=True)
+def point_correlations(x, groups, values):
+    """(Spearman, Pearson) of the sorted ``x`` against the y given by ``groups`` (of the
+    ascending ``values``), every element once: mid-ranks from the runs of ties of ``x``
+    and from the group sizes, no rank vector."""
+    return _stimulus_rsa(np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.int32), x, groups, values)
+
+
+@njit(inline="always")
+def _prefix(tree, k):
+    """Sum of the first ``k`` positions of a Fenwick tree (1-based)."""
+    total = 0
+    while k > 0:
+        total += tree[k]
+        k -= k & -k
+    return total
+
+
+@njit(cache=True, nogil=True)
+def kendall_tau_a_sorted(x, groups, n_groups):
+    """Kendall's tau-a of the sorted ``x`` against the y whose order is given by
+    ``groups`` (equal y, equal group; a larger group, a larger y): (concordant −
+    discordant) / (n(n−1)/2), ties in either counted as neither.
+
+    One pass over x's runs of ties with a Fenwick tree of the group counts of the
+    earlier runs: an element of group g gains one for each earlier element of a smaller
+    group and loses one for each of a larger one. O(n log G), exact integer counts; NaN
+    with fewer than two elements or a NaN in ``x`` (sorted last)."""
+    n = len(x)
+    if n < 2 or np.isnan(x[n - 1]):
+        return np.nan
+    tree = np.zeros(n_groups + 1, np.int64)
+    balance = 0  # concordant − discordant
+    seen = 0
+    start = 0
+    while start < n:
+        end = _run_end(x, start)
+        for q in range(start, end):  # group h is counted at tree position h + 1
+            balance += _prefix(tree, groups[q]) - (seen - _prefix(tree, groups[q] + 1))
+        for q in range(start, end):
+            k = groups[q] + 1
+            while k <= n_groups:
+                tree[k] += 1
+                k += k & -k
+        seen += end - start
+        start = end
+    return balance / (n * (n - 1) / 2)
 
 
 # ---------------------------------------------------------------------- stimulus bootstrap
@@ -194,7 +254,7 @@ def _code_weights(m, a, b, c, code, n_codes):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def stimulus_bootstrap(mult, a, b, c, code, n_codes, pi, pj, x, groups, runs, values, n_chunks):
+def stimulus_bootstrap(mult, a, b, c, code, n_codes, pi, pj, x, groups, values, n_chunks):
     """Per stimulus resample (row of ``mult``): the summed triplet weight
     ``m[a]·m[b]·m[c]`` per score code, and (Spearman, Pearson) RSA over the observed pairs
     (``pi``, ``pj``, model ``x``, human ``groups`` all in model-sorted order) weighted
@@ -206,7 +266,7 @@ def stimulus_bootstrap(mult, a, b, c, code, n_codes, pi, pj, x, groups, runs, va
         for r in range(k * n_b // n_chunks, (k + 1) * n_b // n_chunks):
             code_counts[r] = _code_weights(mult[r], a, b, c, code, n_codes)
             if len(x):
-                corr[r, 0], corr[r, 1] = _stimulus_rsa(mult[r], pi, pj, x, groups, runs, values)
+                corr[r, 0], corr[r, 1] = _stimulus_rsa(mult[r], pi, pj, x, groups, values)
     return code_counts, corr
 
 
@@ -277,7 +337,7 @@ def _pair_counts(counts, p):
 
 
 @njit(cache=True, nogil=True)
-def _recounted_rsa(counts, order, x, runs, shift, n_drawn):
+def _recounted_rsa(counts, order, x, shift, n_drawn):
     """(Spearman, Pearson) of the sorted model side ``x`` (pair ``order[q]`` at q) against
     the human dissimilarity of the re-counted ``counts`` (per pair: chosen, co-occurrence)
     over the pairs that occur; ``counts`` is cleared on the way. Two passes over the pairs
@@ -313,9 +373,8 @@ def _recounted_rsa(counts, order, x, runs, shift, n_drawn):
     mid = (total + 1) / 2
     cov_r = cov_x = var_rank = var_x = sx = before = 0.0
     start = 0
-    n_runs = len(runs) if len(runs) else len(x)
-    for r in range(n_runs):
-        end = _run_end(runs, r, start)
+    while start < len(x):
+        end = _run_end(x, start)
         run = 1.0
         if end > start + 1:
             run = 0.0
@@ -340,7 +399,7 @@ def _recounted_rsa(counts, order, x, runs, shift, n_drawn):
 
 
 @njit(cache=True, nogil=True)
-def _triplet_one(seed, b, slots, odd, code, n_codes, order, x, runs, shift, counts):
+def _triplet_one(seed, b, slots, odd, code, n_codes, order, x, shift, counts):
     """One triplet resample: its draws, the code counts of the means, and (Spearman,
     Pearson) RSA with the pair counts re-counted (``counts``: per pair (chosen, cooc),
     zero on entry and on exit)."""
@@ -358,11 +417,11 @@ def _triplet_one(seed, b, slots, odd, code, n_codes, order, x, runs, shift, coun
     cc = code_counts.sum(axis=0)
     if len(x) == 0:
         return cc, (np.nan, np.nan, False)
-    return cc, _recounted_rsa(counts, order, x, runs, shift, n)
+    return cc, _recounted_rsa(counts, order, x, shift, n)
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def triplet_bootstrap(seed, n_b, slots, odd, code, n_codes, n_pairs, order, x, runs, n_chunks, packed):
+def triplet_bootstrap(seed, n_b, slots, odd, code, n_codes, n_pairs, order, x, n_chunks, packed):
     """Per triplet resample b < ``n_b`` (draws :func:`triplet_multiplicities`): the number
     of drawn copies per score code, and (Spearman, Pearson) RSA of the sorted model side
     ``x`` (pair ``order[q]`` at q) against the human similarity re-counted from the drawn
@@ -375,7 +434,7 @@ def triplet_bootstrap(seed, n_b, slots, odd, code, n_codes, n_pairs, order, x, r
     for k in prange(n_chunks):
         counts = np.zeros((n_pairs, 1 if packed else 2), np.int32)
         for r in range(k * n_b // n_chunks, (k + 1) * n_b // n_chunks):
-            cc, cr = _triplet_one(seed, r, slots, odd, code, n_codes, order, x, runs, shift, counts)
+            cc, cr = _triplet_one(seed, r, slots, odd, code, n_codes, order, x, shift, counts)
             code_counts[r] = cc
             corr[r, 0], corr[r, 1], overflow[r] = cr
     return code_counts, corr, overflow

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 from scipy.stats import kendalltau, rankdata
 
@@ -113,26 +115,52 @@ class RankIndex:
 
 
 def ratio_groups(chosen: np.ndarray, cooccur: np.ndarray, complement: bool = False,
-                 integral: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 integral: bool | None = None, order: np.ndarray | None = None,
+                 chunk: int = 4_000_000) -> tuple[np.ndarray, np.ndarray]:
     """(group of each element, ascending distinct values) of ``chosen / cooccur`` (``1 −``
     that when ``complement``), without sorting the elements when the counts are small
     integers: a ratio of two small counts takes few distinct values, grouped through a
     table over (chosen, cooccur). ``integral``: whether the counts are known to be whole
-    numbers (checked when None)."""
+    numbers (checked when None). ``order``: the elements taken in that order (as of
+    ``chosen[order]``, without the copies). The table path works ``chunk`` elements at a
+    time and gives int32 groups: no element-sized int64 temporaries."""
     c, k = chosen, cooccur
-    top = int(k.max()) + 1 if len(k) else 1
-    if integral is None:
-        integral = np.array_equal(k, np.floor(k)) and np.array_equal(c, np.floor(c))
-    if not (integral and top * top <= 4_000_000):
+    if not _small_counts(c, k, integral):
+        if order is not None:
+            c, k = c[order], k[order]
         values, groups = np.unique(1 - c / k if complement else c / k, return_inverse=True)
         return groups.ravel(), values
-    code = k.astype(np.int64) * top + c.astype(np.int64)
-    present = np.flatnonzero(np.bincount(code, minlength=top * top))
+    top = int(k.max()) + 1 if len(k) else 1
+    n = len(k) if order is None else len(order)
+    chunks = [slice(start, start + chunk) for start in range(0, n, chunk)]
+
+    def cells(rows):  # the (cooccur, chosen) table cell of the elements ``rows``
+        at = rows if order is None else order[rows]
+        return k[at].astype(np.int64) * top + c[at].astype(np.int64)
+
+    seen = np.zeros(top * top, bool)
+    for rows in chunks:
+        seen[cells(rows)] = True
+    present = np.flatnonzero(seen)
     ratio = (present % top) / (present // top)
     values, value_group = np.unique(1 - ratio if complement else ratio, return_inverse=True)
-    lookup = np.zeros(top * top, dtype=np.int64)
-    lookup[present] = value_group
-    return lookup[code], values
+    lookup = np.zeros(top * top, dtype=np.int32)
+    lookup[present] = value_group.ravel()
+    groups = np.empty(n, np.int32)
+    for rows in chunks:
+        groups[rows] = lookup[cells(rows)]
+    return groups, values
+
+
+def _small_counts(c: np.ndarray, k: np.ndarray, integral: bool | None) -> bool:
+    """Whether ``c / k`` can be grouped through a (cooccur, chosen) table: whole counts
+    (``integral``, checked when None) whose table has at most 4 M cells."""
+    top = int(k.max()) + 1 if len(k) else 1
+    if top * top > 4_000_000:
+        return False
+    if integral is None:
+        integral = all(np.issubdtype(v.dtype, np.integer) or np.array_equal(v, np.floor(v)) for v in (k, c))
+    return bool(integral)
 
 
 def count_ratio_ranks(chosen: np.ndarray, cooccur: np.ndarray, keep: np.ndarray | None = None,
@@ -174,11 +202,17 @@ class WeightedCorrelations:
         del order
         xs = x[self.order]
         self.x = xs
-        new_value = np.flatnonzero(xs[1:] != xs[:-1]) + 1
-        self.ties = len(new_value) + 1 < len(xs)
-        # the runs of ties, kept only where there are any (two P-sized arrays otherwise)
-        self.starts = np.concatenate([[0], new_value]) if self.ties else None
-        self.lengths = np.diff(np.append(self.starts, len(xs))) if self.ties else None
+        self.ties = bool(np.any(xs[1:] == xs[:-1]))  # NaN != NaN: each NaN a run of its own
+
+    # the runs of ties, built only for the numpy path and only where there are any (two
+    # pair-sized int64 arrays: 1.7 GB at 106 M pairs; the kernels find the runs in x)
+    @cached_property
+    def starts(self) -> np.ndarray | None:
+        return np.concatenate([[0], np.flatnonzero(self.x[1:] != self.x[:-1]) + 1]) if self.ties else None
+
+    @cached_property
+    def lengths(self) -> np.ndarray | None:
+        return np.diff(np.append(self.starts, len(self.x))) if self.ties else None
 
     def _ranks(self, w: np.ndarray) -> np.ndarray:
         """Weighted average ranks of the sorted ``x`` (element k repeated ``w[k]`` times)."""

@@ -91,18 +91,28 @@ class PairIndex:
         self.i, self.j, self._flat = _unique_pairs(t, n, block_slots)
         self.slots = self._flat.reshape(3, len(t)).T  # a view: column k holds the k-th pairs
         self.chosen_slot = np.take_along_axis(self.slots, triplets.odd[:, None], axis=1)[:, 0]
+        self.n_pairs = len(self.i)
 
-    @property
-    def n_pairs(self) -> int:
-        return len(self.i)
+    def release_triplets(self) -> None:
+        """Drop the triplets' pair numbers (``slots``; 0.8 GB at 50 M triplets), keeping the
+        pairs and their counts, for a caller that reads the triplets in another order
+        (:class:`SortedTriplets`) from now on. ``counts`` cannot run after it."""
+        _ = self.totals  # counted while the pair numbers are there
+        self._flat = self.slots = self.chosen_slot = None
+
+    def release_pairs(self) -> None:
+        """Drop the pairs' stimuli ``i``, ``j`` (0.8 GB at 106 M pairs), keeping
+        ``n_pairs`` and ``totals``, for a caller that holds them in another order."""
+        _ = self.totals
+        self.i = self.j = None
 
     @cached_property
     def totals(self) -> tuple[np.ndarray, np.ndarray]:
-        """(chosen, cooccurrence) per pair, unweighted (integers; int32 where they fit)."""
-        chosen, cooc = self.counts()
-        if len(self.chosen_slot) < 2**31:
-            return chosen.astype(np.int32), cooc.astype(np.int32)
-        return chosen, cooc
+        """(chosen, cooccurrence) per pair, unweighted (integers; int32 where they fit).
+        Counted one at a time, so only one pair-sized int64 count exists at once."""
+        small = np.int32 if len(self.chosen_slot) < 2**31 else np.int64
+        chosen = np.bincount(self.chosen_slot, minlength=self.n_pairs).astype(small)
+        return chosen, np.bincount(self._flat, minlength=self.n_pairs).astype(small)
 
     def counts(self, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(chosen, cooccurrence) per pair, each triplet counted ``weights[t]`` times."""

@@ -22,31 +22,46 @@ from bgs.human.similarity import SortedTriplets
 from bgs.metrics.resampling import RSAData, resamples
 
 
-def score_codes(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(code of each row of the (n, k) ``scores``: uint8 where it fits; (codes, k) the
-    distinct rows)."""
-    codes, values = None, []
-    for k in range(scores.shape[1]):
-        v, inverse = np.unique(scores[:, k], return_inverse=True)
-        values.append(v)
-        inverse = inverse.ravel().astype(np.int64)
-        codes = inverse if codes is None else codes * len(v) + inverse
-    rows, code = np.unique(codes, return_inverse=True)
-    table = np.empty((len(rows), scores.shape[1]))
-    rest = rows.copy()
-    for k in reversed(range(scores.shape[1])):
+def score_codes(scores, chunk: int = 4_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each row of the scores: uint8 where it fits; (codes, k) the distinct rows).
+    ``scores``: an (n, k) array or k columns of length n. Coded ``chunk`` rows at a time
+    (distinct values, then their positions), so nothing row-sized but the codes is made."""
+    cols = [scores[:, k] for k in range(scores.shape[1])] if isinstance(scores, np.ndarray) else list(scores)
+    n = len(cols[0])
+    chunks = [slice(start, start + chunk) for start in range(0, n, chunk)] or [slice(0, 0)]
+    values = [np.unique(np.concatenate([np.unique(c[rows]) for rows in chunks])) for c in cols]
+
+    def combined(rows):  # the row's code over all columns, its values' positions in mixed radix
+        code = np.zeros(len(cols[0][rows]), np.int64)
+        for v, c in zip(values, cols):
+            code = code * len(v) + np.searchsorted(v, c[rows])
+        return code
+
+    present = np.unique(np.concatenate([np.unique(combined(rows)) for rows in chunks]))
+    code = np.empty(n, np.uint8 if len(present) <= 256 else np.int32)
+    for rows in chunks:
+        code[rows] = np.searchsorted(present, combined(rows))
+    table = np.empty((len(present), len(cols)))
+    rest = present.copy()
+    for k in reversed(range(len(cols))):
         table[:, k] = values[k][rest % len(values[k])]
         rest //= len(values[k])
-    code = code.ravel()
-    return code.astype(np.uint8 if len(rows) <= 256 else np.int32), table
+    return code, table
 
 
-def _runs(rsa: RSAData) -> np.ndarray:
-    """Ends of the runs of ties of the sorted model side (empty without ties)."""
-    c = rsa.correlations
-    if not c.ties:
-        return np.empty(0, np.int64)
-    return np.append(c.starts[1:], len(c.x)).astype(np.int64)
+def point_correlations(rsa: RSAData) -> dict[str, float]:
+    """Spearman, Pearson and Kendall tau-a of the model dissimilarity against the human one
+    over the observed pairs, every pair once, from what the resampling holds (the model
+    side sorted, the human side as groups of equal values): the definitions of
+    :func:`bgs.stats.correlate` with no pair-sized temporaries (no rank vectors, no
+    copies for scipy). Equal to it up to the rounding of the sums; NaN where ``x`` has a
+    NaN, as there."""
+    x, groups, values = rsa.correlations.x, rsa.human_groups, rsa.human_values
+    if len(x) and np.isnan(x[-1]):  # NaN sorts last
+        return {m: float("nan") for m in ("spearman", "pearson", "kendall_tau_a")}
+    spearman, pearson = kn.point_correlations(x, groups, values)
+    return {"spearman": float(spearman), "pearson": float(pearson),
+            "kendall_tau_a": float(kn.kendall_tau_a_sorted(x, groups, len(values)))}
 
 
 def _corr(corr: np.ndarray, with_rsa: bool) -> dict[str, np.ndarray]:
@@ -63,10 +78,9 @@ def bootstrap_over_triplets(codes: np.ndarray, values: np.ndarray, by_pair: Sort
     n = len(by_pair.odd)
     order = rsa.correlations.order if rsa is not None else np.empty(0, np.int64)
     x = rsa.correlations.x if rsa is not None else np.empty(0)
-    runs = _runs(rsa) if rsa is not None else np.empty(0, np.int64)
     n_pairs = by_pair.n_pairs if rsa is not None else 0
     cc, corr, overflow = kn.triplet_bootstrap(seed, n_bootstrap, by_pair.slots, by_pair.odd, codes, len(values),
-                                              n_pairs, order, x, runs, min(kn.n_threads(), max(1, n_bootstrap)),
+                                              n_pairs, order, x, min(kn.n_threads(), max(1, n_bootstrap)),
                                               packed)
     if overflow.any():
         return bootstrap_over_triplets(codes, values, by_pair, rsa, n_bootstrap, seed, packed=False)
@@ -82,12 +96,12 @@ def bootstrap_over_stimuli(codes: np.ndarray, values: np.ndarray, triads: np.nda
     index_type = np.uint16 if n_stimuli <= 2**16 else np.int32  # the passes stream these
     a, b, c = (triads[:, k].astype(index_type) for k in range(3))
     if rsa is not None:
-        pi, pj, x = rsa.i.astype(index_type), rsa.j.astype(index_type), rsa.correlations.x
-        groups, hv, runs = rsa.human_groups, rsa.human_values, _runs(rsa)
+        pi, pj, x = rsa.i.astype(index_type, copy=False), rsa.j.astype(index_type, copy=False), rsa.correlations.x
+        groups, hv = rsa.human_groups, rsa.human_values
     else:
         pi = pj = np.empty(0, index_type)
-        x, groups, hv, runs = np.empty(0), np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
-    cc, corr = kn.stimulus_bootstrap(mult, a, b, c, codes, len(values), pi, pj, x, groups, runs, hv,
+        x, groups, hv = np.empty(0), np.empty(0, np.int64), np.empty(0)
+    cc, corr = kn.stimulus_bootstrap(mult, a, b, c, codes, len(values), pi, pj, x, groups, hv,
                                      min(kn.n_threads(), max(1, n_bootstrap)))
     totals = cc.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):

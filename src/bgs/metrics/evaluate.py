@@ -19,7 +19,13 @@ import numpy as np
 
 from bgs.data.triplets import TripletSet
 from bgs.embeddings import Embeddings
-from bgs.human.reliability import ooo_ceiling, split_half_reliability, table_fits, triad_choice_counts
+from bgs.human.reliability import (
+    KERNEL_MIN_PAIRS,
+    ooo_ceiling,
+    split_half_reliability,
+    table_fits,
+    triad_choice_counts,
+)
 from bgs.human.similarity import PairIndex, SortedTriplets, from_counts
 from bgs.metrics import alignment as al
 from bgs.metrics import compiled as cp
@@ -49,29 +55,31 @@ def _ratio(value: float, ceiling: float | None) -> float | None:
     return float(value / ceiling) if ceiling and np.isfinite(ceiling) and ceiling > 0 else None
 
 
-def _mean_cis(scores: np.ndarray, triplets: TripletSet, n_bootstrap: int, seed: int,
+def _mean_cis(codes: np.ndarray, values: np.ndarray, triplets: TripletSet, n_bootstrap: int, seed: int,
               rsa: RSAData | None = None, by_pair: SortedTriplets | None = None) -> tuple[list[dict], dict]:
-    """Per column of the (n, k) ``scores``: the CIs of its mean over triplets and over stimuli;
-    and the RSA bootstrap distributions (``{"triplets": ..., "stimuli": ...}``). With
-    ``by_pair`` (the triplets' :class:`SortedTriplets`) through the compiled kernels."""
+    """Per column of the scores (per-triplet ``codes`` of the rows of ``values``, see
+    :func:`~bgs.metrics.compiled.score_codes`): the CIs of its mean over triplets and over
+    stimuli; and the RSA bootstrap distributions (``{"triplets": ..., "stimuli": ...}``).
+    With ``by_pair`` (the triplets' :class:`SortedTriplets`) through the compiled kernels."""
     if by_pair is None:
+        scores = values[codes]
         by_triplets, rsa_t = bootstrap_over_triplets(scores, rsa, n_bootstrap, seed)
         by_stimuli, rsa_s = bootstrap_over_stimuli(scores, triplets.triads, rsa, triplets.n_stimuli,
                                                    n_bootstrap, seed)
     else:
-        codes, values = cp.score_codes(scores)
         by_triplets, rsa_t = cp.bootstrap_over_triplets(codes[by_pair.order], values, by_pair, rsa,
                                                         n_bootstrap, seed)
         by_stimuli, rsa_s = cp.bootstrap_over_stimuli(codes, values, triplets.triads, rsa,
                                                       triplets.n_stimuli, n_bootstrap, seed)
     cis = [{"ci": percentile_ci(by_triplets[:, k], CI_LEVEL), "ci_method": TRIPLET_CI,
-            "ci_stimuli": percentile_ci(by_stimuli[:, k], CI_LEVEL)} for k in range(scores.shape[1])]
+            "ci_stimuli": percentile_ci(by_stimuli[:, k], CI_LEVEL)} for k in range(values.shape[1])]
     return cis, {"triplets": rsa_t, "stimuli": rsa_s}
 
 
 def mean_cis(scores: np.ndarray, triplets: TripletSet, n_bootstrap: int, seed: int) -> dict:
     """CIs of a mean per-triplet score, resampling triplets and resampling stimuli."""
-    return _mean_cis(np.asarray(scores, dtype=float)[:, None], triplets, n_bootstrap, seed)[0][0]
+    codes, values = cp.score_codes(np.asarray(scores, dtype=float)[:, None])
+    return _mean_cis(codes, values, triplets, n_bootstrap, seed)[0][0]
 
 
 class _Scores:
@@ -82,18 +90,22 @@ class _Scores:
         self.model, self.ts, self.index, self.ties = model, ts, index, ties
         self.pair_sim = model.of(index.i, index.j)
 
-    def per_triplet(self, chunk: int = 4_000_000) -> tuple[np.ndarray, np.ndarray]:
-        """(3-way scores (n,), 2AFC scores (n, 2)), computed ``chunk`` triplets at a time
-        so that the temporaries stay bounded."""
+    def per_triplet(self, chunk: int = 4_000_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(3-way scores (n,), 2AFC scores averaged over the two anchors (n,), the mean
+        of each anchor's 2AFC score (2,)), computed ``chunk`` triplets at a time so that
+        the temporaries stay bounded. The anchors' scores (0, 1/2 or 1) sum exactly in
+        any order, so their means are those of the whole (n, 2) array."""
         n = len(self.ts)
-        ooo, two = np.empty(n), np.empty((n, 2))
+        ooo, two, anchors = np.empty(n), np.empty(n), np.zeros(2)
         for start in range(0, n, chunk):
             rows = slice(start, start + chunk)
             ps = self.pair_sim[self.index.slots[rows]]
             odd = self.ts.odd[rows]
             ooo[rows] = al.ooo_scores_from_pairs(ps, odd, self.ties)
-            two[rows] = al.two_way_scores_from_pairs(ps, odd)
-        return ooo, two
+            scores = al.two_way_scores_from_pairs(ps, odd)
+            two[rows] = scores.mean(axis=1)
+            anchors += scores.sum(axis=0)
+        return ooo, two, anchors / n if n else anchors * np.nan
 
     def dissimilarity(self) -> np.ndarray:
         """The observed pairs' model dissimilarity, in place of their similarity (which
@@ -102,16 +114,17 @@ class _Scores:
         return to_dissimilarity(s, self.model.metric, out=s)
 
 
-def _accuracy_entries(ooo: np.ndarray, two: np.ndarray, ceiling, ties: str) -> tuple[dict, dict]:
+def _accuracy_entries(ooo: np.ndarray, two: np.ndarray, anchors: np.ndarray, ceiling,
+                      ties: str) -> tuple[dict, dict]:
     acc = float(ooo.mean())
     ooo_entry = {"value": acc, "chance": 1 / 3, "ties": ties,
                  "ceiling": {"lower": ceiling.lower, "upper": ceiling.upper},
                  "fraction_of_ceiling": {"lower": _ratio(acc, ceiling.lower),
                                          "upper": _ratio(acc, ceiling.upper)}}
-    two_entry = {"value": float(two.mean(axis=1).mean()), "chance": 0.5,
+    two_entry = {"value": float(two.mean()), "chance": 0.5,
                  "label": "anchor two-way (2AFC) accuracy, mean over both anchors of the chosen "
                           "pair — the paper's variant, not 3-way odd-one-out accuracy",
-                 "anchor_first": float(two[:, 0].mean()), "anchor_second": float(two[:, 1].mean())}
+                 "anchor_first": float(anchors[0]), "anchor_second": float(anchors[1])}
     return ooo_entry, two_entry
 
 
@@ -141,44 +154,53 @@ def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int
     """All scores of one model (indexed like ``triplets.stimulus_ids``).
 
     ``compiled``: resample through the compiled kernels (:mod:`bgs.kernels`; the
-    triplet bootstrap then draws its own multiplicities) rather than the numpy reference."""
+    triplet bootstrap then draws its own multiplicities) rather than the numpy reference.
+
+    Each step frees what the later ones do not read (at 50 M triplets every pair-sized
+    float64 array is most of a gigabyte): the ceiling comes first, while little else is
+    held; the per-triplet scores become one-byte codes as soon as their means are taken;
+    the model's dissimilarity lives on only as the sorted copy the resampling reads."""
     ts = triplets
     al.check_ties(ties)
+    choices = triad_choice_counts(ts) if n_permutations else None
+    ceiling = ooo_ceiling(ts, n_bootstrap=n_bootstrap, seed=seed, choice_counts=choices)
     index = PairIndex(ts)
-    human = from_counts(ts.stimulus_ids, index, *index.totals)
-    out: dict = {"n_triplets": len(ts), "n_stimuli": ts.n_stimuli, "n_pairs": human.n_pairs,
+    out: dict = {"n_triplets": len(ts), "n_stimuli": ts.n_stimuli, "n_pairs": index.n_pairs,
                  "seed": seed, "n_bootstrap": n_bootstrap, "n_permutations": n_permutations,
                  "ci_level": CI_LEVEL}
     sc = _Scores(model, ts, index, ties)
-    ooo, two = sc.per_triplet()
+    ooo, two, anchors = sc.per_triplet()
+    ooo_entry, two_entry = _accuracy_entries(ooo, two, anchors, ceiling, ties)
+    codes, values = cp.score_codes([ooo, two])
+    del ooo, two
     model_vec = sc.dissimilarity()
     del sc
-    choices = triad_choice_counts(ts)
-    ceiling = ooo_ceiling(ts, n_bootstrap=n_bootstrap, seed=seed, choice_counts=choices)
-    ooo_entry, two_entry = _accuracy_entries(ooo, two, ceiling, ties)
-    human_vec = human.pair_dissimilarity
-    rsa = {m: correlate(model_vec, human_vec, m) for m in al.RSA_METHODS}
-    # each phase frees what the later ones do not need: at 50 M triplets every
-    # pair-sized float64 array is most of a gigabyte
-    if n_permutations:
-        scores = PermutedScores(model, index, *choices, human_vec, ties)
-        null = (scores.many(permutations(ts.n_stimuli, n_permutations, seed)) if compiled
-                else permutation_nulls(scores, ts.n_stimuli, n_permutations, seed))
-        del scores
-        ooo_entry["p_value"] = permutation_p_value(null[:, 0], ooo_entry["value"])
-        two_entry["p_value"] = permutation_p_value(null[:, 1], two_entry["value"])
-    del choices, human_vec
-    boot = {"triplets": {}, "stimuli": {}}
     # the kernels' (co-occurrence, chosen) table grows with the square of a pair's largest
     # co-occurrence; data that dense has few pairs, where the numpy path is fast
-    by_pair = SortedTriplets(index, ts) if compiled and table_fits(index) and (n_bootstrap or n_splits) else None
+    kernels = compiled and table_fits(index)
+    by_pair = SortedTriplets(index, ts) if kernels and (n_bootstrap or n_splits) else None
+    sorted_rsa = compiled and index.n_pairs >= KERNEL_MIN_PAIRS
+    lean = sorted_rsa and kernels and not n_permutations  # nothing reads the index's pairs later
+    if lean:
+        index.release_triplets()
+    rsa_data = RSAData(index, model_vec) if sorted_rsa or n_bootstrap else None
+    if lean:
+        del model_vec
+        index.release_pairs()
+        rsa = cp.point_correlations(rsa_data)  # from the sorted copy: no rank vectors
+    else:
+        rsa, null = _unsorted_rsa(model, model_vec, index, ts, choices, ties, n_permutations, seed,
+                                  rsa_data if sorted_rsa else None, compiled)
+        del model_vec, choices
+        if n_permutations:
+            ooo_entry["p_value"] = permutation_p_value(null[:, 0], ooo_entry["value"])
+            two_entry["p_value"] = permutation_p_value(null[:, 1], two_entry["value"])
+    boot = {"triplets": {}, "stimuli": {}}
     if n_bootstrap:
-        scores = np.column_stack([ooo, two.mean(axis=1)])
-        del ooo, two
-        cis, boot = _mean_cis(scores, ts, n_bootstrap, seed, RSAData(index, model_vec), by_pair)
+        cis, boot = _mean_cis(codes, values, ts, n_bootstrap, seed, rsa_data, by_pair)
         ooo_entry.update(cis[0])
         two_entry.update(cis[1])
-    del model_vec
+    del rsa_data, codes
     out["ooo_accuracy"] = ooo_entry
     out["two_way_accuracy_symmetric"] = two_entry
     split = (split_half_reliability(ts, n_splits=n_splits, seed=seed, index=index, by_pair=by_pair,
@@ -192,6 +214,20 @@ def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int
     out["ceilings"] = {"ooo": ceiling.to_dict(),
                        "split_half": split.to_dict() if split is not None else None}
     return out
+
+
+def _unsorted_rsa(model, model_vec, index, ts, choices, ties, n_permutations, seed, rsa_data, compiled):
+    """(RSA point estimates, the permutation nulls or None) where the pairs stay indexed:
+    the point estimates from ``rsa_data``'s sorted copy where given, else :func:`correlate`."""
+    human_vec = from_counts(ts.stimulus_ids, index, *index.totals).pair_dissimilarity
+    rsa = (cp.point_correlations(rsa_data) if rsa_data is not None
+           else {m: correlate(model_vec, human_vec, m) for m in al.RSA_METHODS})
+    if not n_permutations:
+        return rsa, None
+    scores = PermutedScores(model, index, *choices, human_vec, ties)
+    null = (scores.many(permutations(ts.n_stimuli, n_permutations, seed)) if compiled
+            else permutation_nulls(scores, ts.n_stimuli, n_permutations, seed))
+    return rsa, null
 
 
 def evaluate_similarity(similarity: np.ndarray, triplets: TripletSet, metric: str = "dot",

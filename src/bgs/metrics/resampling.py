@@ -46,10 +46,12 @@ class RSAData:
         self.index = index
         self.correlations = WeightedCorrelations(model_dissimilarity)
         order = self.correlations.order
-        self.i, self.j = index.i[order], index.j[order]
+        # the pairs' stimuli in x order, uint16 below 65,536 stimuli (what the kernels stream)
+        narrow = np.uint16 if index.n_stimuli <= 2**16 else np.int32
+        self.i, self.j = (v[order].astype(narrow, copy=False) for v in (index.i, index.j))
         chosen, cooccur = index.totals
-        groups, self.human_values = ratio_groups(chosen[order], cooccur[order], complement=True)
-        self.human_groups = groups.astype(np.int32)
+        groups, self.human_values = ratio_groups(chosen, cooccur, complement=True, order=order)
+        self.human_groups = groups.astype(np.int32, copy=False)
 
     def after_stimulus_resample(self, m: np.ndarray) -> dict[str, float]:
         """RSA over the observed pairs, each weighted by its copies under stimulus
