@@ -243,3 +243,16 @@ def test_point_correlations_of_an_evaluation_equal_the_plain_ones():
         assert abs(value - correlate(d, human, method)) < 1e-12, method
     d[3] = np.nan
     assert all(np.isnan(v) for v in cp.point_correlations(rs.RSAData(index, d)).values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 4)), min_size=1, max_size=40), st.integers(1, 9))
+def test_score_codes_in_chunks_equal_one_pass(rows, chunk):
+    """Coding the rows a few at a time gives the codes and table of coding them at once
+    (the distinct rows in ascending order), from an array or a list of columns."""
+    scores = np.array(rows, float) / 3
+    codes, table = cp.score_codes(scores, chunk=len(rows))
+    assert np.array_equal(table[codes], scores)
+    assert np.array_equal(table, np.unique(scores, axis=0))
+    for got in (cp.score_codes(scores, chunk=chunk), cp.score_codes([scores[:, 0], scores[:, 1]], chunk=chunk)):
+        assert np.array_equal(got[0], codes) and np.array_equal(got[1], table)

@@ -204,3 +204,51 @@ def test_pairs_seen_thousands_of_times_take_the_numpy_path():
     model = PairSimilarity(rng.normal(size=(4, 3)), "cosine")
     kw = dict(n_bootstrap=40, n_permutations=10, n_splits=4, seed=3)
     assert evaluate_model(model, ts, compiled=True, **kw) == evaluate_model(model, ts, compiled=False, **kw)
+
+
+def _close_nested(a, b, tol=1e-12):
+    """Equal dicts/lists and strings; floats within ``tol`` (NaN equal to NaN)."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close_nested(a[k], b[k], tol) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_close_nested(u, v, tol) for u, v in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return (np.isnan(a) and np.isnan(b)) or abs(a - b) <= tol
+    return a == b
+
+
+@settings(max_examples=25, deadline=None)
+@given(triplets_and_embeddings(max_rows=60), st.sampled_from(["dot", "cosine"]))
+def test_lean_large_path_equals_the_indexed_one(data, metric):
+    """Where the pairs are many (forced here), the evaluation frees the index's pair
+    numbers and pairs and takes the RSA point estimates from the resampling's sorted copy
+    (compiled mid-ranks and tau-a): every number equals the path that keeps them, to
+    rounding."""
+    import bgs.metrics.evaluate as ev
+
+    ts, x = data
+    kw = dict(n_bootstrap=15, n_permutations=0, n_splits=3, seed=4)
+    kept = evaluate_model(PairSimilarity(x, metric), ts, **kw)
+    old, ev.KERNEL_MIN_PAIRS = ev.KERNEL_MIN_PAIRS, 0
+    try:
+        lean = evaluate_model(PairSimilarity(x, metric), ts, **kw)
+    finally:
+        ev.KERNEL_MIN_PAIRS = old
+    assert _close_nested(kept, lean)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(1, 6)), min_size=1, max_size=50),
+       st.integers(1, 7), st.booleans())
+def test_ratio_groups_in_chunks_and_in_an_order_equal_the_sort(rows, chunk, complement):
+    """The table path of :func:`ratio_groups`, a few elements at a time and reading the
+    elements through ``order``, gives the groups and values of sorting the ratios of the
+    reordered copies."""
+    cooc = np.array([r[1] for r in rows], np.int32)
+    chosen = np.minimum([r[0] for r in rows], cooc).astype(np.int32)
+    order = np.random.default_rng(len(rows)).permutation(len(rows)).astype(np.int32)
+    groups, values = ratio_groups(chosen, cooc, complement, order=order, chunk=chunk)
+    ratio = chosen[order] / cooc[order]
+    expected_values, expected_groups = np.unique(1 - ratio if complement else ratio, return_inverse=True)
+    assert np.array_equal(values, expected_values) and np.array_equal(groups, expected_groups.ravel())
+    assert groups.dtype == np.int32

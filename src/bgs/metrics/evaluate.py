@@ -204,7 +204,7 @@ def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int
     out["ooo_accuracy"] = ooo_entry
     out["two_way_accuracy_symmetric"] = two_entry
     split = (split_half_reliability(ts, n_splits=n_splits, seed=seed, index=index, by_pair=by_pair,
-                                    compiled=None if compiled else False)
+                                    compiled=True if lean else None if compiled else False)
              if ts.n_participants > 1 else None)
     for k, method in enumerate(al.RSA_METHODS):
         entry = _rsa_entry(rsa[method], method, split, boot, n_bootstrap)
