@@ -252,3 +252,18 @@ def test_ratio_groups_in_chunks_and_in_an_order_equal_the_sort(rows, chunk, comp
     expected_values, expected_groups = np.unique(1 - ratio if complement else ratio, return_inverse=True)
     assert np.array_equal(values, expected_values) and np.array_equal(groups, expected_groups.ravel())
     assert groups.dtype == np.int32
+
+
+@settings(max_examples=40, deadline=None)
+@given(triplet_sets(7, 3, 40), st.integers(1, 9))
+def test_triad_choice_counts_in_chunks_equal_unique(ts, chunk):
+    """The triads' choice counts, keyed a few rows at a time and grouped by one stable
+    sort, equal those of ``np.unique`` over the triad keys."""
+    from bgs.human.reliability import triad_choice_counts
+
+    s = np.sort(ts.triads, axis=1)
+    uniq, first, inverse = np.unique(ts.triad_keys(), return_index=True, return_inverse=True)
+    pos = np.argmax(s == ts.odd_index[:, None], axis=1)
+    counts = np.bincount(inverse.ravel() * 3 + pos, minlength=3 * len(uniq)).reshape(len(uniq), 3)
+    got_triads, got_counts = triad_choice_counts(ts, chunk=chunk)
+    assert np.array_equal(got_triads, s[first]) and np.array_equal(got_counts, counts)

@@ -195,12 +195,18 @@ class WeightedCorrelations:
     over the elements, with no sort and no scatter into ``x``'s groups.
     """
 
-    def __init__(self, x: np.ndarray):
+    def __init__(self, x: np.ndarray, overwrite: bool = False):
+        """``overwrite``: sort ``x`` (float64) in place and keep it, rather than a sorted
+        copy (the caller no longer reads it in its own order)."""
         x = np.asarray(x, dtype=float)
         order = np.argsort(x, kind="stable")
         self.order = order.astype(np.int32) if len(order) < 2**31 else order  # 4 bytes a pair
         del order
-        xs = x[self.order]
+        if overwrite:
+            x.sort(kind="stable")  # the same sequence as x[order]: both keep equal values in place
+            xs = x
+        else:
+            xs = x[self.order]
         self.x = xs
         self.ties = bool(np.any(xs[1:] == xs[:-1]))  # NaN != NaN: each NaN a run of its own
 

@@ -266,7 +266,13 @@ class SortedTriplets:
         self.n_pairs = index.n_pairs
         self.slots = np.ascontiguousarray(index.slots[self.order])
         self.odd = triplets.odd[self.order].astype(np.int8)
-        self.participant = triplets.participant[self.order]
+        self._triplets = triplets
+
+    @cached_property
+    def participant(self) -> np.ndarray:
+        """The participants in this order: built when first read (by the split halves, after
+        the bootstraps), not held through them."""
+        return self._triplets.participant[self.order]
 
     def totals(self) -> np.ndarray:
         """(n_pairs, 2) int32: (chosen, co-occurrence) per pair, all triplets counted once."""

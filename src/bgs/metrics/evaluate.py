@@ -183,7 +183,8 @@ def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int
     lean = sorted_rsa and kernels and not n_permutations  # nothing reads the index's pairs later
     if lean:
         index.release_triplets()
-    rsa_data = RSAData(index, model_vec) if sorted_rsa or n_bootstrap else None
+    # sorted in place where nothing reads the model side in pair order afterwards
+    rsa_data = RSAData(index, model_vec, overwrite=sorted_rsa) if sorted_rsa or n_bootstrap else None
     if lean:
         del model_vec
         index.release_pairs()

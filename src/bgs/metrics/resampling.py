@@ -42,9 +42,10 @@ class RSAData:
     dissimilarity over the observed pairs sorted for :class:`~bgs.stats.WeightedCorrelations`,
     the pairs' stimuli in that order, and the human dissimilarity's groups of equal values."""
 
-    def __init__(self, index: PairIndex, model_dissimilarity: np.ndarray):
+    def __init__(self, index: PairIndex, model_dissimilarity: np.ndarray, overwrite: bool = False):
+        """``overwrite``: sort ``model_dissimilarity`` in place (the caller is done with it)."""
         self.index = index
-        self.correlations = WeightedCorrelations(model_dissimilarity)
+        self.correlations = WeightedCorrelations(model_dissimilarity, overwrite)
         order = self.correlations.order
         # the pairs' stimuli in x order, uint16 below 65,536 stimuli (what the kernels stream)
         narrow = np.uint16 if index.n_stimuli <= 2**16 else np.int32
