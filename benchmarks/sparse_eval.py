@@ -117,6 +117,7 @@ class PhaseLog:
             self.rows.append({"phase": name, "wall_s": time.perf_counter() - frame["t"],
                               "cpu_s": time.process_time() - frame["c"], "rss_before_gb": frame["before"],
                               "peak_rss_gb": frame["peak"], "rss_after_gb": self._status("VmRSS")})
+            print(json.dumps(self.rows[-1]), file=sys.stderr, flush=True)  # progress of a long run
             return out
         return timed
 
