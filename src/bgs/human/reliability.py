@@ -64,7 +64,7 @@ TABLE_MAX_COOCCURRENCE = 2000
 def table_fits(index: PairIndex) -> bool:
     """Whether the kernels' (co-occurrence, chosen) table fits: no pair co-occurs more than
     :data:`TABLE_MAX_COOCCURRENCE` times."""
-    return int(index.totals[1].max(initial=0)) <= TABLE_MAX_COOCCURRENCE
+    return index.max_cooccurrence <= TABLE_MAX_COOCCURRENCE
 
 
 #: With ``compiled=None`` the kernel runs from this many observed pairs on; below, the numpy
@@ -79,7 +79,7 @@ def _split_correlations(index: PairIndex, triplets: TripletSet, firsts: np.ndarr
     if compiled is None:
         compiled = index.n_pairs >= KERNEL_MIN_PAIRS
     if compiled and table_fits(index) and len(firsts):
-        top = int(index.totals[1].max(initial=0))
+        top = index.max_cooccurrence
         by_pair = SortedTriplets(index, triplets) if by_pair is None else by_pair
         table, values = kn.ratio_table(top)
         r, n = kn.split_halves(firsts, by_pair.participant, by_pair.slots, by_pair.odd, by_pair.totals(),

@@ -95,16 +95,27 @@ class PairIndex:
 
     def release_triplets(self) -> None:
         """Drop the triplets' pair numbers (``slots``; 0.8 GB at 50 M triplets), keeping the
-        pairs and their counts, for a caller that reads the triplets in another order
-        (:class:`SortedTriplets`) from now on. ``counts`` cannot run after it."""
-        _ = self.totals  # counted while the pair numbers are there
+        pairs and :attr:`max_cooccurrence`, for a caller that reads the triplets in another
+        order (:class:`SortedTriplets`) from now on. ``counts`` (and ``totals``, if not
+        counted yet) cannot run after it."""
+        _ = self.max_cooccurrence  # counted while the pair numbers are there
         self._flat = self.slots = self.chosen_slot = None
 
     def release_pairs(self) -> None:
         """Drop the pairs' stimuli ``i``, ``j`` (0.8 GB at 106 M pairs), keeping
-        ``n_pairs`` and ``totals``, for a caller that holds them in another order."""
-        _ = self.totals
+        ``n_pairs``, for a caller that holds them in another order."""
         self.i = self.j = None
+
+    def release_counts(self) -> None:
+        """Drop ``totals`` (0.8 GB at 106 M pairs), keeping :attr:`max_cooccurrence`, for a
+        caller that holds what it needs of them (the pairs' human groups)."""
+        _ = self.max_cooccurrence
+        self.__dict__.pop("totals", None)
+
+    @cached_property
+    def max_cooccurrence(self) -> int:
+        """The largest co-occurrence of a pair (0 without pairs)."""
+        return int(self.totals[1].max(initial=0))
 
     @cached_property
     def totals(self) -> tuple[np.ndarray, np.ndarray]:

@@ -178,16 +178,15 @@ def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int
     # the kernels' (co-occurrence, chosen) table grows with the square of a pair's largest
     # co-occurrence; data that dense has few pairs, where the numpy path is fast
     kernels = compiled and table_fits(index)
-    by_pair = SortedTriplets(index, ts) if kernels and (n_bootstrap or n_splits) else None
     sorted_rsa = compiled and index.n_pairs >= KERNEL_MIN_PAIRS
     lean = sorted_rsa and kernels and not n_permutations  # nothing reads the index's pairs later
-    if lean:
-        index.release_triplets()
     # sorted in place where nothing reads the model side in pair order afterwards
-    rsa_data = RSAData(index, model_vec, overwrite=sorted_rsa) if sorted_rsa or n_bootstrap else None
+    rsa_data = (RSAData(index, model_vec, overwrite=sorted_rsa, release=lean)
+                if sorted_rsa or n_bootstrap else None)
+    by_pair = SortedTriplets(index, ts) if kernels and (n_bootstrap or n_splits) else None
     if lean:
         del model_vec
-        index.release_pairs()
+        index.release_triplets()
         rsa = cp.point_correlations(rsa_data)  # from the sorted copy: no rank vectors
     else:
         rsa, null = _unsorted_rsa(model, model_vec, index, ts, choices, ties, n_permutations, seed,

@@ -42,17 +42,25 @@ class RSAData:
     dissimilarity over the observed pairs sorted for :class:`~bgs.stats.WeightedCorrelations`,
     the pairs' stimuli in that order, and the human dissimilarity's groups of equal values."""
 
-    def __init__(self, index: PairIndex, model_dissimilarity: np.ndarray, overwrite: bool = False):
-        """``overwrite``: sort ``model_dissimilarity`` in place (the caller is done with it)."""
+    def __init__(self, index: PairIndex, model_dissimilarity: np.ndarray, overwrite: bool = False,
+                 release: bool = False):
+        """``overwrite``: sort ``model_dissimilarity`` in place (the caller is done with it);
+        ``release``: free the index's counts and pairs once read (:meth:`PairIndex.release_counts`,
+        :meth:`PairIndex.release_pairs`; the compiled resampling reads neither)."""
         self.index = index
+        # the human side's groups first, in pair order, so the counts can go before the sort
+        groups, self.human_values = ratio_groups(*index.totals, complement=True)
+        if release:
+            index.release_counts()
         self.correlations = WeightedCorrelations(model_dissimilarity, overwrite)
         order = self.correlations.order
+        self.human_groups = groups[order].astype(np.int32, copy=False)
+        del groups
         # the pairs' stimuli in x order, uint16 below 65,536 stimuli (what the kernels stream)
         narrow = np.uint16 if index.n_stimuli <= 2**16 else np.int32
         self.i, self.j = (v[order].astype(narrow, copy=False) for v in (index.i, index.j))
-        chosen, cooccur = index.totals
-        groups, self.human_values = ratio_groups(chosen, cooccur, complement=True, order=order)
-        self.human_groups = groups.astype(np.int32, copy=False)
+        if release:
+            index.release_pairs()
 
     def after_stimulus_resample(self, m: np.ndarray) -> dict[str, float]:
         """RSA over the observed pairs, each weighted by its copies under stimulus
