@@ -87,10 +87,20 @@ class PhaseLog:
     The steps are the names :func:`~bgs.metrics.evaluate.evaluate_model` calls, wrapped in
     place; the peak of each is the process's high-water mark (``VmHWM``), reset as the step
     starts (``/proc/self/clear_refs``), so it counts what the step holds on top of what was
-    held before it. Nested steps fold their peaks into the enclosing ones."""
+    held before it, and the largest RSS a sampler thread saw meanwhile. Nested steps fold
+    their peaks into the enclosing ones."""
 
     def __init__(self):
-        self.rows, self._stack = [], []
+        self.rows, self._stack, self.peak = [], [], 0.0  # peak: the largest RSS seen, gaps included
+        self._sampled = 0.0  # the largest RSS seen by the sampler since the last fold
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self):
+        """RSS every 10 ms: the high-water mark alone misses peaks freed without an
+        unmap the kernel accounts (seen at 50 M triplets)."""
+        while True:
+            self._sampled = max(self._sampled, self._status("VmRSS"))
+            time.sleep(0.01)
 
     @staticmethod
     def _status(field: str) -> float:
@@ -99,7 +109,9 @@ class PhaseLog:
         return int(line.split()[1]) / 2**20  # kB -> GB
 
     def _fold(self):
-        hwm = self._status("VmHWM")
+        hwm = max(self._status("VmHWM"), self._sampled)
+        self._sampled = 0.0
+        self.peak = max(self.peak, hwm)
         for frame in self._stack:
             frame["peak"] = max(frame["peak"], hwm)
 
@@ -121,12 +133,17 @@ class PhaseLog:
             return out
         return timed
 
+    def finish(self) -> float:
+        """The largest RSS of the evaluation, the steps and the gaps between them."""
+        self._fold()
+        return self.peak
+
     def install(self):
         """Wrap the steps of :func:`evaluate_model` (in its module's namespace)."""
         from bgs.metrics import compiled as cp
         from bgs.metrics import evaluate as ev
 
-        for name in ("PairIndex", "triad_choice_counts", "ooo_ceiling", "_unsorted_rsa", "PermutedScores",
+        for name in ("PairIndex", "table_fits", "triad_choice_counts", "ooo_ceiling", "_unsorted_rsa", "PermutedScores",
                      "SortedTriplets", "RSAData", "_mean_cis", "split_half_reliability"):
             setattr(ev, name, self.wrap(name, getattr(ev, name)))
         for name in ("per_triplet", "dissimilarity"):
@@ -163,7 +180,8 @@ def child(case: str, path: str, resampling: dict, seed: int, phases: PhaseLog | 
     numbers = {f"{a}.{b}": r[a].get(b) for a, b in POINT + INTERVALS}
     return {"seconds": seconds, "cpu_seconds": cpu, "n_pairs": r["n_pairs"], "numbers": numbers,
             "ooo_ceiling": r["ooo_ceiling"], "data_generation": data,
-            "phases": phases.rows if phases is not None else None}
+            "phases": phases.rows if phases is not None else None,
+            "sampled_peak_rss_gb": phases.finish() if phases is not None else None}
 
 
 def switch_point(sizes=(1024, 2048, 4096, 8192), triplets_per_stimulus=100, dim=64,
@@ -241,7 +259,7 @@ def run_child(case: str, path: str, resampling: dict, seed: int, phases: bool = 
     result = json.loads(out)
     result["peak_rss_gb"] = usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
     if result.get("phases"):  # the steps reset the high-water mark: the peak is the largest of theirs
-        result["peak_rss_gb"] = max([result["data_generation"]["peak_rss_gb"]]
+        result["peak_rss_gb"] = max([result["data_generation"]["peak_rss_gb"], result["sampled_peak_rss_gb"]]
                                     + [ph["peak_rss_gb"] for ph in result["phases"]])
     result["child_cpu_s"] = usage.ru_utime + usage.ru_stime  # data generation included
     result["load_average"] = {"mean": float(np.mean(load)), "max": float(np.max(load))}  # 1-min, every 5 s

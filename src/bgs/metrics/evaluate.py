@@ -165,6 +165,10 @@ def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int
     choices = triad_choice_counts(ts) if n_permutations else None
     ceiling = ooo_ceiling(ts, n_bootstrap=n_bootstrap, seed=seed, choice_counts=choices)
     index = PairIndex(ts)
+    # the pairs' counts (two pair-sized int64 bincounts on the way), now while little is held;
+    # the kernels' (co-occurrence, chosen) table grows with the square of a pair's largest
+    # co-occurrence: data that dense has few pairs, where the numpy path is fast
+    kernels = compiled and table_fits(index)
     out: dict = {"n_triplets": len(ts), "n_stimuli": ts.n_stimuli, "n_pairs": index.n_pairs,
                  "seed": seed, "n_bootstrap": n_bootstrap, "n_permutations": n_permutations,
                  "ci_level": CI_LEVEL}
@@ -175,9 +179,6 @@ def evaluate_model(model: PairSimilarity, triplets: TripletSet, n_bootstrap: int
     del ooo, two
     model_vec = sc.dissimilarity()
     del sc
-    # the kernels' (co-occurrence, chosen) table grows with the square of a pair's largest
-    # co-occurrence; data that dense has few pairs, where the numpy path is fast
-    kernels = compiled and table_fits(index)
     sorted_rsa = compiled and index.n_pairs >= KERNEL_MIN_PAIRS
     lean = sorted_rsa and kernels and not n_permutations  # nothing reads the index's pairs later
     # sorted in place where nothing reads the model side in pair order afterwards
