@@ -145,12 +145,14 @@ class PhaseLog:
 
         for name in ("PairIndex", "table_fits", "triad_choice_counts", "ooo_ceiling", "_unsorted_rsa", "PermutedScores",
                      "SortedTriplets", "RSAData", "_mean_cis", "split_half_reliability"):
-            setattr(ev, name, self.wrap(name, getattr(ev, name)))
+            if hasattr(ev, name):  # steps an older version lacks are left out
+                setattr(ev, name, self.wrap(name, getattr(ev, name)))
         for name in ("per_triplet", "dissimilarity"):
             setattr(ev._Scores, name, self.wrap(name, getattr(ev._Scores, name)))
         ev._Scores.__init__ = self.wrap("model pair similarity", ev._Scores.__init__)
         for name in ("score_codes", "point_correlations", "bootstrap_over_triplets", "bootstrap_over_stimuli"):
-            setattr(cp, name, self.wrap(f"kernels.{name}", getattr(cp, name)))
+            if hasattr(cp, name):
+                setattr(cp, name, self.wrap(f"kernels.{name}", getattr(cp, name)))
 
 
 def child(case: str, path: str, resampling: dict, seed: int, phases: PhaseLog | None = None) -> dict:
