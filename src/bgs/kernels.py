@@ -138,26 +138,36 @@ def _ratio(cov, vx, vy):
 
 
 @njit(inline="always")
-def _run_end(x, start):
+def _run_end(x, start, ties):
     """End of the run of ties of the sorted ``x`` that starts at ``start`` (found on the
-    fly: no array of runs, which would be pair-sized where ``x`` has many ties)."""
+    fly where ``x`` has ``ties``: no array of runs, which would be pair-sized)."""
     end = start + 1
-    while end < len(x) and x[end] == x[start]:
-        end += 1
+    if ties:
+        while end < len(x) and x[end] == x[start]:
+            end += 1
     return end
+
+
+@njit(cache=True, nogil=True)
+def has_ties(x):
+    """Whether the sorted ``x`` has two equal neighbours."""
+    for q in range(1, len(x)):
+        if x[q] == x[q - 1]:
+            return True
+    return False
 
 
 @njit(inline="always")
 def _pair_weight(m, pi, pj, q):
-    """Weight ``m[i]·m[j]`` of pair q; 1 when ``m`` is empty (unweighted)."""
-    return np.float64(m[pi[q]]) * m[pj[q]] if len(m) else 1.0
+    """Weight ``m[i]·m[j]`` of pair q."""
+    return np.float64(m[pi[q]]) * m[pj[q]]
 
 
 @njit(cache=True, nogil=True)
 def _stimulus_rsa(m, pi, pj, x, groups, values):
     """(Spearman, Pearson) over the observed pairs (``pi``, ``pj``, model ``x`` sorted,
-    human ``groups``, all in x order) weighted ``m[i]·m[j]``; unweighted when ``m`` is
-    empty (the point estimates)."""
+    human ``groups``, all in x order) weighted ``m[i]·m[j]`` (``m`` all ones: the point
+    estimates)."""
     n_groups = len(values)
     size = np.zeros(n_groups)
     total = 0.0
@@ -174,8 +184,9 @@ def _stimulus_rsa(m, pi, pj, x, groups, values):
     ry, yc, vy_r, vy_x = _human_side(total, size, values)
     cov_r = cov_x = var_rank = var_x = before = 0.0
     start = 0
+    ties = has_ties(x)
     while start < len(x):
-        end = _run_end(x, start)
+        end = _run_end(x, start, ties)
         run = 0.0
         for q in range(start, end):
             run += _pair_weight(m, pi, pj, q)
@@ -196,11 +207,12 @@ def _stimulus_rsa(m, pi, pj, x, groups, values):
 
 # ---------------------------------------------------------------------- point estimates
 @njit(cache=True, nogil=True)
-def point_correlations(x, groups, values):
+def point_correlations(n_stimuli, pi, pj, x, groups, values):
     """(Spearman, Pearson) of the sorted ``x`` against the y given by ``groups`` (of the
-    ascending ``values``), every element once: mid-ranks from the runs of ties of ``x``
-    and from the group sizes, no rank vector."""
-    return _stimulus_rsa(np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.int32), x, groups, values)
+    ascending ``values``), every pair once (:func:`_stimulus_rsa` with every stimulus
+    once): mid-ranks from the runs of ties of ``x`` and from the group sizes, no rank
+    vector."""
+    return _stimulus_rsa(np.ones(n_stimuli, np.int32), pi, pj, x, groups, values)
 
 
 @njit(inline="always")
@@ -230,8 +242,9 @@ def kendall_tau_a_sorted(x, groups, n_groups):
     balance = 0  # concordant − discordant
     seen = 0
     start = 0
+    ties = has_ties(x)
     while start < n:
-        end = _run_end(x, start)
+        end = _run_end(x, start, ties)
         for q in range(start, end):  # group h is counted at tree position h + 1
             balance += _prefix(tree, groups[q]) - (seen - _prefix(tree, groups[q] + 1))
         for q in range(start, end):
@@ -373,8 +386,9 @@ def _recounted_rsa(counts, order, x, shift, n_drawn):
     mid = (total + 1) / 2
     cov_r = cov_x = var_rank = var_x = sx = before = 0.0
     start = 0
+    ties = has_ties(x)
     while start < len(x):
-        end = _run_end(x, start)
+        end = _run_end(x, start, ties)
         run = 1.0
         if end > start + 1:
             run = 0.0

@@ -59,7 +59,7 @@ def point_correlations(rsa: RSAData) -> dict[str, float]:
     x, groups, values = rsa.correlations.x, rsa.human_groups, rsa.human_values
     if len(x) and np.isnan(x[-1]):  # NaN sorts last
         return {m: float("nan") for m in ("spearman", "pearson", "kendall_tau_a")}
-    spearman, pearson = kn.point_correlations(x, groups, values)
+    spearman, pearson = kn.point_correlations(rsa.index.n_stimuli, rsa.i, rsa.j, x, groups, values)
     return {"spearman": float(spearman), "pearson": float(pearson),
             "kendall_tau_a": float(kn.kendall_tau_a_sorted(x, groups, len(values)))}
 
