@@ -35,12 +35,14 @@ from bgs.embeddings import Embeddings  # noqa: E402
 from bgs.metrics.evaluate import evaluate_embeddings  # noqa: E402
 from bgs.metrics.paired import compare_embeddings  # noqa: E402
 from bgs.metrics.probes import linear_probe  # noqa: E402
-from bgs.pretrain.physical import PhysicalConfig, clip_cues, pretrain_physical  # noqa: E402
+from bgs.pretrain.moments import moment_features  # noqa: E402
+from bgs.pretrain.physical import DENSE_NAMES, PhysicalConfig, clip_cues, pretrain_physical  # noqa: E402
 from bgs.pretrain.physical_probes import pooled_features  # noqa: E402
+from bgs.pretrain.readout import READOUT_FILE, token_predictions  # noqa: E402
 from bgs.synthetic import SynthConfig, make_dataset  # noqa: E402
 from bgs.synthetic.dataset import build_scenes  # noqa: E402
 from bgs.synthetic.scenes import CUE_NAMES  # noqa: E402
-from physical_headroom import fit_projection, split_triplets  # noqa: E402
+from physical_headroom import NO_HEADING, fit_projection, split_triplets  # noqa: E402
 
 
 def demo_frames(data_dir: Path, work: Path, frames: int, size: int) -> np.ndarray:
@@ -54,26 +56,43 @@ def demo_frames(data_dir: Path, work: Path, frames: int, size: int) -> np.ndarra
     return store.get_batch(ids)
 
 
+def embedding_sets(folder: Path, frames: np.ndarray) -> dict[str, np.ndarray]:
+    """Named (clips, features) embeddings of the demo's clips: the CLS (the registry's
+    embedding); with a saved per-token read-out also its moment pooling
+    (``bgs.pretrain.moments``: all features, and those that need no heading) and the CLS
+    concatenated with it."""
+    cls = pooled_features(folder, frames)
+    if not (folder / READOUT_FILE).is_file():
+        return {"CLS": cls}
+    moments = moment_features(token_predictions(folder, frames), DENSE_NAMES)
+    return {"CLS": cls, "moments": moments, "moments without heading": moments[:, NO_HEADING],
+            "CLS ‖ moments": np.concatenate([cls, moments], axis=1)}
+
+
 def probe_row(folder: Path, synth: SynthConfig, work: Path, n_bootstrap: int = 1000) -> dict:
-    """Cue R² from the embedding and the frozen linear head's paired held-out gain."""
+    """Per embedding (:func:`embedding_sets`): cue R², its raw score, and the frozen linear
+    head's paired held-out gain over the raw CLS (the demo's base)."""
     data_dir = work / "demo"
     make_dataset(data_dir, synth)
     test, train, train_rows, ids, _ = split_triplets(data_dir)
-    x = pooled_features(folder, demo_frames(data_dir, work, synth.frames, synth.size))
+    sets = embedding_sets(folder, demo_frames(data_dir, work, synth.frames, synth.size))
     cues = pd.DataFrame(clip_cues(build_scenes(synth)), columns=list(CUE_NAMES),
                         index=pd.Index(ids, name="id"))
-    r2 = linear_probe(x, cues, folds=5, n_bootstrap=0, seed=synth.seed).to_frame().set_index("attribute")["r2"]
-    mu, sd = x[train_rows].mean(axis=0), x[train_rows].std(axis=0) + 1e-8
-    head = fit_projection((x - mu) / sd, train, train_rows, seed=synth.seed)
-    base = evaluate_embeddings(Embeddings.from_array(ids, x), test, metric="cosine", n_bootstrap=0,
-                               n_permutations=0, seed=synth.seed)
-    d = compare_embeddings(Embeddings.from_array(ids, head), Embeddings.from_array(ids, x), test,
-                           n_bootstrap=n_bootstrap, seed=synth.seed)
-    return {"cue_r2": {k: round(float(r2[k]), 3) for k in CUE_NAMES},
-            "base": [round(base["ooo_accuracy"]["value"], 3), round(base["rsa_spearman"]["value"], 3)],
-            "head_gain": {k: [round(d[k]["value"], 3), *(round(v, 3) for v in d[k]["ci_stimuli"])]
-                          for k in ("ooo_accuracy", "rsa_spearman")},
-            "n_test_triplets": int(len(test.odd))}
+    cls = Embeddings.from_array(ids, sets["CLS"])
+    out = {}
+    for name, x in sets.items():
+        mu, sd = x[train_rows].mean(axis=0), x[train_rows].std(axis=0) + 1e-8
+        xs = (x - mu) / sd
+        r2 = linear_probe(xs, cues, folds=5, n_bootstrap=0, seed=synth.seed).to_frame().set_index("attribute")["r2"]
+        head = fit_projection(xs, train, train_rows, seed=synth.seed)
+        raw = evaluate_embeddings(Embeddings.from_array(ids, xs), test, metric="cosine", n_bootstrap=0,
+                                  n_permutations=0, seed=synth.seed)
+        d = compare_embeddings(Embeddings.from_array(ids, head), cls, test, n_bootstrap=n_bootstrap, seed=synth.seed)
+        out[name] = {"cue_r2": {k: round(float(r2[k]), 3) for k in CUE_NAMES},
+                     "raw": [round(raw["ooo_accuracy"]["value"], 3), round(raw["rsa_spearman"]["value"], 3)],
+                     "head_gain_over_cls": {k: [round(d[k]["value"], 3), *(round(v, 3) for v in d[k]["ci_stimuli"])]
+                                            for k in ("ooo_accuracy", "rsa_spearman")}}
+    return {"embeddings": out, "n_test_triplets": int(len(test.odd))}
 
 
 def _parse_sets(pairs: list[str]) -> dict:
@@ -94,12 +113,14 @@ def main(argv=None) -> None:
     ap.add_argument("--participants", type=int, default=100)
     ap.add_argument("--test-share", type=float, default=0.25)
     ap.add_argument("--n-bootstrap", type=int, default=1000)
+    ap.add_argument("--keep", help="pre-train into this folder (kept) instead of a temporary one")
     args = ap.parse_args(argv)
     config = PhysicalConfig(**_parse_sets(args.set))
     synth = SynthConfig(seed=args.seed, n_clips=args.clips, n_participants=args.participants,
                         test_share=args.test_share, frames=config.frames, size=config.size)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(args.folder) if args.folder else pretrain_physical(Path(tmp) / "backbone", config, log=None)
+        folder = (Path(args.folder) if args.folder else
+                  pretrain_physical(Path(args.keep or Path(tmp) / "backbone"), config, log=None))
         doc = json.loads((folder / "pretraining.json").read_text())
         row = probe_row(folder, synth, Path(tmp), args.n_bootstrap)
     row.update(config={k: v for k, v in config.to_dict().items() if v != getattr(PhysicalConfig(), k)},

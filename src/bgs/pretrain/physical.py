@@ -28,6 +28,7 @@ encoded to H.264 and decoded through the clip store exactly as the demo's clips 
 The folder is an ordinary ``save_pretrained`` folder of the encoder (``TimesformerModel``)::
 
     <folder>/config.json, model.safetensors   the encoder
+    <folder>/readout.safetensors               the per-token read-out (bgs.pretrain.readout)
     <folder>/preprocessor_config.json          image_mean / image_std (ImageNet) and size
     <folder>/pretraining.json                  PhysicalConfig, loss curves, seconds
 
@@ -56,6 +57,7 @@ from bgs.io import write_json
 from bgs.models.registry import IMAGENET_MEAN, IMAGENET_STD
 from bgs.pretrain.config import PretrainConfig
 from bgs.pretrain.folder import building_folder, complete, default_cache_dir, quiet_progress_bars, torch_threads
+from bgs.pretrain.readout import save_readout
 
 #: Bumped whenever the same PhysicalConfig would train a different model.
 PHYSICAL_VERSION = 3  # 2: clips encoded without macroblock-tree rate control; 3: TimeSformer, local targets
@@ -334,12 +336,13 @@ def _init_patch_filters(encoder, config: PhysicalConfig) -> None:
         encoder.embeddings.patch_embeddings.projection.weight.mul_(config.patch_init_scale)
 
 
-def _standardised(targets: np.ndarray, n_train: int) -> np.ndarray:
-    """Each channel divided by its root mean square over the training clips' tokens (no
-    centring, so a token without agents stays 0; a constant-zero channel is left as it is)."""
+def _target_scale(targets: np.ndarray, n_train: int) -> np.ndarray:
+    """Each channel's root mean square over the training clips' tokens (1 for a constant-zero
+    channel): the targets are divided by it, without centring, so a token without agents
+    stays 0."""
     flat = targets[:n_train].reshape(-1, targets.shape[-1])
     rms = np.sqrt((flat ** 2).mean(axis=0))
-    return targets / np.where(rms > 1e-8, rms, 1.0)
+    return np.where(rms > 1e-8, rms, 1.0)
 
 
 def _centred(values: np.ndarray, n_train: int) -> np.ndarray:
@@ -477,7 +480,9 @@ def pretrain_physical(out_dir: str | os.PathLike, config: PhysicalConfig | None 
         n = config.n_clips + config.n_val
         frames, scenes, masks = synthetic_clips(tmp / "work", PHYSICAL_SEED_OFFSET + config.seed, n,
                                                 config.frames, config.size, "phys", report)
-        targets = _standardised(physical_targets(scenes, masks, config), config.n_clips)
+        raw = physical_targets(scenes, masks, config)
+        scale = _target_scale(raw, config.n_clips)
+        targets = raw / scale
         cues = _centred(clip_cues(scenes), config.n_clips) if config.cue_weight else None
         t_data = time.perf_counter() - t0
         with torch_threads(threads):
@@ -487,6 +492,7 @@ def pretrain_physical(out_dir: str | os.PathLike, config: PhysicalConfig | None 
         encoder.config.architectures = ["TimesformerModel"]
         with quiet_progress_bars():
             encoder.save_pretrained(tmp)
+        save_readout(tmp, result["model"].dense, scale)
         write_json(tmp / "preprocessor_config.json", config.preprocessor())
         curve = result["curve"]
         doc = {
