@@ -35,7 +35,7 @@ from bgs.embeddings import Embeddings  # noqa: E402
 from bgs.metrics.evaluate import evaluate_embeddings  # noqa: E402
 from bgs.metrics.paired import compare_embeddings  # noqa: E402
 from bgs.metrics.probes import linear_probe  # noqa: E402
-from bgs.pretrain.moments import moment_features  # noqa: E402
+from bgs.pretrain.moments import grid_features, moment_features  # noqa: E402
 from bgs.pretrain.physical import DENSE_NAMES, PhysicalConfig, clip_cues, pretrain_physical  # noqa: E402
 from bgs.pretrain.physical_probes import pooled_features  # noqa: E402
 from bgs.pretrain.readout import READOUT_FILE, token_predictions  # noqa: E402
@@ -59,12 +59,13 @@ def demo_frames(data_dir: Path, work: Path, frames: int, size: int) -> np.ndarra
 def embedding_sets(folder: Path, frames: np.ndarray) -> dict[str, np.ndarray]:
     """Named (clips, features) embeddings of the demo's clips: the CLS (the registry's
     embedding); with a saved per-token read-out also its moment pooling
-    (``bgs.pretrain.moments``: all features, and those that need no heading) and the CLS
-    concatenated with it."""
+    (``bgs.pretrain.moments``: the token states' moments and the coverage-weighted grid
+    spread; all, and without the heading features) and the CLS concatenated with it."""
     cls = pooled_features(folder, frames)
     if not (folder / READOUT_FILE).is_file():
         return {"CLS": cls}
-    moments = moment_features(token_predictions(folder, frames), DENSE_NAMES)
+    tokens = token_predictions(folder, frames)
+    moments = np.concatenate([moment_features(tokens, DENSE_NAMES), grid_features(tokens[..., 0])], axis=1)
     return {"CLS": cls, "moments": moments, "moments without heading": moments[:, NO_HEADING],
             "CLS ‖ moments": np.concatenate([cls, moments], axis=1)}
 
