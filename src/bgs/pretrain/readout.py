@@ -10,6 +10,7 @@ the moment pooling (:mod:`bgs.pretrain.moments`) needs.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,9 @@ def load_readout(folder: str | Path) -> dict:
 
 
 def token_predictions(folder: str | Path, frames: np.ndarray, batch: int = 16) -> np.ndarray:
-    """(n, frames, grid, grid, channels) the read-out's per-token predictions, in raw units,
-    for uint8 clips (n, T, H, W, 3) at the folder's size (preprocessed as the registry does)."""
+    """(n, slices, grid, grid, channels) the read-out's per-token predictions, in raw units,
+    for uint8 clips (n, T, H, W, 3) at the folder's size (preprocessed as the registry does;
+    the tokens of each tubelet's frames averaged, as in training)."""
     import torch
     import transformers
 
@@ -51,12 +53,14 @@ def token_predictions(folder: str | Path, frames: np.ndarray, batch: int = 16) -
     encoder = transformers.TimesformerModel.from_pretrained(str(folder)).eval()
     r = load_readout(folder)
     cfg = encoder.config
-    grid = cfg.image_size // cfg.patch_size
+    tubelet = int(json.loads((Path(folder) / "pretraining.json").read_text())["config"].get("tubelet", 1))
+    grid, t = cfg.image_size // cfg.patch_size, cfg.num_frames
     out = []
     with torch.inference_mode():
         for i in range(0, len(frames), batch):
             hidden = encoder(to_float_tensor(frames[i:i + batch], IMAGENET_MEAN, IMAGENET_STD)).last_hidden_state
             b = hidden.shape[0]
-            tokens = hidden[:, 1:].reshape(b, grid, grid, cfg.num_frames, -1).permute(0, 3, 1, 2, 4)
+            tokens = hidden[:, 1:].reshape(b, grid, grid, t, -1).permute(0, 3, 1, 2, 4)
+            tokens = tokens.reshape(b, t // tubelet, tubelet, grid, grid, -1).mean(dim=2)
             out.append(((tokens @ r["weight"].T + r["bias"]) * r["scale"]).numpy())
     return np.concatenate(out)
