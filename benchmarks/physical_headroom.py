@@ -51,7 +51,8 @@ def exact_moments(scenes, frames: int, agents: slice = slice(None)) -> np.ndarra
 
 def feature_sets(scenes, frames: int) -> dict[str, np.ndarray]:
     """Named (clips, features) arrays: relational clip statistics, the moments a mean over
-    the backbone's per-token read-out gives (all, and those it learns), the latents."""
+    the backbone's per-token read-out gives (all, and those it learns), and the per-frame
+    moment pooling of its exact targets (all agents, the principal pair, without heading)."""
     moments = np.stack([agent_state(s, frames).sum(axis=0).mean(axis=0) for s in scenes])
     learned = moments[:, [AGENT_NAMES.index(n) for n in LEARNED]]
     pooled = exact_moments(scenes, frames)
