@@ -59,12 +59,11 @@ def agent_windows(frames: np.ndarray, agents: np.ndarray, window: int) -> np.nda
 def agent_tokens(folder: Path, frames: np.ndarray, agents: np.ndarray, batch: int = 16) -> np.ndarray:
     """(M, hidden) the pre-trained encoder's output token (frame × patch) holding each
     agent's centroid: what the per-token read-out sees."""
-    import transformers
-
     from bgs.media.decode import to_float_tensor
+    from bgs.models.conv_stem import load_timesformer
     from bgs.models.registry import IMAGENET_MEAN, IMAGENET_STD
 
-    encoder = transformers.TimesformerModel.from_pretrained(str(folder)).eval()
+    encoder = load_timesformer(folder)
     cfg = encoder.config
     g, t = cfg.image_size // cfg.patch_size, cfg.num_frames
     hidden = []

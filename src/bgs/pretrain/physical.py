@@ -119,12 +119,23 @@ class PhysicalConfig(PretrainConfig):
     # > 0: the CLS also reads the five visible cues of the shown motion (clip_cues), centred
     # and scaled over the training clips, with this weight beside the per-token loss
     cue_weight: float = 0.0
+    # > 0: a conv stem (bgs.models.conv_stem) of stem_layers 3×3 convolutions of this many
+    # channels at full resolution before the patch embedding
+    stem_channels: int = 0
+    stem_layers: int = 2
 
     def to_dict(self) -> dict:
         d = super().to_dict()
         if not d["cue_weight"]:
             del d["cue_weight"]  # configs from before the field keep their cache key
+        if not d["stem_channels"]:
+            del d["stem_channels"], d["stem_layers"]
         return d
+
+    @property
+    def stem(self) -> list[int]:
+        """The conv stem's widths (empty: none)."""
+        return [self.stem_channels] * self.stem_layers if self.stem_channels else []
 
     def __post_init__(self):
         for f in fields(self):
@@ -145,6 +156,8 @@ class PhysicalConfig(PretrainConfig):
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"PhysicalConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if min(self.seed, self.warmup, self.n_val, self.stem_channels) < 0 or self.stem_layers < 1:
+            raise ConfigError("PhysicalConfig: stem_channels must be >= 0 and stem_layers >= 1")
         if min(self.seed, self.warmup, self.n_val) < 0 or self.weight_decay < 0 or not self.lr > 0:
             raise ConfigError("PhysicalConfig: seed, warmup, n_val and weight_decay must be >= 0, lr > 0")
         if self.size % self.patch or self.frames % self.tubelet:
@@ -304,8 +317,10 @@ def _model_class():
 
             self.config = config
             from bgs.models.attention_impl import set_attention
+            from bgs.models.conv_stem import add_conv_stem
 
             self.encoder = transformers.TimesformerModel(config.timesformer_config())
+            add_conv_stem(self.encoder, config.stem)
             set_attention(self.encoder, "sdpa")  # bgs's fused kernel; the same weights
             _init_patch_filters(self.encoder, config)
             self.dense = nn.Linear(config.hidden, len(DENSE_NAMES))
@@ -332,8 +347,10 @@ def _init_patch_filters(encoder, config: PhysicalConfig) -> None:
     tokens learn where they are, not what they show."""
     import torch
 
+    from bgs.models.conv_stem import patch_projection
+
     with torch.no_grad():
-        encoder.embeddings.patch_embeddings.projection.weight.mul_(config.patch_init_scale)
+        patch_projection(encoder).weight.mul_(config.patch_init_scale)
 
 
 def _target_scale(targets: np.ndarray, n_train: int) -> np.ndarray:

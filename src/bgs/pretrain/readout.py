@@ -45,12 +45,12 @@ def token_predictions(folder: str | Path, frames: np.ndarray, batch: int = 16) -
     for uint8 clips (n, T, H, W, 3) at the folder's size (preprocessed as the registry does;
     the tokens of each tubelet's frames averaged, as in training)."""
     import torch
-    import transformers
 
     from bgs.media.decode import to_float_tensor
+    from bgs.models.conv_stem import load_timesformer
     from bgs.models.registry import IMAGENET_MEAN, IMAGENET_STD
 
-    encoder = transformers.TimesformerModel.from_pretrained(str(folder)).eval()
+    encoder = load_timesformer(folder)
     r = load_readout(folder)
     cfg = encoder.config
     tubelet = int(json.loads((Path(folder) / "pretraining.json").read_text())["config"].get("tubelet", 1))
