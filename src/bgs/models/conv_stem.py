@@ -85,11 +85,12 @@ def load_timesformer(folder: str | Path, **kwargs):
         raise BGSError(f"{weights} is missing. Fix: give a folder written by save_pretrained")
     model = transformers.TimesformerModel(config)
     add_conv_stem(model, stem_widths(config))
-    missing, unexpected = model.load_state_dict(load_file(str(weights)), strict=False)
-    if missing or unexpected:
+    try:
+        model.load_state_dict(load_file(str(weights)), strict=True)
+    except RuntimeError as exc:  # missing, unexpected or misshapen keys
+        detail = " ".join(str(exc).split("\n")[1:3]).strip()
         raise BGSError(f"{weights} does not match its config.json (conv stem {stem_widths(config)}): "
-                       f"missing {sorted(missing)[:4]}, unexpected {sorted(unexpected)[:4]}. "
-                       f"Fix: save the model again with save_pretrained")
+                       f"{detail}. Fix: save the model again with save_pretrained") from None
     return model.eval()
 
 
