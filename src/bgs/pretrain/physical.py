@@ -123,6 +123,8 @@ class PhysicalConfig(PretrainConfig):
     # channels at full resolution before the patch embedding
     stem_channels: int = 0
     stem_layers: int = 2
+    # the per-token loss's weight on the heading channels (heading_x, heading_y)
+    heading_weight: float = 1.0
 
     def to_dict(self) -> dict:
         d = super().to_dict()
@@ -130,6 +132,8 @@ class PhysicalConfig(PretrainConfig):
             del d["cue_weight"]  # configs from before the field keep their cache key
         if not d["stem_channels"]:
             del d["stem_channels"], d["stem_layers"]
+        if d["heading_weight"] == 1.0:
+            del d["heading_weight"]
         return d
 
     @property
@@ -156,10 +160,11 @@ class PhysicalConfig(PretrainConfig):
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"PhysicalConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if min(self.seed, self.warmup, self.n_val, self.stem_channels) < 0 or self.stem_layers < 1:
+        if self.stem_channels < 0 or self.stem_layers < 1:
             raise ConfigError("PhysicalConfig: stem_channels must be >= 0 and stem_layers >= 1")
-        if min(self.seed, self.warmup, self.n_val) < 0 or self.weight_decay < 0 or not self.lr > 0:
-            raise ConfigError("PhysicalConfig: seed, warmup, n_val and weight_decay must be >= 0, lr > 0")
+        if min(self.seed, self.warmup, self.n_val, self.heading_weight, self.weight_decay) < 0 or not self.lr > 0:
+            raise ConfigError("PhysicalConfig: seed, warmup, n_val, heading_weight and weight_decay "
+                              "must be >= 0, lr > 0")
         if self.size % self.patch or self.frames % self.tubelet:
             raise ConfigError(f"PhysicalConfig: size {self.size} must be a multiple of patch "
                               f"{self.patch} and frames {self.frames} of tubelet {self.tubelet}. "
@@ -389,9 +394,18 @@ def _cue_errors(out, cues):
     return ((out[2] - cues) ** 2).mean(dim=0)
 
 
+def _channel_weights(config: PhysicalConfig) -> np.ndarray:
+    """Each per-token channel's weight in the loss: ``heading_weight`` for the heading."""
+    return np.array([config.heading_weight if n in ("heading_x", "heading_y") else 1.0 for n in DENSE_NAMES])
+
+
 def _loss(out, target, cues, config: PhysicalConfig):
-    """The per-token and CLS losses, plus ``cue_weight`` times the cue loss."""
-    loss = _channel_errors(out, target).mean()
+    """The per-token and CLS losses (the heading channels weighted by ``heading_weight``),
+    plus ``cue_weight`` times the cue loss."""
+    errors = _channel_errors(out, target)
+    if config.heading_weight != 1.0:
+        errors = errors * errors.new_tensor(_channel_weights(config))
+    loss = errors.mean()
     return loss + config.cue_weight * _cue_errors(out, cues).mean() if config.cue_weight else loss
 
 
