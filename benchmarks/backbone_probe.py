@@ -13,7 +13,7 @@ store and embedded through the registry (the CLS token, as the demo embeds). Rep
   the raw CLS embedding (the demo's base), paired on the held-out triplets, 95 % CI over held-out clips;
 - the pre-training's CPU seconds.
 
-    python benchmarks/backbone_probe.py [--set patch=4 --set steps=300 ...] [--seed 0]
+    python benchmarks/backbone_probe.py [--set patch=4 --set stem_channels=16 ...] [--seed 0]
         [--folder <a pre-trained folder of that config>] [--keep <folder>] [--swap]
 
 With a saved per-token read-out (``readout.safetensors``: folders pre-trained since it is
