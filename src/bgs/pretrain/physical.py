@@ -93,7 +93,10 @@ class PhysicalConfig(PretrainConfig):
     linear warm-up then cosine decay, ``steps`` steps of ``batch`` clips drawn from
     ``n_clips`` synthetic clips; ``n_val`` more clips, never trained on, measure the loss every
     ``log_every`` steps. ``cue_weight`` > 0 adds a CLS read-out of the visible cues
-    (:func:`clip_cues`; tried and not kept: docs/pretraining.md).
+    (:func:`clip_cues`; tried and not kept: docs/pretraining.md). ``stem_channels`` > 0 puts
+    ``stem_layers`` 3×3 convolutions before the patch embedding (:mod:`bgs.models.conv_stem`),
+    ``heading_weight`` weights the heading channels of the per-token loss (both measured in
+    docs/pretraining.md; the defaults, none and 1, keep the cache key of configs before them).
     """
 
     VERSION: ClassVar[int] = PHYSICAL_VERSION
