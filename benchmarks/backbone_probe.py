@@ -10,11 +10,16 @@ store and embedded through the registry (the CLS token, as the demo embeds). Rep
   from the embedding, over all the demo's clips;
 - the held-out gain of a frozen linear head (``physical_headroom.fit_projection``: trained
   with the triplet loss on the training clips' triplets, on the standardised embedding) over
-  the raw embedding, paired on the held-out triplets, 95 % CI over held-out clips;
+  the raw CLS embedding (the demo's base), paired on the held-out triplets, 95 % CI over held-out clips;
 - the pre-training's CPU seconds.
 
-    python benchmarks/backbone_probe.py [--set patch=4 --set steps=300 ...] [--seed 0]
-        [--folder <a pre-trained folder of that config, e.g. the demo's cached one>]
+    python benchmarks/backbone_probe.py [--set patch=4 --set stem_channels=16 ...] [--seed 0]
+        [--folder <a pre-trained folder of that config>] [--keep <folder>] [--swap]
+
+With a saved per-token read-out (``readout.safetensors``: folders pre-trained since it is
+saved) the parameter-free moment pooling of its predictions (``bgs.pretrain.moments``) is
+probed too, alone and beside the CLS; ``--swap`` adds the pooling of the exact per-token
+targets and of the predictions with one part (weights, positions, headings, speeds) exact.
 
 docs/pretraining.md quotes its rows.
 """
@@ -35,12 +40,20 @@ from bgs.embeddings import Embeddings  # noqa: E402
 from bgs.metrics.evaluate import evaluate_embeddings  # noqa: E402
 from bgs.metrics.paired import compare_embeddings  # noqa: E402
 from bgs.metrics.probes import linear_probe  # noqa: E402
-from bgs.pretrain.physical import PhysicalConfig, clip_cues, pretrain_physical  # noqa: E402
+from bgs.pretrain.moments import grid_features, moment_features  # noqa: E402
+from bgs.pretrain.physical import (  # noqa: E402
+    DENSE_NAMES,
+    PhysicalConfig,
+    clip_cues,
+    physical_targets,
+    pretrain_physical,
+)
 from bgs.pretrain.physical_probes import pooled_features  # noqa: E402
+from bgs.pretrain.readout import READOUT_FILE, token_predictions  # noqa: E402
 from bgs.synthetic import SynthConfig, make_dataset  # noqa: E402
 from bgs.synthetic.dataset import build_scenes  # noqa: E402
 from bgs.synthetic.scenes import CUE_NAMES  # noqa: E402
-from physical_headroom import fit_projection, split_triplets  # noqa: E402
+from physical_headroom import NO_HEADING, fit_projection, split_triplets  # noqa: E402
 
 
 def demo_frames(data_dir: Path, work: Path, frames: int, size: int) -> np.ndarray:
@@ -54,26 +67,113 @@ def demo_frames(data_dir: Path, work: Path, frames: int, size: int) -> np.ndarra
     return store.get_batch(ids)
 
 
-def probe_row(folder: Path, synth: SynthConfig, work: Path, n_bootstrap: int = 1000) -> dict:
-    """Cue R² from the embedding and the frozen linear head's paired held-out gain."""
+#: State channel groups of the per-token targets, for :func:`swapped_sets`.
+STATE_GROUPS = {"position": ("x", "y"), "heading": ("heading_x", "heading_y"), "speed": ("speed",)}
+
+
+def pooled_moments(tokens: np.ndarray) -> np.ndarray:
+    """The moment pooling of per-token channels: the states' moments and the grid spread."""
+    return np.concatenate([moment_features(tokens, DENSE_NAMES), grid_features(tokens[..., 0])], axis=1)
+
+
+def embedding_sets(folder: Path, frames: np.ndarray) -> dict[str, np.ndarray]:
+    """Named (clips, features) embeddings of the demo's clips: the CLS (the registry's
+    embedding); with a saved per-token read-out also its moment pooling
+    (:func:`pooled_moments`; all, and without the heading features) and the CLS concatenated
+    with it."""
+    cls = pooled_features(folder, frames)
+    if not (folder / READOUT_FILE).is_file():
+        return {"CLS": cls}
+    moments = pooled_moments(token_predictions(folder, frames))
+    return {"CLS": cls, "moments": moments, "moments without heading": moments[:, NO_HEADING],
+            "CLS ‖ moments": np.concatenate([cls, moments], axis=1)}
+
+
+def with_states(tokens: np.ndarray, source: np.ndarray, names) -> np.ndarray:
+    """``tokens`` whose states ``names`` (read as channel / agent weight) are those of
+    ``source``, at ``tokens``' own weights; ``names`` containing ``agents`` also takes the
+    weights (and coverage) of ``source``, keeping ``tokens``' other states."""
+    i = {n: k for k, n in enumerate(DENSE_NAMES)}
+    w_own, w_src = tokens[..., i["agents"]], source[..., i["agents"]]
+    out = tokens.copy()
+    if "agents" in names:
+        out[..., [i["coverage"], i["agents"]]] = source[..., [i["coverage"], i["agents"]]]
+    keep = [n for n in ("x", "y", "heading_x", "heading_y", "speed") if n not in names]
+    w_new = out[..., i["agents"]]
+    for n in ("x", "y", "heading_x", "heading_y", "speed"):
+        src, w = (tokens, w_own) if n in keep else (source, w_src)
+        out[..., i[n]] = src[..., i[n]] / np.where(np.abs(w) > 1e-3, w, 1e-3) * w_new
+    return out
+
+
+def swapped_sets(pred: np.ndarray, exact: np.ndarray) -> dict[str, np.ndarray]:
+    """Where the predicted moments lose their signal: the moment pooling of the exact per-token
+    targets, and of the predicted tokens with one part (the weights, all states, one state
+    group) taken from the exact ones."""
+    states = [n for group in STATE_GROUPS.values() for n in group]
+    sets = {"moments of the exact tokens": pooled_moments(exact),
+            "exact weights, predicted states": pooled_moments(with_states(pred, exact, ("agents",))),
+            "predicted weights, exact states": pooled_moments(with_states(pred, exact, states))}
+    for group, names in STATE_GROUPS.items():
+        sets[f"predicted, exact {group}"] = pooled_moments(with_states(pred, exact, names))
+    noisy = with_states(pred, rotated_headings(exact, HEADING_KAPPA), STATE_GROUPS["heading"])
+    sets["predicted, exact heading rotated by noise (mean cosine 0.86)"] = pooled_moments(noisy)
+    return sets
+
+
+#: von Mises concentration whose mean cosine is 0.86 (I1(κ)/I0(κ)), the accuracy a small CNN
+#: reaches on the decoded 32² pixels (benchmarks/heading_visibility.py).
+HEADING_KAPPA = 3.9
+
+
+def rotated_headings(tokens: np.ndarray, kappa: float, seed: int = 0) -> np.ndarray:
+    """``tokens`` with each token's heading channels rotated by an independent von Mises
+    angle of concentration ``kappa``: a heading read-out with that much error."""
+    i = {n: k for k, n in enumerate(DENSE_NAMES)}
+    angle = np.random.default_rng(seed).vonmises(0.0, kappa, size=tokens.shape[:-1])
+    hx, hy = tokens[..., i["heading_x"]], tokens[..., i["heading_y"]]
+    out = tokens.copy()
+    out[..., i["heading_x"]] = np.cos(angle) * hx - np.sin(angle) * hy
+    out[..., i["heading_y"]] = np.sin(angle) * hx + np.cos(angle) * hy
+    return out
+
+
+def exact_tokens(data_dir: Path, synth: SynthConfig, config: PhysicalConfig) -> np.ndarray:
+    """The exact per-token targets (raw units) of the demo's clips, from their masks."""
+    names = pd.read_csv(data_dir / "video_mapping.csv")["video_name"]
+    masks = np.stack([np.load(data_dir / "masks" / f.replace(".mp4", ".npz"))["masks"] for f in names])
+    return physical_targets(build_scenes(synth), masks, config)
+
+
+def probe_row(folder: Path, synth: SynthConfig, work: Path, n_bootstrap: int = 1000,
+              swap: PhysicalConfig | None = None) -> dict:
+    """Per embedding (:func:`embedding_sets`, and with ``swap`` — the folder's config —
+    :func:`swapped_sets`): cue R², its raw score, and the frozen linear head's paired
+    held-out gain over the raw CLS (the demo's base)."""
     data_dir = work / "demo"
     make_dataset(data_dir, synth)
     test, train, train_rows, ids, _ = split_triplets(data_dir)
-    x = pooled_features(folder, demo_frames(data_dir, work, synth.frames, synth.size))
+    frames = demo_frames(data_dir, work, synth.frames, synth.size)
+    sets = embedding_sets(folder, frames)
+    if swap is not None:
+        sets.update(swapped_sets(token_predictions(folder, frames), exact_tokens(data_dir, synth, swap)))
     cues = pd.DataFrame(clip_cues(build_scenes(synth)), columns=list(CUE_NAMES),
                         index=pd.Index(ids, name="id"))
-    r2 = linear_probe(x, cues, folds=5, n_bootstrap=0, seed=synth.seed).to_frame().set_index("attribute")["r2"]
-    mu, sd = x[train_rows].mean(axis=0), x[train_rows].std(axis=0) + 1e-8
-    head = fit_projection((x - mu) / sd, train, train_rows, seed=synth.seed)
-    base = evaluate_embeddings(Embeddings.from_array(ids, x), test, metric="cosine", n_bootstrap=0,
-                               n_permutations=0, seed=synth.seed)
-    d = compare_embeddings(Embeddings.from_array(ids, head), Embeddings.from_array(ids, x), test,
-                           n_bootstrap=n_bootstrap, seed=synth.seed)
-    return {"cue_r2": {k: round(float(r2[k]), 3) for k in CUE_NAMES},
-            "base": [round(base["ooo_accuracy"]["value"], 3), round(base["rsa_spearman"]["value"], 3)],
-            "head_gain": {k: [round(d[k]["value"], 3), *(round(v, 3) for v in d[k]["ci_stimuli"])]
-                          for k in ("ooo_accuracy", "rsa_spearman")},
-            "n_test_triplets": int(len(test.odd))}
+    cls = Embeddings.from_array(ids, sets["CLS"])
+    out = {}
+    for name, x in sets.items():
+        mu, sd = x[train_rows].mean(axis=0), x[train_rows].std(axis=0) + 1e-8
+        xs = (x - mu) / sd
+        r2 = linear_probe(xs, cues, folds=5, n_bootstrap=0, seed=synth.seed).to_frame().set_index("attribute")["r2"]
+        head = fit_projection(xs, train, train_rows, seed=synth.seed)
+        raw = evaluate_embeddings(Embeddings.from_array(ids, xs), test, metric="cosine", n_bootstrap=0,
+                                  n_permutations=0, seed=synth.seed)
+        d = compare_embeddings(Embeddings.from_array(ids, head), cls, test, n_bootstrap=n_bootstrap, seed=synth.seed)
+        out[name] = {"cue_r2": {k: round(float(r2[k]), 3) for k in CUE_NAMES},
+                     "raw": [round(raw["ooo_accuracy"]["value"], 3), round(raw["rsa_spearman"]["value"], 3)],
+                     "head_gain_over_cls": {k: [round(d[k]["value"], 3), *(round(v, 3) for v in d[k]["ci_stimuli"])]
+                                            for k in ("ooo_accuracy", "rsa_spearman")}}
+    return {"embeddings": out, "n_test_triplets": int(len(test.odd))}
 
 
 def _parse_sets(pairs: list[str]) -> dict:
@@ -94,14 +194,18 @@ def main(argv=None) -> None:
     ap.add_argument("--participants", type=int, default=100)
     ap.add_argument("--test-share", type=float, default=0.25)
     ap.add_argument("--n-bootstrap", type=int, default=1000)
+    ap.add_argument("--keep", help="pre-train into this folder (kept) instead of a temporary one")
+    ap.add_argument("--swap", action="store_true",
+                    help="also pool the exact per-token targets, and the predicted tokens with one part exact")
     args = ap.parse_args(argv)
     config = PhysicalConfig(**_parse_sets(args.set))
     synth = SynthConfig(seed=args.seed, n_clips=args.clips, n_participants=args.participants,
                         test_share=args.test_share, frames=config.frames, size=config.size)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(args.folder) if args.folder else pretrain_physical(Path(tmp) / "backbone", config, log=None)
+        folder = (Path(args.folder) if args.folder else
+                  pretrain_physical(Path(args.keep or Path(tmp) / "backbone"), config, log=None))
         doc = json.loads((folder / "pretraining.json").read_text())
-        row = probe_row(folder, synth, Path(tmp), args.n_bootstrap)
+        row = probe_row(folder, synth, Path(tmp), args.n_bootstrap, config if args.swap else None)
     row.update(config={k: v for k, v in config.to_dict().items() if v != getattr(PhysicalConfig(), k)},
                cpu_seconds=doc["cpu_seconds"], val_end=doc["val_end"])
     print(json.dumps(row))

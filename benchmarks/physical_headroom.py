@@ -11,7 +11,7 @@ headroom a perfect physical backbone would give BGS with this much data; a learn
 can only do worse.
 
     python benchmarks/physical_headroom.py [--clips 120] [--participants 60] [--test-share 0.2]
-        [--seeds 0,1,2]
+        [--seeds 0,1,2] [--only "moment pooling"]
 
 It needs no rendering (the dataset is generated with ``render=False``) and runs in about a
 minute on 2 cores. docs/pretraining.md quotes its table.
@@ -30,20 +30,37 @@ from bgs.embeddings import Embeddings
 from bgs.metrics.evaluate import evaluate_embeddings
 from bgs.metrics.paired import compare_embeddings
 from bgs.objectives.triplet import triplet_loss
+from bgs.pretrain.moments import MOMENT_NAMES, moment_features
 from bgs.pretrain.physical import AGENT_NAMES, agent_state, clip_quantities
 from bgs.synthetic import SynthConfig, make_dataset, read_truth
 from bgs.synthetic.dataset import build_scenes
 
 LEARNED = ("agents", "x", "y", "r2", "speed", "abs_velocity_centre", "heading_velocity")
+#: The moment features that need no heading (what the backbone's per-token read-out learns).
+NO_HEADING = [i for i, n in enumerate(MOMENT_NAMES) if not n.endswith(("cov", "facing", "heading_mean2"))]
+
+
+def exact_moments(scenes, frames: int, agents: slice = slice(None)) -> np.ndarray:
+    """(clips, len(MOMENT_NAMES)) the moment pooling (``bgs.pretrain.moments``) of the exact
+    per-token targets. A frame's token sums of those targets are its agents' summed states
+    (each agent's weights sum to one per frame), so each agent stands in for its tokens;
+    ``agents`` selects which (``slice(0, 2)``: the principal pair only)."""
+    return np.concatenate([moment_features(agent_state(s, frames)[agents].transpose(1, 0, 2)[None], AGENT_NAMES)
+                           for s in scenes])
 
 
 def feature_sets(scenes, frames: int) -> dict[str, np.ndarray]:
     """Named (clips, features) arrays: relational clip statistics, the moments a mean over
-    the backbone's per-token read-out gives (all, and those it learns), the latents."""
+    the backbone's per-token read-out gives (all, and those it learns), and the per-frame
+    moment pooling of its exact targets (all agents, the principal pair, without heading)."""
     moments = np.stack([agent_state(s, frames).sum(axis=0).mean(axis=0) for s in scenes])
     learned = moments[:, [AGENT_NAMES.index(n) for n in LEARNED]]
+    pooled = exact_moments(scenes, frames)
     return {"relational clip statistics": clip_quantities(scenes, frames),
-            "agent moments, all": moments, "agent moments, learned channels": learned}
+            "agent moments, all": moments, "agent moments, learned channels": learned,
+            "per-frame moment pooling, all agents": pooled,
+            "per-frame moment pooling, the principal pair only": exact_moments(scenes, frames, slice(0, 2)),
+            "per-frame moment pooling without heading": pooled[:, NO_HEADING]}
 
 
 def fit_projection(x: np.ndarray, train, train_rows: np.ndarray, dim: int = 16, steps: int = 300,
@@ -88,11 +105,12 @@ def split_triplets(data_dir):
     return test, train, train_rows, ids, truth
 
 
-def headroom_rows(cfg: SynthConfig, n_bootstrap: int = 1000) -> list[str]:
-    """One table row per feature set: base, + linear BGS with its paired gain (95 % CI over
-    held-out clips), + MLP BGS and its gain."""
+def headroom_rows(cfg: SynthConfig, n_bootstrap: int = 1000, only: str = "") -> list[str]:
+    """One table row per feature set (those whose name contains ``only``): base, + linear BGS
+    with its paired gain (95 % CI over held-out clips), + MLP BGS and its gain."""
     test, train, train_rows, ids, truth = _split(cfg)
     sets = {**feature_sets(build_scenes(cfg), cfg.frames), "latents (upper reference)": truth.latent}
+    sets = {k: v for k, v in sets.items() if only in k}
 
     def emb(x):
         return Embeddings.from_array(ids, x)
@@ -128,6 +146,7 @@ def main(argv=None) -> None:
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--seeds", default="0", help="comma-separated dataset seeds, e.g. 0,1,2")
     ap.add_argument("--n-bootstrap", type=int, default=1000)
+    ap.add_argument("--only", default="", help="run only the feature sets whose name contains this")
     args = ap.parse_args(argv)
     print("| features | seed | base 3-way, RSA | + linear BGS | gain (95 % CI over held-out clips) "
           "| + MLP BGS | gain |")
@@ -135,7 +154,7 @@ def main(argv=None) -> None:
     for seed in (int(s) for s in args.seeds.split(",")):
         cfg = SynthConfig(seed=seed, n_clips=args.clips, n_participants=args.participants,
                           test_share=args.test_share, frames=args.frames, render=False)
-        for row in headroom_rows(cfg, args.n_bootstrap):
+        for row in headroom_rows(cfg, args.n_bootstrap, args.only):
             print(row, flush=True)
 
 

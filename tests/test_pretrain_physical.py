@@ -163,3 +163,25 @@ def test_probes_compare_with_a_random_copy(tmp_path):
                                    "pearson_r_random"}
     # different models, different features: the two columns are not the same numbers
     assert not np.allclose(scores["r2_pretrained"], scores["r2_random"])
+
+
+def test_heading_weight_keeps_the_default_key_and_weights_the_loss():
+    import torch
+
+    from bgs.pretrain.physical import _loss
+
+    assert "heading_weight" not in PhysicalConfig().to_dict()
+    heavy = replace(TINY, heading_weight=4.0)
+    assert heavy.key() != TINY.key() and PhysicalConfig.from_dict(heavy.to_dict()) == heavy
+    with pytest.raises(ConfigError, match="heading_weight"):
+        PhysicalConfig(heading_weight=-1.0)
+    g = torch.Generator().manual_seed(0)
+    c = len(DENSE_NAMES)
+    dense, target = torch.randn(2, 3, 2, 2, c, generator=g), torch.randn(2, 3, 2, 2, c, generator=g)
+    cls = torch.randn(2, c, generator=g)
+    per_channel = [((dense[..., k] - target[..., k]) ** 2).mean()
+                   + ((cls[:, k] - target[..., k].mean(dim=(1, 2, 3))) ** 2).mean() for k in range(c)]
+    weights = [4.0 if n in ("heading_x", "heading_y") else 1.0 for n in DENSE_NAMES]
+    want = sum(w * e for w, e in zip(weights, per_channel)) / c
+    assert float(_loss((dense, cls, None), target, None, heavy)) == pytest.approx(float(want), rel=1e-5)
+    assert float(_loss((dense, cls, None), target, None, TINY)) == pytest.approx(float(sum(per_channel) / c), rel=1e-5)

@@ -19,6 +19,7 @@ from torch import nn
 
 from bgs.errors import ConfigError
 from bgs.models.attention_impl import DEFAULT_ATTENTION, check_attention, current_attention, set_attention
+from bgs.models.conv_stem import has_conv_stem, load_timesformer
 from bgs.models.registry import BackboneKind, ModelSpec
 
 DEFAULT_LAYER = "embeddings"
@@ -249,6 +250,8 @@ def _from_pretrained(spec: ModelSpec, cls) -> nn.Module:
     source = _resolved_source(spec)
     check_model_folder(ModelSpec(spec.kind, source))
     try:
+        if spec.kind.name == "timesformer" and has_conv_stem(source):  # bgs's own stem
+            return load_timesformer(source)
         return cls.from_pretrained(source, attn_implementation="eager")
     except Exception as exc:  # noqa: BLE001 - OSError, ValueError, SafetensorError, JSON errors
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

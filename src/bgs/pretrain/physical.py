@@ -28,6 +28,7 @@ encoded to H.264 and decoded through the clip store exactly as the demo's clips 
 The folder is an ordinary ``save_pretrained`` folder of the encoder (``TimesformerModel``)::
 
     <folder>/config.json, model.safetensors   the encoder
+    <folder>/readout.safetensors               the per-token read-out (bgs.pretrain.readout)
     <folder>/preprocessor_config.json          image_mean / image_std (ImageNet) and size
     <folder>/pretraining.json                  PhysicalConfig, loss curves, seconds
 
@@ -56,6 +57,7 @@ from bgs.io import write_json
 from bgs.models.registry import IMAGENET_MEAN, IMAGENET_STD
 from bgs.pretrain.config import PretrainConfig
 from bgs.pretrain.folder import building_folder, complete, default_cache_dir, quiet_progress_bars, torch_threads
+from bgs.pretrain.readout import save_readout
 
 #: Bumped whenever the same PhysicalConfig would train a different model.
 PHYSICAL_VERSION = 3  # 2: clips encoded without macroblock-tree rate control; 3: TimeSformer, local targets
@@ -91,7 +93,10 @@ class PhysicalConfig(PretrainConfig):
     linear warm-up then cosine decay, ``steps`` steps of ``batch`` clips drawn from
     ``n_clips`` synthetic clips; ``n_val`` more clips, never trained on, measure the loss every
     ``log_every`` steps. ``cue_weight`` > 0 adds a CLS read-out of the visible cues
-    (:func:`clip_cues`; tried and not kept: docs/pretraining.md).
+    (:func:`clip_cues`; tried and not kept: docs/pretraining.md). ``stem_channels`` > 0 puts
+    ``stem_layers`` 3×3 convolutions before the patch embedding (:mod:`bgs.models.conv_stem`),
+    ``heading_weight`` weights the heading channels of the per-token loss (both measured in
+    docs/pretraining.md; the defaults, none and 1, keep the cache key of configs before them).
     """
 
     VERSION: ClassVar[int] = PHYSICAL_VERSION
@@ -117,12 +122,27 @@ class PhysicalConfig(PretrainConfig):
     # > 0: the CLS also reads the five visible cues of the shown motion (clip_cues), centred
     # and scaled over the training clips, with this weight beside the per-token loss
     cue_weight: float = 0.0
+    # > 0: a conv stem (bgs.models.conv_stem) of stem_layers 3×3 convolutions of this many
+    # channels at full resolution before the patch embedding
+    stem_channels: int = 0
+    stem_layers: int = 2
+    # the per-token loss's weight on the heading channels (heading_x, heading_y)
+    heading_weight: float = 1.0
 
     def to_dict(self) -> dict:
         d = super().to_dict()
         if not d["cue_weight"]:
             del d["cue_weight"]  # configs from before the field keep their cache key
+        if not d["stem_channels"]:
+            del d["stem_channels"], d["stem_layers"]
+        if d["heading_weight"] == 1.0:
+            del d["heading_weight"]
         return d
+
+    @property
+    def stem(self) -> list[int]:
+        """The conv stem's widths (empty: none)."""
+        return [self.stem_channels] * self.stem_layers if self.stem_channels else []
 
     def __post_init__(self):
         for f in fields(self):
@@ -143,8 +163,11 @@ class PhysicalConfig(PretrainConfig):
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"PhysicalConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if min(self.seed, self.warmup, self.n_val) < 0 or self.weight_decay < 0 or not self.lr > 0:
-            raise ConfigError("PhysicalConfig: seed, warmup, n_val and weight_decay must be >= 0, lr > 0")
+        if self.stem_channels < 0 or self.stem_layers < 1:
+            raise ConfigError("PhysicalConfig: stem_channels must be >= 0 and stem_layers >= 1")
+        if min(self.seed, self.warmup, self.n_val, self.heading_weight, self.weight_decay) < 0 or not self.lr > 0:
+            raise ConfigError("PhysicalConfig: seed, warmup, n_val, heading_weight and weight_decay "
+                              "must be >= 0, lr > 0")
         if self.size % self.patch or self.frames % self.tubelet:
             raise ConfigError(f"PhysicalConfig: size {self.size} must be a multiple of patch "
                               f"{self.patch} and frames {self.frames} of tubelet {self.tubelet}. "
@@ -302,8 +325,10 @@ def _model_class():
 
             self.config = config
             from bgs.models.attention_impl import set_attention
+            from bgs.models.conv_stem import add_conv_stem
 
             self.encoder = transformers.TimesformerModel(config.timesformer_config())
+            add_conv_stem(self.encoder, config.stem)
             set_attention(self.encoder, "sdpa")  # bgs's fused kernel; the same weights
             _init_patch_filters(self.encoder, config)
             self.dense = nn.Linear(config.hidden, len(DENSE_NAMES))
@@ -330,16 +355,19 @@ def _init_patch_filters(encoder, config: PhysicalConfig) -> None:
     tokens learn where they are, not what they show."""
     import torch
 
+    from bgs.models.conv_stem import patch_projection
+
     with torch.no_grad():
-        encoder.embeddings.patch_embeddings.projection.weight.mul_(config.patch_init_scale)
+        patch_projection(encoder).weight.mul_(config.patch_init_scale)
 
 
-def _standardised(targets: np.ndarray, n_train: int) -> np.ndarray:
-    """Each channel divided by its root mean square over the training clips' tokens (no
-    centring, so a token without agents stays 0; a constant-zero channel is left as it is)."""
+def _target_scale(targets: np.ndarray, n_train: int) -> np.ndarray:
+    """Each channel's root mean square over the training clips' tokens (1 for a constant-zero
+    channel): the targets are divided by it, without centring, so a token without agents
+    stays 0."""
     flat = targets[:n_train].reshape(-1, targets.shape[-1])
     rms = np.sqrt((flat ** 2).mean(axis=0))
-    return targets / np.where(rms > 1e-8, rms, 1.0)
+    return np.where(rms > 1e-8, rms, 1.0)
 
 
 def _centred(values: np.ndarray, n_train: int) -> np.ndarray:
@@ -369,9 +397,18 @@ def _cue_errors(out, cues):
     return ((out[2] - cues) ** 2).mean(dim=0)
 
 
+def _channel_weights(config: PhysicalConfig) -> np.ndarray:
+    """Each per-token channel's weight in the loss: ``heading_weight`` for the heading."""
+    return np.array([config.heading_weight if n in ("heading_x", "heading_y") else 1.0 for n in DENSE_NAMES])
+
+
 def _loss(out, target, cues, config: PhysicalConfig):
-    """The per-token and CLS losses, plus ``cue_weight`` times the cue loss."""
-    loss = _channel_errors(out, target).mean()
+    """The per-token and CLS losses (the heading channels weighted by ``heading_weight``),
+    plus ``cue_weight`` times the cue loss."""
+    errors = _channel_errors(out, target)
+    if config.heading_weight != 1.0:
+        errors = errors * errors.new_tensor(_channel_weights(config))
+    loss = errors.mean()
     return loss + config.cue_weight * _cue_errors(out, cues).mean() if config.cue_weight else loss
 
 
@@ -477,7 +514,9 @@ def pretrain_physical(out_dir: str | os.PathLike, config: PhysicalConfig | None 
         n = config.n_clips + config.n_val
         frames, scenes, masks = synthetic_clips(tmp / "work", PHYSICAL_SEED_OFFSET + config.seed, n,
                                                 config.frames, config.size, "phys", report)
-        targets = _standardised(physical_targets(scenes, masks, config), config.n_clips)
+        raw = physical_targets(scenes, masks, config)
+        scale = _target_scale(raw, config.n_clips)
+        targets = raw / scale
         cues = _centred(clip_cues(scenes), config.n_clips) if config.cue_weight else None
         t_data = time.perf_counter() - t0
         with torch_threads(threads):
@@ -487,6 +526,7 @@ def pretrain_physical(out_dir: str | os.PathLike, config: PhysicalConfig | None 
         encoder.config.architectures = ["TimesformerModel"]
         with quiet_progress_bars():
             encoder.save_pretrained(tmp)
+        save_readout(tmp, result["model"].dense, scale)
         write_json(tmp / "preprocessor_config.json", config.preprocessor())
         curve = result["curve"]
         doc = {

@@ -56,11 +56,13 @@ def save_random_copy(config: PhysicalConfig, folder: str | Path) -> Path:
     import transformers
 
     from bgs.io import write_json
+    from bgs.models.conv_stem import add_conv_stem
 
     folder = Path(folder)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = transformers.TimesformerModel(config.timesformer_config())
+        add_conv_stem(model, config.stem)
     model.config.architectures = ["TimesformerModel"]
     model.save_pretrained(folder)
     write_json(folder / "preprocessor_config.json", config.preprocessor())
