@@ -119,6 +119,34 @@ def test_the_default_config_keeps_the_cls(tmp_path):
     assert backbone.readout is None and backbone.hidden_size == 32
 
 
+def test_pooling_field_keys_and_validation():
+    from dataclasses import replace
+
+    from bgs.errors import ConfigError
+    from bgs.pretrain.physical import PhysicalConfig
+
+    tiny = PhysicalConfig(**TINY)
+    pooled = replace(tiny, pooling=1)
+    assert pooled.key() != tiny.key() and PhysicalConfig.from_dict(pooled.to_dict()) == pooled
+    with pytest.raises(ConfigError, match="pooling"):
+        PhysicalConfig(pooling=3)
+
+
+def test_a_folder_asking_for_the_pooling_without_its_read_out_is_refused(pooled_folder, tmp_path):
+    import shutil
+
+    from bgs.errors import BGSError
+    from bgs.models.moment_readout import READOUT_FILE
+    from bgs.models.registry import parse_model
+    from bgs.models.vision import load_vision_backbone
+
+    copy = tmp_path / "copy"
+    shutil.copytree(pooled_folder, copy)
+    (copy / READOUT_FILE).unlink()
+    with pytest.raises(BGSError, match="readout.safetensors is missing"):
+        load_vision_backbone(parse_model(f"timesformer:{copy}"))
+
+
 def test_a_lora_step_changes_the_pooled_moments(pooled_folder):
     """A step of LoRA (the BGS model's wrapping, through its projection head) on a loss of
     the moment features alone reaches the encoder through the frozen read-out and the pooling."""

@@ -42,7 +42,8 @@ def load_readout(folder: str | Path) -> dict:
     path = Path(folder) / READOUT_FILE
     if not path.is_file():
         raise BGSError(f"{path} is missing: the folder was pre-trained before the per-token read-out "
-                       f"was saved. Fix: delete the folder and pre-train again")
+                       f"was saved, or exported without it. Fix: pre-train the folder again, or copy "
+                       f"{READOUT_FILE} from the pre-trained folder it was fine-tuned from")
     return load_file(str(path))
 
 
