@@ -12,7 +12,8 @@ store and embedded through the registry (the CLS token, as the demo embeds). Rep
   with the triplet loss on the training clips' triplets, on the standardised embedding) over
   the raw registry embedding (the demo's base: the CLS, or for a folder pre-trained with
   ``pooling=1`` the CLS ‖ the moment pooling), paired on the held-out triplets, 95 % CI over held-out clips;
-- the base's own held-out 3-way accuracy and RSA, as the demo embeds (``base_as_embedded``);
+- the base's own held-out 3-way accuracy and RSA, as the demo embeds (``base_as_embedded``),
+  and for a base that is not the CLS alone the CLS's and the base's paired gain over it;
 - the pre-training's CPU seconds.
 
     python benchmarks/backbone_probe.py [--set patch=4 --set stem_channels=16 --set pooling=1 ...] [--seed 0]
@@ -183,9 +184,26 @@ def probe_row(folder: Path, synth: SynthConfig, work: Path, n_bootstrap: int = 1
                      "raw": [round(raw["ooo_accuracy"]["value"], 3), round(raw["rsa_spearman"]["value"], 3)],
                      "head_gain_over_base": {k: [round(d[k]["value"], 3), *(round(v, 3) for v in d[k]["ci_stimuli"])]
                                             for k in ("ooo_accuracy", "rsa_spearman")}}
-    as_used = evaluate_embeddings(base, test, metric="cosine", n_bootstrap=0, n_permutations=0, seed=synth.seed)
     return {"embeddings": out, "n_test_triplets": int(len(test.odd)),
-            "base_as_embedded": [round(as_used["ooo_accuracy"]["value"], 3), round(as_used["rsa_spearman"]["value"], 3)]}
+            **as_embedded(sets, ids, test, n_bootstrap, synth.seed)}
+
+
+def as_embedded(sets: dict, ids, test, n_bootstrap: int, seed: int) -> dict:
+    """The base's held-out 3-way accuracy and RSA as the demo embeds (not standardised) and,
+    when the base is not the CLS alone, the CLS's and the base's paired gain over it."""
+    def score(name):
+        d = evaluate_embeddings(Embeddings.from_array(ids, sets[name]), test, metric="cosine",
+                                n_bootstrap=0, n_permutations=0, seed=seed)
+        return [round(d["ooo_accuracy"]["value"], 3), round(d["rsa_spearman"]["value"], 3)]
+
+    out = {"base_as_embedded": score(BASE)}
+    if "CLS" in sets and sets["CLS"].shape != sets[BASE].shape:
+        d = compare_embeddings(Embeddings.from_array(ids, sets[BASE]), Embeddings.from_array(ids, sets["CLS"]),
+                               test, n_bootstrap=n_bootstrap, seed=seed)
+        out["cls_as_embedded"] = score("CLS")
+        out["base_gain_over_cls"] = {k: [round(d[k]["value"], 3), *(round(v, 3) for v in d[k]["ci_stimuli"])]
+                                     for k in ("ooo_accuracy", "rsa_spearman")}
+    return out
 
 
 def _parse_sets(pairs: list[str]) -> dict:
