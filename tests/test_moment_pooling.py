@@ -98,9 +98,11 @@ def test_registry_embedding_is_cls_and_the_scaled_pooling(pooled_folder):
     with torch.no_grad():
         got = backbone(backbone.preprocess(clips))["embeddings"].numpy()
         cls = load_timesformer(pooled_folder)(backbone.preprocess(clips)).last_hidden_state[:, 0].numpy()
-    scale = load_readout(pooled_folder)["feature_scale"].numpy()
-    assert scale.shape == (len(mp.POOLED_NAMES),) and (scale > 0).all() and not np.allclose(scale, 1)
-    moments = pooled_moments(token_predictions(pooled_folder, clips), DENSE_NAMES) / scale
+    r = load_readout(pooled_folder)
+    shift, scale = r["feature_shift"].numpy(), r["feature_scale"].numpy()
+    assert scale.shape == shift.shape == (len(mp.POOLED_NAMES),)
+    assert (scale > 0).all() and not np.allclose(scale, 1) and not np.allclose(shift, 0)
+    moments = (pooled_moments(token_predictions(pooled_folder, clips), DENSE_NAMES) - shift) / scale
     assert got.shape == (3, backbone.hidden_size)
     np.testing.assert_allclose(got[:, :32], cls, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got[:, 32:], moments, rtol=1e-4, atol=1e-4)

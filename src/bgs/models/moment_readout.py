@@ -3,13 +3,14 @@
 A folder pre-trained with a per-token read-out (``bgs.pretrain.readout``) holds
 ``readout.safetensors``: ``weight`` (channels, hidden), ``bias`` and ``scale`` (channels,),
 so that ``(token @ weight.T + bias) * scale`` is each token's prediction in raw units, and,
-when the pre-training asked for the pooling, ``feature_scale`` (features,). Its
+when the pre-training asked for the pooling, ``feature_shift`` and ``feature_scale`` (features,). Its
 ``config.json`` then names the pooling (:data:`POOLING_KEY`: ``"cls+moments"`` or
 ``"moments"``), the read-out's channels (:data:`CHANNELS_KEY`) and the frames per target
 slice (:data:`TUBELET_KEY`). The registry's embedding of such a folder is the CLS
 concatenated with (or replaced by) the moment pooling (:mod:`bgs.models.moment_pooling`) of
-the read-out's predictions, each feature divided by its ``feature_scale`` (fixed at
-pre-training time from the training clips, so a moment feature varies as much as a CLS
+the read-out's predictions, each feature less its ``feature_shift`` and divided by its
+``feature_scale`` (fixed at pre-training time from the training clips: their mean, and their
+sd over the CLS dimensions' mean sd, so a moment feature varies about 0 as much as a CLS
 dimension does).
 
 The read-out's tensors are buffers of :class:`MomentReadout`: frozen, so fine-tuning (LoRA
@@ -42,7 +43,7 @@ def load_readout(folder: str | Path) -> dict:
     path = Path(folder) / READOUT_FILE
     if not path.is_file():
         raise BGSError(f"{path} is missing: the folder was pre-trained before the per-token read-out "
-                       f"was saved, or exported without it. Fix: pre-train the folder again, or copy "
+                       f"was saved, or exported without it. Fix: delete the folder and pre-train again, or copy "
                        f"{READOUT_FILE} from the pre-trained folder it was fine-tuned from")
     return load_file(str(path))
 
@@ -61,11 +62,12 @@ class MomentReadout(nn.Module):
         n_features = len(POOLED_NAMES)
         for name in ("weight", "bias", "scale"):
             self.register_buffer(name, tensors[name].float().clone(), persistent=False)
-        scale = tensors.get("feature_scale", torch.ones(n_features))
-        if scale.shape != (n_features,):
-            raise BGSError(f"{READOUT_FILE}: feature_scale has shape {tuple(scale.shape)}, the pooling "
-                           f"gives {n_features} features. Fix: pre-train the folder again")
-        self.register_buffer("feature_scale", scale.float().clone(), persistent=False)
+        for name, default in (("feature_shift", torch.zeros(n_features)), ("feature_scale", torch.ones(n_features))):
+            value = tensors.get(name, default)
+            if value.shape != (n_features,):
+                raise BGSError(f"{READOUT_FILE}: {name} has shape {tuple(value.shape)}, the pooling "
+                               f"gives {n_features} features. Fix: pre-train the folder again")
+            self.register_buffer(name, value.float().clone(), persistent=False)
 
     def out_dim(self, hidden: int) -> int:
         """The pooled embedding's width for an encoder of width ``hidden``."""
@@ -82,7 +84,8 @@ class MomentReadout(nn.Module):
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """(B, out_dim): the CLS ‖ scaled moments, or the scaled moments alone. The pooling
         runs in float64: its spreads are differences of near-equal sums (few values per clip)."""
-        moments = pooled_moments(self.tokens(hidden).double(), self.channels) / self.feature_scale.double()
+        moments = pooled_moments(self.tokens(hidden).double(), self.channels)
+        moments = (moments - self.feature_shift.double()) / self.feature_scale.double()
         moments = moments.to(hidden.dtype)
         return moments if self.pooling == "moments" else torch.cat([hidden[:, 0], moments], dim=1)
 

@@ -29,16 +29,17 @@ from bgs.models.moment_readout import (  # noqa: F401 - re-exported names
 MIN_FEATURE_SD = 1e-6
 
 
-def save_readout(folder: Path, linear, scale: np.ndarray, feature_scale: np.ndarray | None = None) -> None:
+def save_readout(folder: Path, linear, scale: np.ndarray, features: tuple | None = None) -> None:
     """Write the per-token read-out (a ``torch.nn.Linear``), the targets' scale and, for the
-    pooled embedding, the moment features' scale."""
+    pooled embedding, the moment features' (shift, scale)."""
     import torch
     from safetensors.torch import save_file
 
     tensors = {"weight": linear.weight.detach().contiguous(), "bias": linear.bias.detach().contiguous(),
                "scale": torch.as_tensor(scale, dtype=torch.float32).contiguous()}
-    if feature_scale is not None:
-        tensors["feature_scale"] = torch.as_tensor(feature_scale, dtype=torch.float32).contiguous()
+    if features is not None:
+        for name, value in zip(("feature_shift", "feature_scale"), features):
+            tensors[name] = torch.as_tensor(value, dtype=torch.float32).contiguous()
     save_file(tensors, str(folder / READOUT_FILE))
 
 
@@ -67,10 +68,10 @@ def token_predictions(folder: str | Path, frames: np.ndarray, batch: int = 16) -
     return np.concatenate([readout.tokens(h).numpy() for h in _hidden_states(folder, frames, batch)])
 
 
-def pooling_scales(folder: str | Path, frames: np.ndarray, batch: int = 16) -> np.ndarray:
-    """Each moment feature's scale: its sd over ``frames`` (the training clips) over the CLS
-    dimensions' mean sd, so that a scaled feature varies as much as a CLS dimension does
-    (1 for a feature that does not vary)."""
+def pooling_scales(folder: str | Path, frames: np.ndarray, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Each moment feature's (shift, scale): its mean over ``frames`` (the training clips),
+    and its sd over the CLS dimensions' mean sd, so that a scaled feature varies about 0 as
+    much as a CLS dimension does (scale 1 for a feature that does not vary)."""
     import torch
     from transformers import TimesformerConfig
 
@@ -79,13 +80,13 @@ def pooling_scales(folder: str | Path, frames: np.ndarray, batch: int = 16) -> n
     hidden = pooled.shape[1] - len(readout.feature_scale)
     cls_sd = pooled[:, :hidden].std(axis=0).mean()
     sd = pooled[:, hidden:].std(axis=0)
-    return np.where(sd > MIN_FEATURE_SD, sd / cls_sd, 1.0)
+    return pooled[:, hidden:].mean(axis=0), np.where(sd > MIN_FEATURE_SD, sd / cls_sd, 1.0)
 
 
 def save_pooling(folder: Path, linear, scale: np.ndarray, frames: np.ndarray, pooling: str, tubelet: int,
                  channels) -> None:
     """Make the moment pooling the registry embedding of a folder whose encoder and read-out
-    are saved: the features' scales from ``frames`` (the training clips) into the read-out
+    are saved: the features' shifts and scales from ``frames`` (the training clips) into the read-out
     file, and the pooling, channels and tubelet into its ``config.json``."""
     path = Path(folder) / "config.json"
     config = json.loads(path.read_text())
