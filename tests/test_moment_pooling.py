@@ -12,10 +12,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from moments_reference import grid_features as ref_grid_features
-from moments_reference import moment_features as ref_moment_features
 
 from bgs.models import moment_pooling as mp
+from moments_reference import grid_features as ref_grid_features
+from moments_reference import moment_features as ref_moment_features
 
 CHANNELS = ("coverage", "agents", "x", "y", "r2", "heading_x", "heading_y", "speed")
 
@@ -152,9 +152,9 @@ def test_a_folder_asking_for_the_pooling_without_its_read_out_is_refused(pooled_
 def test_a_lora_step_changes_the_pooled_moments(pooled_folder):
     """A step of LoRA (the BGS model's wrapping, through its projection head) on a loss of
     the moment features alone reaches the encoder through the frozen read-out and the pooling."""
-    from bgs.train.config import ModelConfig
     from bgs.models.registry import parse_model
     from bgs.models.vision import load_vision_backbone
+    from bgs.train.config import ModelConfig
     from bgs.train.model import BGSModel
 
     spec = parse_model(f"timesformer:{pooled_folder}")
