@@ -10,10 +10,13 @@ store and embedded through the registry (the CLS token, as the demo embeds). Rep
   from the embedding, over all the demo's clips;
 - the held-out gain of a frozen linear head (``physical_headroom.fit_projection``: trained
   with the triplet loss on the training clips' triplets, on the standardised embedding) over
-  the raw CLS embedding (the demo's base), paired on the held-out triplets, 95 % CI over held-out clips;
+  the raw registry embedding (the demo's base: the CLS, or for a folder pre-trained with
+  ``pooling=1`` the CLS ‖ the moment pooling), paired on the held-out triplets, 95 % CI over held-out clips;
+- the base's own held-out 3-way accuracy and RSA, as the demo embeds (``base_as_embedded``),
+  and for a base that is not the CLS alone the CLS's and the base's paired gain over it;
 - the pre-training's CPU seconds.
 
-    python benchmarks/backbone_probe.py [--set patch=4 --set stem_channels=16 ...] [--seed 0]
+    python benchmarks/backbone_probe.py [--set patch=4 --set stem_channels=16 --set pooling=1 ...] [--seed 0]
         [--folder <a pre-trained folder of that config>] [--keep <folder>] [--swap]
 
 With a saved per-token read-out (``readout.safetensors``: folders pre-trained since it is
@@ -40,7 +43,7 @@ from bgs.embeddings import Embeddings  # noqa: E402
 from bgs.metrics.evaluate import evaluate_embeddings  # noqa: E402
 from bgs.metrics.paired import compare_embeddings  # noqa: E402
 from bgs.metrics.probes import linear_probe  # noqa: E402
-from bgs.pretrain.moments import grid_features, moment_features  # noqa: E402
+from bgs.pretrain.moments import pooled_moments as pool_tokens  # noqa: E402
 from bgs.pretrain.physical import (  # noqa: E402
     DENSE_NAMES,
     PhysicalConfig,
@@ -49,7 +52,7 @@ from bgs.pretrain.physical import (  # noqa: E402
     pretrain_physical,
 )
 from bgs.pretrain.physical_probes import pooled_features  # noqa: E402
-from bgs.pretrain.readout import READOUT_FILE, token_predictions  # noqa: E402
+from bgs.pretrain.readout import POOLING_KEY, READOUT_FILE, token_predictions  # noqa: E402
 from bgs.synthetic import SynthConfig, make_dataset  # noqa: E402
 from bgs.synthetic.dataset import build_scenes  # noqa: E402
 from bgs.synthetic.scenes import CUE_NAMES  # noqa: E402
@@ -73,20 +76,28 @@ STATE_GROUPS = {"position": ("x", "y"), "heading": ("heading_x", "heading_y"), "
 
 def pooled_moments(tokens: np.ndarray) -> np.ndarray:
     """The moment pooling of per-token channels: the states' moments and the grid spread."""
-    return np.concatenate([moment_features(tokens, DENSE_NAMES), grid_features(tokens[..., 0])], axis=1)
+    return pool_tokens(tokens, DENSE_NAMES)
+
+
+#: The base of the gains: the registry's embedding (the demo embeds with it).
+BASE = "registry embedding"
 
 
 def embedding_sets(folder: Path, frames: np.ndarray) -> dict[str, np.ndarray]:
-    """Named (clips, features) embeddings of the demo's clips: the CLS (the registry's
-    embedding); with a saved per-token read-out also its moment pooling
-    (:func:`pooled_moments`; all, and without the heading features) and the CLS concatenated
-    with it."""
-    cls = pooled_features(folder, frames)
+    """Named (clips, features) embeddings of the demo's clips: the registry's embedding (the
+    base: the CLS, or CLS ‖ moments for a folder whose config asks for it); with a saved
+    per-token read-out also the CLS, its moment pooling (:func:`pooled_moments`; all, and
+    without the heading features) and the CLS concatenated with it."""
+    base = pooled_features(folder, frames)
     if not (folder / READOUT_FILE).is_file():
-        return {"CLS": cls}
+        return {BASE: base}
+    model_config = json.loads((folder / "config.json").read_text())
     moments = pooled_moments(token_predictions(folder, frames))
-    return {"CLS": cls, "moments": moments, "moments without heading": moments[:, NO_HEADING],
-            "CLS ‖ moments": np.concatenate([cls, moments], axis=1)}
+    sets = {BASE: base, "moments": moments, "moments without heading": moments[:, NO_HEADING]}
+    if model_config.get(POOLING_KEY) != "moments":  # the base starts with the CLS
+        cls = base[:, :model_config["hidden_size"]]
+        sets.update({"CLS": cls, "CLS ‖ moments": np.concatenate([cls, moments], axis=1)})
+    return sets
 
 
 def with_states(tokens: np.ndarray, source: np.ndarray, names) -> np.ndarray:
@@ -149,7 +160,7 @@ def probe_row(folder: Path, synth: SynthConfig, work: Path, n_bootstrap: int = 1
               swap: PhysicalConfig | None = None) -> dict:
     """Per embedding (:func:`embedding_sets`, and with ``swap`` — the folder's config —
     :func:`swapped_sets`): cue R², its raw score, and the frozen linear head's paired
-    held-out gain over the raw CLS (the demo's base)."""
+    held-out gain over the raw registry embedding (the demo's base)."""
     data_dir = work / "demo"
     make_dataset(data_dir, synth)
     test, train, train_rows, ids, _ = split_triplets(data_dir)
@@ -159,7 +170,7 @@ def probe_row(folder: Path, synth: SynthConfig, work: Path, n_bootstrap: int = 1
         sets.update(swapped_sets(token_predictions(folder, frames), exact_tokens(data_dir, synth, swap)))
     cues = pd.DataFrame(clip_cues(build_scenes(synth)), columns=list(CUE_NAMES),
                         index=pd.Index(ids, name="id"))
-    cls = Embeddings.from_array(ids, sets["CLS"])
+    base = Embeddings.from_array(ids, sets[BASE])
     out = {}
     for name, x in sets.items():
         mu, sd = x[train_rows].mean(axis=0), x[train_rows].std(axis=0) + 1e-8
@@ -168,12 +179,31 @@ def probe_row(folder: Path, synth: SynthConfig, work: Path, n_bootstrap: int = 1
         head = fit_projection(xs, train, train_rows, seed=synth.seed)
         raw = evaluate_embeddings(Embeddings.from_array(ids, xs), test, metric="cosine", n_bootstrap=0,
                                   n_permutations=0, seed=synth.seed)
-        d = compare_embeddings(Embeddings.from_array(ids, head), cls, test, n_bootstrap=n_bootstrap, seed=synth.seed)
+        d = compare_embeddings(Embeddings.from_array(ids, head), base, test, n_bootstrap=n_bootstrap, seed=synth.seed)
         out[name] = {"cue_r2": {k: round(float(r2[k]), 3) for k in CUE_NAMES},
                      "raw": [round(raw["ooo_accuracy"]["value"], 3), round(raw["rsa_spearman"]["value"], 3)],
-                     "head_gain_over_cls": {k: [round(d[k]["value"], 3), *(round(v, 3) for v in d[k]["ci_stimuli"])]
+                     "head_gain_over_base": {k: [round(d[k]["value"], 3), *(round(v, 3) for v in d[k]["ci_stimuli"])]
                                             for k in ("ooo_accuracy", "rsa_spearman")}}
-    return {"embeddings": out, "n_test_triplets": int(len(test.odd))}
+    return {"embeddings": out, "n_test_triplets": int(len(test.odd)),
+            **as_embedded(sets, ids, test, n_bootstrap, synth.seed)}
+
+
+def as_embedded(sets: dict, ids, test, n_bootstrap: int, seed: int) -> dict:
+    """The base's held-out 3-way accuracy and RSA as the demo embeds (not standardised) and,
+    when the base is not the CLS alone, the CLS's and the base's paired gain over it."""
+    def score(name):
+        d = evaluate_embeddings(Embeddings.from_array(ids, sets[name]), test, metric="cosine",
+                                n_bootstrap=0, n_permutations=0, seed=seed)
+        return [round(d["ooo_accuracy"]["value"], 3), round(d["rsa_spearman"]["value"], 3)]
+
+    out = {"base_as_embedded": score(BASE)}
+    if "CLS" in sets and sets["CLS"].shape != sets[BASE].shape:
+        d = compare_embeddings(Embeddings.from_array(ids, sets[BASE]), Embeddings.from_array(ids, sets["CLS"]),
+                               test, n_bootstrap=n_bootstrap, seed=seed)
+        out["cls_as_embedded"] = score("CLS")
+        out["base_gain_over_cls"] = {k: [round(d[k]["value"], 3), *(round(v, 3) for v in d[k]["ci_stimuli"])]
+                                     for k in ("ooo_accuracy", "rsa_spearman")}
+    return out
 
 
 def _parse_sets(pairs: list[str]) -> dict:

@@ -61,10 +61,13 @@ class VisionBackbone(nn.Module):
     """A registered video or image model with its normalisation, frame count and pooling."""
 
     def __init__(self, kind: BackboneKind, model: nn.Module, frames: int, size: int,
-                 mean: Sequence[float], std: Sequence[float], source: str = ""):
+                 mean: Sequence[float], std: Sequence[float], source: str = "",
+                 readout: nn.Module | None = None):
         super().__init__()
         self.kind = kind
         self.model = model
+        # a bgs.models.moment_readout.MomentReadout: the pooled embedding, instead of the kind's
+        self.readout = readout
         self.frames = frames
         self.size = size
         self.source = source
@@ -81,7 +84,9 @@ class VisionBackbone(nn.Module):
 
     @property
     def hidden_size(self) -> int:
-        return int(self.model.config.hidden_size)
+        """The pooled embedding's width (the encoder's, plus the moment features with a read-out)."""
+        hidden = int(self.model.config.hidden_size)
+        return self.readout.out_dim(hidden) if self.readout is not None else hidden
 
     @property
     def n_layers(self) -> int:
@@ -174,7 +179,9 @@ class VisionBackbone(nn.Module):
                 result[name] = self._temporal(out, b, t)
                 continue
             if name == DEFAULT_LAYER:
-                if self.kind.pooling == "pooler":
+                if self.readout is not None:
+                    pooled = self.readout(out.last_hidden_state)
+                elif self.kind.pooling == "pooler":
                     pooled = out.pooler_output
                 else:
                     pooled = self._pool(out.last_hidden_state, self.kind.pooling)
@@ -276,6 +283,15 @@ def _resolved_source(spec: ModelSpec) -> str:
     return spec.source
 
 
+def _moment_readout(kind, folder: Path, config):
+    """The read-out pooling a ``timesformer:`` folder's config asks for (None: the CLS)."""
+    from bgs.models.moment_readout import configured_pooling, readout_from_folder
+
+    if kind.name != "timesformer" or not configured_pooling(config):
+        return None
+    return readout_from_folder(folder, config)
+
+
 def load_vision_backbone(spec: ModelSpec, frames: int | None = None, device: str = "cpu",
                          attention: str = DEFAULT_ATTENTION,
                          attn_implementation: str | None = None,
@@ -326,5 +342,5 @@ def load_vision_backbone(spec: ModelSpec, frames: int | None = None, device: str
     folder = Path(_resolved_source(spec))
     mean, std = _preprocessor_stats(folder) if folder.is_dir() else (None, None)
     backbone = VisionBackbone(kind, model, frames, size, mean or kind.mean, std or kind.std,
-                              str(spec))
+                              str(spec), _moment_readout(kind, folder, config))
     return backbone.to(device).eval()

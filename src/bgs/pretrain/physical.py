@@ -54,10 +54,11 @@ import numpy as np
 
 from bgs.errors import BGSError, ConfigError
 from bgs.io import write_json
+from bgs.models.moment_readout import POOLINGS
 from bgs.models.registry import IMAGENET_MEAN, IMAGENET_STD
 from bgs.pretrain.config import PretrainConfig
 from bgs.pretrain.folder import building_folder, complete, default_cache_dir, quiet_progress_bars, torch_threads
-from bgs.pretrain.readout import save_readout
+from bgs.pretrain.readout import save_pooling, save_readout
 
 #: Bumped whenever the same PhysicalConfig would train a different model.
 PHYSICAL_VERSION = 3  # 2: clips encoded without macroblock-tree rate control; 3: TimeSformer, local targets
@@ -97,6 +98,9 @@ class PhysicalConfig(PretrainConfig):
     ``stem_layers`` 3×3 convolutions before the patch embedding (:mod:`bgs.models.conv_stem`),
     ``heading_weight`` weights the heading channels of the per-token loss (both measured in
     docs/pretraining.md; the defaults, none and 1, keep the cache key of configs before them).
+    ``pooling`` 1 or 2 makes the saved folder's registry embedding the CLS ‖ the moment pooling
+    of the per-token read-out, or that pooling alone (:mod:`bgs.models.moment_readout`; 0,
+    the default, keeps the CLS and the cache key).
     """
 
     VERSION: ClassVar[int] = PHYSICAL_VERSION
@@ -128,6 +132,9 @@ class PhysicalConfig(PretrainConfig):
     stem_layers: int = 2
     # the per-token loss's weight on the heading channels (heading_x, heading_y)
     heading_weight: float = 1.0
+    # the registry embedding of the saved folder: 0 the CLS; 1 the CLS ‖ the moment pooling
+    # of the per-token read-out; 2 that pooling alone (bgs.models.moment_readout)
+    pooling: int = 0
 
     def to_dict(self) -> dict:
         d = super().to_dict()
@@ -137,6 +144,8 @@ class PhysicalConfig(PretrainConfig):
             del d["stem_channels"], d["stem_layers"]
         if d["heading_weight"] == 1.0:
             del d["heading_weight"]
+        if not d["pooling"]:
+            del d["pooling"]
         return d
 
     @property
@@ -163,6 +172,9 @@ class PhysicalConfig(PretrainConfig):
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"PhysicalConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.pooling not in range(len(POOLINGS) + 1):
+            raise ConfigError(f"PhysicalConfig.pooling must be 0 (the CLS), 1 (CLS ‖ moments) or 2 "
+                              f"(moments), got {self.pooling}")
         if self.stem_channels < 0 or self.stem_layers < 1:
             raise ConfigError("PhysicalConfig: stem_channels must be >= 0 and stem_layers >= 1")
         if min(self.seed, self.warmup, self.n_val, self.heading_weight, self.weight_decay) < 0 or not self.lr > 0:
@@ -527,6 +539,9 @@ def pretrain_physical(out_dir: str | os.PathLike, config: PhysicalConfig | None 
         with quiet_progress_bars():
             encoder.save_pretrained(tmp)
         save_readout(tmp, result["model"].dense, scale)
+        if config.pooling:
+            save_pooling(tmp, result["model"].dense, scale, frames[:config.n_clips],
+                         POOLINGS[config.pooling - 1], config.tubelet, DENSE_NAMES)
         write_json(tmp / "preprocessor_config.json", config.preprocessor())
         curve = result["curve"]
         doc = {
