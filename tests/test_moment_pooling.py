@@ -197,3 +197,23 @@ class _Encoder(torch.nn.Module):
 
     def forward(self, ids):
         return self.backbone(self.backbone.preprocess(self.clips[list(ids)]))["embeddings"]
+
+
+def test_a_saved_read_out_pools_as_the_one_it_was_saved_from(pooled_folder, tmp_path):
+    """A merged export writes the backbone's read-out beside its encoder; loaded again it
+    gives the same embedding."""
+    import shutil
+
+    from bgs.models.moment_readout import READOUT_FILE
+    from bgs.models.registry import parse_model
+    from bgs.models.vision import load_vision_backbone
+
+    copy = tmp_path / "copy"
+    shutil.copytree(pooled_folder, copy)
+    (copy / READOUT_FILE).unlink()
+    backbone = load_vision_backbone(parse_model(f"timesformer:{pooled_folder}"))
+    backbone.readout.save(copy)
+    again = load_vision_backbone(parse_model(f"timesformer:{copy}"))
+    x = backbone.preprocess(_clips())
+    with torch.no_grad():
+        np.testing.assert_array_equal(backbone(x)["embeddings"].numpy(), again(x)["embeddings"].numpy())

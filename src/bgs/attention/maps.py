@@ -193,11 +193,7 @@ def attention_maps(backbone, frames: np.ndarray | torch.Tensor, methods=METHODS,
 
 def _pooled(backbone, out, b: int, t: int, lay: Layout) -> torch.Tensor:
     """The pooled embedding (B, D), as :meth:`VisionBackbone.forward` computes it."""
-    pooling = backbone.kind.pooling
-    if pooling == "pooler":
-        pooled = out.pooler_output
-    else:
-        pooled = backbone._pool(out.last_hidden_state, pooling)
+    pooled = backbone.pooled_output(out)
     return pooled.reshape(b, t, -1).mean(dim=1) if lay.per_frame else pooled
 
 

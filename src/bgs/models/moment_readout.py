@@ -69,6 +69,14 @@ class MomentReadout(nn.Module):
                                f"gives {n_features} features. Fix: pre-train the folder again")
             self.register_buffer(name, value.float().clone(), persistent=False)
 
+    def save(self, folder: str | Path) -> None:
+        """Write its tensors as the folder's ``readout.safetensors`` (a merged export's
+        backbone needs them beside the encoder to pool as it was fine-tuned)."""
+        from safetensors.torch import save_file
+
+        names = ("weight", "bias", "scale", "feature_shift", "feature_scale")
+        save_file({n: getattr(self, n).detach().contiguous() for n in names}, str(Path(folder) / READOUT_FILE))
+
     def out_dim(self, hidden: int) -> int:
         """The pooled embedding's width for an encoder of width ``hidden``."""
         return len(POOLED_NAMES) + (hidden if self.pooling == "cls+moments" else 0)

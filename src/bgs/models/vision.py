@@ -135,9 +135,7 @@ class VisionBackbone(nn.Module):
         """(B, temporal_positions, D): the last hidden state's tokens averaged per temporal
         position (per frame for image backbones), prefix tokens (CLS) left out."""
         if self.kind.input_layout == "frames":
-            per_frame = (out.pooler_output if self.kind.pooling == "pooler"
-                         else self._pool(out.last_hidden_state, self.kind.pooling))
-            return per_frame.reshape(b, t, -1)
+            return self.pooled_output(out).reshape(b, t, -1)
         h = out.last_hidden_state
         n_t = self.temporal_positions
         s = h.shape[1] // n_t
@@ -159,6 +157,15 @@ class VisionBackbone(nn.Module):
     def _pool(self, hidden: torch.Tensor, how: str) -> torch.Tensor:
         return hidden[:, 0] if how == "cls" else hidden.mean(dim=1)
 
+    def pooled_output(self, out) -> torch.Tensor:
+        """The last layer's pooled embedding of the model's output ``out`` (per frame for
+        frame models): the read-out's moment pooling where there is one, else the kind's."""
+        if self.readout is not None:
+            return self.readout(out.last_hidden_state)
+        if self.kind.pooling == "pooler":
+            return out.pooler_output
+        return self._pool(out.last_hidden_state, self.kind.pooling)
+
     def forward(self, clips: torch.Tensor, layers: Sequence[str] = (DEFAULT_LAYER,)) -> dict[str, torch.Tensor]:
         """Pooled embeddings (B, D) for each named layer of preprocessed clips (B, T, 3, H, W);
         the name ``temporal`` gives temporal tokens (B, T', D) from the same forward pass."""
@@ -179,12 +186,7 @@ class VisionBackbone(nn.Module):
                 result[name] = self._temporal(out, b, t)
                 continue
             if name == DEFAULT_LAYER:
-                if self.readout is not None:
-                    pooled = self.readout(out.last_hidden_state)
-                elif self.kind.pooling == "pooler":
-                    pooled = out.pooler_output
-                else:
-                    pooled = self._pool(out.last_hidden_state, self.kind.pooling)
+                pooled = self.pooled_output(out)
             else:
                 k = int(name.split(".")[1])
                 pooled = self._pool(out.hidden_states[k], self.kind.hidden_pooling)

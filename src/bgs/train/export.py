@@ -123,6 +123,8 @@ def _write_backbone(model, folder: Path, layout: str) -> None:
         return
     _save_backbone(model, folder)
     backbone = model.encoder.backbone
+    if getattr(backbone, "readout", None) is not None:  # config.json asks for the moment pooling
+        backbone.readout.save(folder)
     settings = _vision_settings(backbone)
     (folder / "preprocessor_config.json").write_text(json.dumps(
         {"image_mean": settings["image_mean"], "image_std": settings["image_std"],
