@@ -90,8 +90,6 @@ def save_pooling(folder: Path, linear, scale: np.ndarray, frames: np.ndarray, po
     file, and the pooling, channels and tubelet into its ``config.json``."""
     path = Path(folder) / "config.json"
     config = json.loads(path.read_text())
-    config.update({CHANNELS_KEY: list(channels), TUBELET_KEY: int(tubelet)})
+    config.update({CHANNELS_KEY: list(channels), TUBELET_KEY: int(tubelet), POOLING_KEY: pooling})
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     save_readout(folder, linear, scale, pooling_scales(folder, frames))
-    config[POOLING_KEY] = pooling
-    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
