@@ -25,7 +25,7 @@ from bgs.metrics.resampling import (
     permutation_nulls,
     permutation_p_value,
 )
-from bgs.stats import correlate, kendall_tau_a, percentile_ci
+from bgs.stats import correlate, kendall_tau_a, percentile_ci, weighted_pearson
 
 
 @st.composite
@@ -165,6 +165,22 @@ def test_rsa_matches_rsatoolbox_on_real_data(garcia_triplets):
     for ours, theirs in (("spearman", "spearman"), ("pearson", "corr"), ("kendall_tau_a", "tau-a")):
         expected = compare(RDMs(mv[None]), RDMs(hv[None]), method=theirs)[0, 0]
         assert al.rsa(d, h, ours) == pytest.approx(expected, abs=1e-9), ours
+
+
+@given(st.integers(2, 40), st.floats(1e-3, 1e3), st.integers(1, 9))
+def test_pearson_of_equal_values_is_nan_not_rounding(n, value, denominator):
+    """Equal values whose centring leaves rounding residue (three copies of 1/3 do) have
+    no correlation: NaN from the plain and the weighted form, not an arbitrary r."""
+    equal = np.full(n, value / denominator)
+    other = np.arange(n, dtype=float)
+    w = np.random.default_rng(n).integers(0, 3, n).astype(float)
+    w[0] = 1.0
+    assert np.isnan(correlate(equal, other, "pearson"))
+    assert np.isnan(weighted_pearson(equal, other, w)) and np.isnan(weighted_pearson(other, equal, w))
+    # equal only where the weight is positive: still no variance in the weighted data
+    uneven = np.where(w > 0, equal, 7.0)
+    assert np.isnan(weighted_pearson(uneven, other, w))
+    assert weighted_pearson(other, other, w) == pytest.approx(1.0) or (w > 0).sum() < 2
 
 
 def test_unknown_correlation_is_a_config_error():

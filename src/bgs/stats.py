@@ -25,13 +25,24 @@ CORRELATIONS = ("spearman", "pearson", "kendall_tau_a")
 
 # ---------------------------------------------------------------------- correlations
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson r; NaN when either vector has zero variance."""
+    """Pearson r; NaN when either vector has zero variance.
+
+    Zero variance means all elements equal, tested exactly: centring equal values can
+    leave rounding residue (three copies of 1/3 do), whose tiny "variance" would give an
+    arbitrary r where the correlation is undefined."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
+    if _constant(x) or _constant(y):
+        return float("nan")
     x = x - x.mean()
     y = y - y.mean()
     denom = np.sqrt((x * x).sum() * (y * y).sum())
     return float((x * y).sum() / denom) if denom > 0 else float("nan")
+
+
+def _constant(v: np.ndarray) -> bool:
+    """All elements equal (or none): a variance of exactly zero, free of rounding."""
+    return len(v) == 0 or bool((v == v[0]).all())
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -75,15 +86,28 @@ def correlate(x: np.ndarray, y: np.ndarray, method: str = "spearman") -> float:
 
 
 def weighted_pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
-    """Pearson r with frequency weights ``w`` (≥ 0); NaN when a weighted variance is 0."""
+    """Pearson r with frequency weights ``w`` (≥ 0); NaN when a weighted variance is 0
+    (all weighted elements equal, tested exactly as in :func:`pearson`)."""
     total = w.sum()
     if total <= 0:
         return float("nan")
-    xc = x - weighted_sum(w, x) / total
-    yc = y - weighted_sum(w, y) / total
+    mx, my = weighted_sum(w, x) / total, weighted_sum(w, y) / total
+    xc, yc = x - mx, y - my
     wx = w * xc
-    denom = np.sqrt(weighted_sum(wx, xc) * weighted_sum(w * yc, yc))
-    return float(weighted_sum(wx, yc) / denom) if denom > 0 else float("nan")
+    vx, vy = weighted_sum(wx, xc), weighted_sum(w * yc, yc)
+    if _rounding_only(vx, mx, total, x, w) or _rounding_only(vy, my, total, y, w):
+        return float("nan")
+    return float(weighted_sum(wx, yc) / np.sqrt(vx * vy))
+
+
+def _rounding_only(var: float, mean: float, total: float, v: np.ndarray, w: np.ndarray) -> bool:
+    """Whether a weighted sum of squares ``var`` is zero or centring residue of equal values.
+
+    The exact test (and its copy of the weighted elements) runs only when ``var`` is
+    within rounding of zero, so a bootstrap's resamples do not pay for it."""
+    if var <= 0:
+        return True
+    return var <= 1e-16 * total * mean * mean and _constant(v[w > 0])
 
 
 def weighted_sum(w: np.ndarray, x: np.ndarray) -> float:
