@@ -85,11 +85,11 @@ def test_lora_fine_tunes_through_a_stem_folder(tmp_path):
     assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if "lora_B" in n)  # B starts at 0
 
 
-def test_physical_config_stem_keeps_the_default_key():
-    assert "stem_channels" not in PhysicalConfig().to_dict()
-    stem = PhysicalConfig(stem_channels=16)
-    assert stem.stem == [16, 16] and PhysicalConfig().stem == []
-    assert stem.key() != PhysicalConfig().key()
+def test_physical_config_stem_is_the_default_and_changes_the_key():
+    stem = PhysicalConfig()
+    plain = PhysicalConfig(stem_channels=0)
+    assert stem.stem == [16, 16] and plain.stem == []
+    assert stem.key() != plain.key()
     assert PhysicalConfig.from_dict(stem.to_dict()) == stem
     assert replace(stem, stem_layers=3).stem == [16, 16, 16]
 

@@ -108,14 +108,14 @@ def test_registry_embedding_is_cls_and_the_scaled_pooling(pooled_folder):
     np.testing.assert_allclose(got[:, 32:], moments, rtol=1e-4, atol=1e-4)
 
 
-def test_the_default_config_keeps_the_cls(tmp_path):
+def test_pooling_0_keeps_the_cls(tmp_path):
     from bgs.models.moment_readout import POOLING_KEY
     from bgs.models.registry import parse_model
     from bgs.models.vision import load_vision_backbone
     from bgs.pretrain.physical import PhysicalConfig, pretrain_physical
 
-    assert "pooling" not in PhysicalConfig().to_dict()  # the cache key of the default is unchanged
-    folder = pretrain_physical(tmp_path / "m", PhysicalConfig(**TINY), log=None)
+    assert PhysicalConfig().pooling == 1  # the default reads the CLS ‖ the moments
+    folder = pretrain_physical(tmp_path / "m", PhysicalConfig(**TINY, pooling=0), log=None)
     assert POOLING_KEY not in json.loads((folder / "config.json").read_text())
     backbone = load_vision_backbone(parse_model(f"timesformer:{folder}"))
     assert backbone.readout is None and backbone.hidden_size == 32
@@ -127,7 +127,7 @@ def test_pooling_field_keys_and_validation():
     from bgs.errors import ConfigError
     from bgs.pretrain.physical import PhysicalConfig
 
-    tiny = PhysicalConfig(**TINY)
+    tiny = PhysicalConfig(**TINY, pooling=0)
     pooled = replace(tiny, pooling=1)
     assert pooled.key() != tiny.key() and PhysicalConfig.from_dict(pooled.to_dict()) == pooled
     with pytest.raises(ConfigError, match="pooling"):

@@ -101,8 +101,7 @@ def test_targets_against_brute_force():
                        np.stack([frame_quantities(s, 4).mean(axis=0) for s in scenes]))
 
 
-def test_cue_weight_keeps_old_keys_and_cues_against_brute_force():
-    assert "cue_weight" not in PhysicalConfig().to_dict()  # the cached default stays valid
+def test_cue_weight_keys_and_cues_against_brute_force():
     weighted = replace(TINY, cue_weight=1.0)
     assert weighted.key() != TINY.key() and PhysicalConfig.from_dict(weighted.to_dict()) == weighted
     scenes, _ = _scenes()
@@ -165,12 +164,11 @@ def test_probes_compare_with_a_random_copy(tmp_path):
     assert not np.allclose(scores["r2_pretrained"], scores["r2_random"])
 
 
-def test_heading_weight_keeps_the_default_key_and_weights_the_loss():
+def test_heading_weight_keys_and_weights_the_loss():
     import torch
 
     from bgs.pretrain.physical import _loss
 
-    assert "heading_weight" not in PhysicalConfig().to_dict()
     heavy = replace(TINY, heading_weight=4.0)
     assert heavy.key() != TINY.key() and PhysicalConfig.from_dict(heavy.to_dict()) == heavy
     with pytest.raises(ConfigError, match="heading_weight"):

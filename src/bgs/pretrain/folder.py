@@ -12,7 +12,8 @@ from pathlib import Path
 from bgs.io import require_new_folder
 
 #: The files of a complete pre-trained folder (written last: pretraining.json).
-FOLDER_FILES = ("config.json", "model.safetensors", "preprocessor_config.json", "pretraining.json")
+FOLDER_FILES = ("config.json", "model.safetensors", "readout.safetensors", "preprocessor_config.json",
+                "pretraining.json")
 
 
 def complete(folder: Path) -> bool:
