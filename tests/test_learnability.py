@@ -31,7 +31,7 @@ def _config(root, optim: dict) -> TrainConfig:
                                                 "val_triplets")},
         "model": {"backbone": f"timesformer:{root / 'physical'}", "full_finetune": True, "head_dropout": 0.0},
         "objective": {"name": "hybrid"},
-        "optim": {"batch_triplets": 16, "lr": 2e-3, "early_stopping": 10, **optim},
+        "optim": {"batch_triplets": 16, "lr": 1e-3, "early_stopping": 10, **optim},
         "run": {"eval_bootstrap": 0, "eval_permutations": 0}})
 
 
@@ -53,7 +53,7 @@ def test_training_rsa_rises_on_the_physical_backbone(tmp_path):
     summary = Trainer(cfg, tmp_path / "run", log=lambda *_: None).run()
     rsa = [h["train_rsa"] for h in summary["history"]]
     assert summary["n_val_triplets"] >= 200  # mixed validation triads: selection has signal
-    assert rsa[-1] > start + 0.08 and rsa[-1] > rsa[0], (start, rsa)  # measured: 0.11 -> 0.24
+    assert rsa[-1] > start + 0.08 and rsa[-1] > rsa[0], (start, rsa)  # measured: 0.15 -> 0.40 ... 0.56
     # deterministic on the CPU: a second run repeats the first epoch to the last digit
     again = Trainer(_config(tmp_path, {"epochs": 1, "max_steps_per_epoch": 8}), tmp_path / "again",
                     log=lambda *_: None).run()

@@ -157,7 +157,7 @@ def build_behavior_objective(config: BehaviorConfig, data, model,
                               f"behavior.replay = 0")
         replay = np.full((n, encoder.temporal_positions), np.nan, np.float32)
         replay[slot] = replay_targets(table, encoder.temporal_positions, centre=True)
-        token_dim = encoder.hidden_size
+        token_dim = encoder.temporal_width
     comments = None
     if config.comments > 0:
         emb = comment_embeddings(table.comments, config.text_model)

@@ -131,6 +131,12 @@ class VisionBackbone(nn.Module):
         tubelet = int(getattr(self.model.config, "tubelet_size", 1) or 1)
         return max(1, self.frames // tubelet)
 
+    @property
+    def temporal_width(self) -> int:
+        """Width of the temporal tokens: the pooled width for frame models, else the
+        encoder's (the moment read-out pools over all tokens, not per position)."""
+        return self.hidden_size if self.kind.input_layout == "frames" else int(self.model.config.hidden_size)
+
     def _temporal(self, out, b: int, t: int) -> torch.Tensor:
         """(B, temporal_positions, D): the last hidden state's tokens averaged per temporal
         position (per frame for image backbones), prefix tokens (CLS) left out."""

@@ -69,6 +69,10 @@ class VideoEncoder(nn.Module):
     def temporal_positions(self) -> int:
         return self.backbone.temporal_positions
 
+    @property
+    def temporal_width(self) -> int:
+        return self.backbone.temporal_width
+
     def forward(self, ids: Sequence, temporal: bool = False):
         """Pooled embeddings (B, h); with ``temporal``, also temporal tokens (B, T', h) from
         the same forward pass."""
