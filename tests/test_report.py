@@ -480,3 +480,14 @@ def test_headline_names_the_model_selected_on_validation_not_on_held_out_scores(
     assert "video rsa (selected among 2 fine-tuned models by validation RSA)" in lead
     recorded = _at_a_glance(models[1:3], {}, base_name="ratings")  # the run names the base
     assert "its base model, ratings: odd-one-out accuracy 0.700" in recorded
+
+
+def test_a_run_that_kept_its_model_before_training_is_scored_by_its_start():
+    from bgs.report.html import _selected, _val_rsa_at_selection
+
+    kept = {"best_epoch": -1, "start": {"val_rsa": 0.40, "val_ooo_accuracy": 0.5},
+            "history": [{"epoch": 0, "val_rsa": 0.10}, {"epoch": 1, "val_rsa": 0.20}]}
+    assert _selected(kept, kept["history"]) == kept["start"]
+    assert _selected({**kept, "best_epoch": 1}, kept["history"])["val_rsa"] == 0.20
+    assert _selected({"best_epoch": -1, "history": []}, []) is None  # no start recorded: nothing
+    assert _val_rsa_at_selection({"name": "video_rsa"}, {"rsa": kept}) == 0.40

@@ -322,3 +322,47 @@ def test_finetune_returns_the_history_and_embeddings_and_leaves_the_config(works
     np.testing.assert_array_equal(result.embeddings.matrix, saved.matrix)
     entry = result.entry(tmp_path)
     assert entry["run"] == "run" and entry["best_epoch"] == result.summary["best_epoch"] in (0, 1)
+
+
+class _StartWins(Trainer):
+    """Validation that scores the model before training highest, whatever training does;
+    the untrained embeddings are kept to compare with the selected checkpoint's."""
+
+    def _alignments(self, model, data):
+        tr, val = super()._alignments(model, data)
+        if not hasattr(self, "untrained"):
+            every = np.concatenate([data.train_ids, data.val_ids, data.test_ids])
+            self.untrained = model.embed(list(every))
+            return tr, {**val, "rsa": 1.0}
+        return tr, {**val, "rsa": 0.5}
+
+
+def test_select_start_keeps_the_model_before_training_when_no_epoch_beats_it(workspace, tmp_path):
+    cfg = config(workspace, "optim.epochs=2", "optim.max_steps_per_epoch=3", "optim.lr=0.01",
+                 "optim.select_start=true", "run.eval_bootstrap=0", "run.eval_permutations=0")
+    trainer = _StartWins(cfg, tmp_path / "run", log=lambda *_: None)
+    summary = trainer.run()
+    assert summary["best_epoch"] == -1 and summary["start"]["val_rsa"] == 1.0
+    np.testing.assert_allclose(trainer.embeddings.matrix, trainer.untrained, atol=1e-6)
+    data = load_training_data(cfg)  # the last checkpoint did train: the kept weights are the start's
+    model = build_model(cfg, data, "cpu")
+    load_checkpoint(model, tmp_path / "run" / "checkpoints" / "last")
+    assert not np.allclose(model.embed(list(data.train_ids[:4])), trainer.untrained[:4], atol=1e-4)
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert record["training"]["hybrid"]["start"]["val_rsa"] == 1.0
+
+
+def test_select_start_is_beaten_by_an_epoch_that_scores_higher(workspace, tmp_path):
+    class EpochWins(Trainer):
+        def _alignments(self, model, data):
+            tr, val = super()._alignments(model, data)
+            self.calls = getattr(self, "calls", 0) + 1
+            return tr, {**val, "rsa": 0.1 * self.calls}  # start 0.1, epoch 0 0.2, epoch 1 0.3
+
+    cfg = config(workspace, "optim.epochs=2", "optim.max_steps_per_epoch=2", "optim.select_start=true",
+                 "run.eval_bootstrap=0", "run.eval_permutations=0")
+    summary = EpochWins(cfg, tmp_path / "run", log=lambda *_: None).run()
+    assert summary["best_epoch"] == 1 and summary["start"]["val_rsa"] == 0.1
+    off = Trainer(config(workspace, "optim.epochs=1", "optim.max_steps_per_epoch=1", "run.eval_bootstrap=0",
+                         "run.eval_permutations=0"), tmp_path / "off", log=lambda *_: None).run()
+    assert "start" not in off and off["best_epoch"] == 0

@@ -10,6 +10,7 @@ import typer
 
 from bgs.commands.options import err, out
 from bgs.errors import ConfigError
+from bgs.report.rundir import START_EPOCH
 
 
 def train_command(
@@ -73,7 +74,8 @@ def train_command(
     if rank != 0:
         return  # rank 0 reports
     test = summary.get("test")
-    out.print(f"run {run_dir}: {summary['epochs']} epochs, best epoch {summary['best_epoch']}"
+    best = "the model before training" if summary["best_epoch"] == START_EPOCH else f"epoch {summary['best_epoch']}"
+    out.print(f"run {run_dir}: {summary['epochs']} epochs, best {best}"
               + (f"; held-out odd-one-out {test['ooo_accuracy']:.3f}, RSA {test['rsa_spearman']:.3f}"
                  if test else ""))
 

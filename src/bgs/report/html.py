@@ -32,7 +32,7 @@ from pathlib import Path
 
 from bgs.errors import BGSError, FileAccessError, UnreadableFileError
 from bgs.io import atomic_path, ensure_writable
-from bgs.report.rundir import SCHEMA, RunHeader
+from bgs.report.rundir import SCHEMA, START_EPOCH, RunHeader
 
 RUN_DIR_COMMANDS = ("`bgs demo`, `bgs train`, or `bgs evaluate`, `bgs probe` or `bgs partition` "
                     "with --run DIR")
@@ -296,14 +296,22 @@ def _models(metrics: dict) -> list[dict]:
             if isinstance(v, Mapping)]
 
 
+def _selected(entry: Mapping, history) -> Mapping | None:
+    """The record of a training run's selected epoch; its scores before training
+    (``start``) when no epoch beat them."""
+    if entry.get("best_epoch") == START_EPOCH:
+        start = entry.get("start")
+        return start if isinstance(start, Mapping) else None
+    return next((h for h in history if isinstance(h, Mapping) and h.get("epoch") == entry.get("best_epoch")),
+                None)
+
+
 def _val_rsa_at_selection(model: dict, training) -> float | None:
     """Validation RSA at the selected epoch of the training run that made ``model`` (runs
     are keyed by objective; fine-tuned models are named ``..._<objective>``)."""
     for key, entry in (training or {}).items():
         if isinstance(entry, Mapping) and model["name"].endswith(str(key)):
-            hist = [h for h in entry.get("history") or [] if isinstance(h, Mapping)]
-            at = next((h for h in hist if h.get("epoch") == entry.get("best_epoch")), None)
-            return _num((at or {}).get("val_rsa"))
+            return _num((_selected(entry, entry.get("history") or []) or {}).get("val_rsa"))
     return None
 
 
@@ -591,8 +599,9 @@ def _section_training(metrics: dict, rep: _Report, models: list[dict]) -> str:
             continue
         hist = _clean_history(entry.get("history") or [])
         best = entry.get("best_epoch")
-        at_best = next((h for h in hist if h.get("epoch") == best), None)
-        rows.append((name, _int(len(hist)), _int(best) if best is not None else "—",
+        at_best = _selected(entry, hist)
+        rows.append((name, _int(len(hist)), ("before training" if best == START_EPOCH else _int(best))
+                     if best is not None else "—",
                      _f(at_best.get("val_rsa")) if at_best else "—",
                      _f(_val_accuracy(at_best)) if at_best else "—",
                      str(entry.get("run", "—"))))

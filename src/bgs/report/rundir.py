@@ -6,7 +6,8 @@ Every ``metrics.json`` — of ``bgs train``, the demo, the studies and the comma
 folders — starts with the same typed header (:class:`RunHeader`): ``schema``, ``kind``,
 ``title``, ``created``, ``command`` (the argv list) and ``config``. What follows depends on
 the kind, in the same names everywhere: ``models`` (name → label, family, stage, metric,
-``eval``), ``training`` (objective → run, history, best_epoch), ``data``, ``ceilings``,
+``eval``), ``training`` (objective → run, history, best_epoch, and ``start``: the scores before
+training when they were a selection candidate), ``data``, ``ceilings``,
 ``probes``, ``partition``, ``attention``, ``timings``."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 from bgs.io import atomic_path, require_new_folder, write_json
 
 SCHEMA = 1  # the version of the run-directory layout
+START_EPOCH = -1  # best_epoch of a run that kept its model before training (no epoch beat it)
 KINDS = ("train", "demo", "study", "evaluate", "probe", "partition", "experiment")
 
 

@@ -41,9 +41,10 @@ from bgs.train.config import DataConfig, ModelConfig, OptimConfig, TargetConfig
 
 
 def _optim(epochs: int, steps_per_epoch: int) -> OptimConfig:
-    """The demo's optimiser: short runs keep every epoch and select the best."""
+    """The demo's optimiser: short runs keep every epoch and select the best, the model
+    before training included (fine-tuning that never helps the validation clips is not kept)."""
     return OptimConfig(epochs=epochs, max_steps_per_epoch=steps_per_epoch, batch_triplets=16,
-                       lr=1e-3, early_stopping=epochs)
+                       lr=1e-3, early_stopping=epochs, select_start=True)
 
 
 @dataclass

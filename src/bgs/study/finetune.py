@@ -25,7 +25,8 @@ class Finetuned:
     def entry(self, study_dir: Path) -> dict:
         """The study's ``metrics.json`` ``training`` entry of this run."""
         return {"run": self.run_dir.relative_to(study_dir).as_posix(), "history": self.history,
-                "best_epoch": self.summary["best_epoch"]}
+                "best_epoch": self.summary["best_epoch"],
+                **({"start": self.summary["start"]} if "start" in self.summary else {})}
 
 
 def train_config(data: DataConfig, model: ModelConfig, optim: OptimConfig, objective: str,

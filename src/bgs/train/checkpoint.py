@@ -26,8 +26,10 @@ STATE_JSON, STATE_TENSORS, LEGACY_STATE = "state.json", "state.safetensors", "st
 REDO = "resume from the other checkpoint folder, or train again"
 
 
-def save_checkpoint(model, folder: Path, meta: dict, state: dict | None = None) -> Path:
-    """Write ``folder`` whole or not at all: into a temporary sibling, then renamed."""
+def save_checkpoint(model, folder: Path, meta: dict, state: dict | None = None,
+                    weights: tuple[dict, dict] | None = None) -> Path:
+    """Write ``folder`` whole or not at all: into a temporary sibling, then renamed.
+    ``weights``: (adapter, head) state dicts to write instead of the model's own."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
@@ -36,10 +38,9 @@ def save_checkpoint(model, folder: Path, meta: dict, state: dict | None = None) 
     _remove_stale_temporaries(folder)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.adapter_state().items()},
-                  str(tmp / ADAPTER))
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()},
-                  str(tmp / HEAD))
+        adapter, head = weights or (model.adapter_state(), model.head.state_dict())
+        save_file({k: v.detach().cpu().contiguous() for k, v in adapter.items()}, str(tmp / ADAPTER))
+        save_file({k: v.detach().cpu().contiguous() for k, v in head.items()}, str(tmp / HEAD))
         names = [ADAPTER, HEAD]
         if state is not None:
             save_state(state, tmp / STATE_JSON, tmp / STATE_TENSORS)

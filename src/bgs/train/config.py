@@ -122,7 +122,7 @@ class OptimConfig(Checked):
         "plateau_patience": [Interval(int, 0, None)],
         "plateau_factor": [Interval(float, 0, 1, closed="neither")],
         "early_stopping": [Interval(int, 1, None)], "grad_clip": [Interval(float, 0, None)],
-        "select": [Options("val_rsa", "last")]}
+        "select": [Options("val_rsa", "last")], "select_start": [FLAG]}
 
     lr: float = 1e-4
     weight_decay: float = 0.01
@@ -135,6 +135,9 @@ class OptimConfig(Checked):
     grad_clip: float = 1.0
     select: str = "val_rsa"  # "val_rsa": best checkpoint and LR schedule by validation RSA;
     #                          "last": the last epoch, constant LR (judgments steer nothing)
+    # with "val_rsa", the model before training is a candidate too: when no epoch beats its
+    # validation RSA, the run keeps it (fine-tuning that does not help is not kept)
+    select_start: bool = False
 
 
 @dataclass

@@ -76,7 +76,8 @@ def training_plan(config: TrainConfig, log=lambda *_: None) -> dict:
         plan["steps_per_epoch"] = steps
         plan["max_steps"] = steps * config.optim.epochs
     plan.update(epochs=config.optim.epochs, early_stopping=config.optim.early_stopping,
-                select=config.optim.select, lr=config.optim.lr, log=config.run.log or None)
+                select=config.optim.select, select_start=config.optim.select_start, lr=config.optim.lr,
+                log=config.run.log or None)
     return plan
 
 
@@ -98,7 +99,8 @@ def plan_rows(plan: dict) -> list[tuple[str, str]]:
                            f"{n(batch)} triplets") + (" (automatic)" if plan["batch_automatic"] else "")))
     if "steps_per_epoch" in plan:
         stop = ("the last epoch is kept" if plan["select"] == "last" else
-                f"early stopping after {plan['early_stopping']} epochs without a better validation RSA")
+                f"early stopping after {plan['early_stopping']} epochs without a better validation RSA"
+                + ("; the model before training is kept if no epoch beats it" if plan.get("select_start") else ""))
         rows.append(("steps", f"{n(plan['steps_per_epoch'])} per epoch × {plan['epochs']} epochs = "
                               f"{n(plan['max_steps'])} at most ({stop})"))
     else:

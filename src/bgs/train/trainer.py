@@ -30,7 +30,7 @@ from bgs.errors import BGSError, ConfigError
 from bgs.io import atomic_path, require_new_folder, write_json
 from bgs.metrics import alignment as al
 from bgs.objectives import Objective
-from bgs.report.rundir import RunHeader, command_line
+from bgs.report.rundir import START_EPOCH, RunHeader, command_line
 from bgs.train.checkpoint import ADAPTER, HEAD, load_checkpoint, load_state, read_meta, save_checkpoint, verify
 from bgs.train.config import TrainConfig
 from bgs.train.data import TrainingData, load_training_data, stimulus_files
@@ -131,6 +131,8 @@ class Trainer:
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError("run.device is cuda but no CUDA device is available; use cpu")
         self.history: list[dict] = []
+        self.start: dict | None = None  # validation scores before training (optim.select_start)
+        self._start_weights = None
         self.behavior = None  # the receiver-behavior terms, when the config has them
         self.embeddings = None  # every stimulus, from the best checkpoint, once the run ends
         self._target: tuple | None = None  # (data, its target on the device)
@@ -273,6 +275,8 @@ class Trainer:
             steps_per_epoch = min(steps_per_epoch, cfg.optim.max_steps_per_epoch)
         progress = StepProgress(cfg.optim.epochs, steps_per_epoch, self.console, show=self.rank == 0)
         events = TensorBoardLog(self.run_dir) if cfg.run.log == "tensorboard" and self.rank == 0 else None
+        if start_epoch == 0 and cfg.optim.select_start and cfg.optim.select != "last":
+            best = self._score_start(model, data)
         for epoch in progress.epochs(range(start_epoch, cfg.optim.epochs)):
             if stale >= cfg.optim.early_stopping:
                 break
@@ -305,6 +309,19 @@ class Trainer:
         if _dist() is not None:
             _dist().barrier()
         return self.finish(model, data)
+
+    def _score_start(self, model: BGSModel, data: TrainingData) -> float:
+        """Validation RSA of the model before training; its weights are kept in memory and
+        become the best checkpoint if no epoch beats it (written with the first epoch's, so a
+        run that fails in its first epoch still leaves no folder)."""
+        tr, val = self._alignments(model, data)
+        score = val["rsa"] if val["rsa"] is not None and np.isfinite(val["rsa"]) else -np.inf
+        self.start = {"train_rsa": tr["rsa"], "train_ooo_accuracy": tr["ooo_accuracy"],
+                      "val_rsa": val["rsa"], "val_ooo_accuracy": val.get("ooo_accuracy")}
+        self._start_weights = ({k: v.detach().clone() for k, v in model.adapter_state().items()},
+                               {k: v.detach().clone() for k, v in model.head.state_dict().items()})
+        self.log(f"before training: train RSA {_num(tr['rsa'])}, val RSA {score:.3f}, val {_accuracy_text(val)}")
+        return score
 
     def _model(self, data: TrainingData) -> BGSModel:
         """The model with its behavior heads, the batch size when automatic, compiled blocks."""
@@ -350,6 +367,7 @@ class Trainer:
             if self.behavior is not None:
                 self.behavior.load_state_dict(state["behavior"])
             self.history = list(state["history"])
+            self.start = state.get("start")
             start = state["epoch"] + 1, state["best"], state["stale"]
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:
             raise BGSError(f"{last_dir}: the resume state does not fit this run's model and "
@@ -403,7 +421,12 @@ class Trainer:
         meta = {"epoch": epoch, "val_rsa": score, "objective": cfg.objective.to_dict()}
         if improved:
             save_checkpoint(model, self.run_dir / "checkpoints" / "best", meta)
-        state = {"epoch": epoch, "best": best, "stale": stale, "history": self.history,
+        elif self._start_weights is not None:  # no epoch has beaten the model before training
+            save_checkpoint(model, self.run_dir / "checkpoints" / "best",
+                            {**meta, "epoch": START_EPOCH, "val_rsa": self.start["val_rsa"]},
+                            weights=self._start_weights)
+        self._start_weights = None  # written, or beaten for good
+        state = {"epoch": epoch, "best": best, "stale": stale, "history": self.history, "start": self.start,
                  "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                  "behavior": self.behavior.state_dict() if self.behavior is not None else None}
         save_checkpoint(model, self.run_dir / "checkpoints" / "last", meta, state)
@@ -429,7 +452,8 @@ class Trainer:
 
         best_dir = self.run_dir / "checkpoints" / "best"
         summary = {"run": str(self.run_dir), "epochs": len(self.history), "best_epoch": None,
-                   **data.summary(), "history": self.history}
+                   **data.summary(), "history": self.history,
+                   **({"start": self.start} if self.start is not None else {})}
         if self.rank != 0:
             return summary
         if (best_dir / "checkpoint.json").exists():
@@ -466,7 +490,8 @@ class Trainer:
         header = RunHeader("train", f"Fine-tuning run {self.run_dir.name}", command_line(["bgs", "train"]),
                            self.config.to_dict())
         record = {**header.to_dict(), **{k: v for k, v in summary.items() if k != "history"},
-                  "training": {name: {"run": ".", "history": self.history, "best_epoch": summary["best_epoch"]}}}
+                  "training": {name: {"run": ".", "history": self.history, "best_epoch": summary["best_epoch"],
+                                      **({"start": self.start} if self.start is not None else {})}}}
         if result is not None:
             record["models"] = {name: {"label": f"{name} (fine-tuned)", "family": "model",
                                        "stage": "fine-tuned", "metric": "cosine", "eval": result}}
