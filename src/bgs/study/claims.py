@@ -51,9 +51,10 @@ G, S = "Garcia & Isik 2025", "Singh et al. 2024"
 
 
 def _full_experiment() -> ExperimentConfig:
-    """The demo's world and fine-tuning (docs/demo.md): 200 clips (150 training, 50 held
-    out), 100 participants, LoRA adapters and the head, 6 epochs × 20 steps of 16 triplets;
-    every condition: 21 training runs for 3 seeds, two at a time on one torch thread each."""
+    """The demo's world at its former size (docs/demo.md; the demo now makes 1,600 clips):
+    200 clips (150 training, 50 held out), 100 participants, LoRA adapters and the head,
+    6 epochs × 20 steps of 16 triplets; every condition: 21 training runs for 3 seeds, two at
+    a time on one torch thread each."""
     return ExperimentConfig(clips=200, participants=100, conditions=CONDITIONS + EXTRA_CONDITIONS,
                             model=ModelConfig(), optim=OptimConfig(epochs=6, max_steps_per_epoch=20,
                                                                    batch_triplets=16, lr=1e-3),
