@@ -622,7 +622,8 @@ def _section_training(metrics: dict, rep: _Report, models: list[dict]) -> str:
         return ""
     parts = [_p_("Fine-tuning on the triplets among the training stimuli, one run per "
                  "objective (and per fold, when cross-validated); each run's checkpoint is its "
-                 "epoch of best validation RSA."),
+                 "epoch of best validation RSA, or its model before training where that was a candidate "
+                 "and no epoch beat it."),
              _table(("objective", "epochs", "best epoch", "val. RSA at best",
                      "val. accuracy at best (odd-one-out; two-way on anchor triplets)", "run"), rows,
                     numeric=(1, 2, 3, 4))]
