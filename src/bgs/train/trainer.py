@@ -287,15 +287,12 @@ class Trainer:
             record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
                       "train_loss": sums.get("loss", 0.0) / n_steps,
                       **{f"loss_{k}": v / n_steps for k, v in sums.items() if k != "loss"},
-                      "train_rsa": tr["rsa"], "train_ooo_accuracy": tr["ooo_accuracy"],
-                      "val_rsa": val["rsa"], "val_ooo_accuracy": val["ooo_accuracy"],
-                      **({"train_anchor_accuracy": tr["anchor_accuracy"],
-                          "val_anchor_accuracy": val["anchor_accuracy"]} if "anchor_accuracy" in val else {}),
+                      **_scores(tr, val),
                       "seconds": time.perf_counter() - t0, "clips_per_s": n_clips / (time.perf_counter() - t0)}
             self.history.append(record)
             if events is not None:
                 events.log_epoch(record)
-            score = val["rsa"] if val["rsa"] is not None and np.isfinite(val["rsa"]) else -np.inf
+            score = _selection_score(val)
             if cfg.optim.select != "last":  # "last": validation judgments steer nothing
                 scheduler.step(score)
             improved = score > best or cfg.optim.select == "last"
@@ -315,13 +312,16 @@ class Trainer:
         become the best checkpoint if no epoch beats it (written with the first epoch's, so a
         run that fails in its first epoch still leaves no folder)."""
         tr, val = self._alignments(model, data)
-        score = val["rsa"] if val["rsa"] is not None and np.isfinite(val["rsa"]) else -np.inf
-        self.start = {"train_rsa": tr["rsa"], "train_ooo_accuracy": tr["ooo_accuracy"],
-                      "val_rsa": val["rsa"], "val_ooo_accuracy": val.get("ooo_accuracy")}
+        score = _selection_score(val)
+        self.start = _scores(tr, val)
         self._start_weights = ({k: v.detach().clone() for k, v in model.adapter_state().items()},
                                {k: v.detach().clone() for k, v in model.head.state_dict().items()})
         self.log(f"before training: train RSA {_num(tr['rsa'])}, val RSA {score:.3f}, val {_accuracy_text(val)}")
         return score
+
+    def _start_entry(self) -> dict:
+        """``{"start": scores}`` when the model before training was a candidate, else nothing."""
+        return {"start": self.start} if self.start is not None else {}
 
     def _model(self, data: TrainingData) -> BGSModel:
         """The model with its behavior heads, the batch size when automatic, compiled blocks."""
@@ -452,8 +452,7 @@ class Trainer:
 
         best_dir = self.run_dir / "checkpoints" / "best"
         summary = {"run": str(self.run_dir), "epochs": len(self.history), "best_epoch": None,
-                   **data.summary(), "history": self.history,
-                   **({"start": self.start} if self.start is not None else {})}
+                   **data.summary(), "history": self.history, **self._start_entry()}
         if self.rank != 0:
             return summary
         if (best_dir / "checkpoint.json").exists():
@@ -491,11 +490,24 @@ class Trainer:
                            self.config.to_dict())
         record = {**header.to_dict(), **{k: v for k, v in summary.items() if k != "history"},
                   "training": {name: {"run": ".", "history": self.history, "best_epoch": summary["best_epoch"],
-                                      **({"start": self.start} if self.start is not None else {})}}}
+                                      **self._start_entry()}}}
         if result is not None:
             record["models"] = {name: {"label": f"{name} (fine-tuned)", "family": "model",
                                        "stage": "fine-tuned", "metric": "cosine", "eval": result}}
         return record
+
+
+def _scores(tr: dict, val: dict) -> dict:
+    """A history record's training and validation scores (anchor accuracies for anchor triplets)."""
+    return {"train_rsa": tr["rsa"], "train_ooo_accuracy": tr["ooo_accuracy"],
+            "val_rsa": val["rsa"], "val_ooo_accuracy": val["ooo_accuracy"],
+            **({"train_anchor_accuracy": tr["anchor_accuracy"],
+                "val_anchor_accuracy": val["anchor_accuracy"]} if "anchor_accuracy" in val else {})}
+
+
+def _selection_score(val: dict) -> float:
+    """The validation RSA that selects checkpoints; -inf where there is none."""
+    return val["rsa"] if val["rsa"] is not None and np.isfinite(val["rsa"]) else -np.inf
 
 
 def _accuracy_text(scores: dict) -> str:
