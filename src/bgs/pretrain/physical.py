@@ -576,3 +576,15 @@ def cached_physical(config: PhysicalConfig | None = None, cache_dir: str | os.Pa
             raise BGSError(f"{folder} exists but is not a complete pre-trained model (no "
                            f"pretraining.json / model.safetensors). Fix: delete the folder")
     return pretrain_physical(folder, config, progress=progress, log=log, threads=threads)
+
+
+def physical_backbone(frames: int, size: int, overrides: dict | None = None,
+                      log: Callable[[str], None] | None = print) -> Path:
+    """The cached pre-trained encoder at a clip size (:func:`cached_physical`): the full
+    :class:`PhysicalConfig`, or with ``overrides`` ``{"quick": True}`` its CI-sized version;
+    the other keys of ``overrides`` are PhysicalConfig fields."""
+    from dataclasses import replace
+
+    overrides = dict(overrides or {})
+    base = PhysicalConfig.quick() if overrides.pop("quick", False) else PhysicalConfig()
+    return cached_physical(replace(base, **overrides, frames=frames, size=size), log=log)

@@ -82,13 +82,16 @@ class ExperimentConfig:
     behavior: BehaviorConfig = field(default_factory=lambda: BehaviorConfig(
         engagement=1.0, replay=1.0, comments=0.5))  # the weights; the file is the dataset's
     n_bootstrap: int = 1000
+    # the physically pre-trained backbone: PhysicalConfig overrides; {"quick": True} its CI size
+    pretrain: dict = field(default_factory=dict)
     threads: int = 2  # torch threads of each training process
     workers: int = 1  # training runs side by side, each in a process of its own (bgs.study.train_pool)
 
     @classmethod
     def quick(cls) -> "ExperimentConfig":
         return cls(clips=48, participants=24, seeds=(0,), optim=OptimConfig(
-            epochs=2, max_steps_per_epoch=3, batch_triplets=16, lr=1e-3), n_bootstrap=100)
+            epochs=2, max_steps_per_epoch=3, batch_triplets=16, lr=1e-3), n_bootstrap=100,
+                   pretrain={"quick": True})
 
     @classmethod
     def from_dict(cls, data: dict, source: str) -> "ExperimentConfig":
@@ -234,11 +237,11 @@ def synth_config(cfg: ExperimentConfig, style: str = "default"):
 
 def experiment_backbone(cfg: ExperimentConfig, log: Callable[[str], None] = print) -> str:
     """The backbone reference every condition starts from: the cached physically pre-trained
-    TimeSformer at the experiment's clip size."""
-    from bgs.pretrain.physical import PhysicalConfig, cached_physical
+    TimeSformer at the experiment's clip size (the demo's, unless ``cfg.pretrain`` says
+    otherwise)."""
+    from bgs.pretrain.physical import physical_backbone
 
-    pretrain = replace(PhysicalConfig.quick(), frames=cfg.frames, size=cfg.size)
-    return f"timesformer:{cached_physical(pretrain, log=log)}"
+    return f"timesformer:{physical_backbone(cfg.frames, cfg.size, cfg.pretrain, log)}"
 
 
 def like_rate_column(data_dir: Path, stimuli) -> pd.Series:

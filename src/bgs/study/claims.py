@@ -51,13 +51,14 @@ G, S = "Garcia & Isik 2025", "Singh et al. 2024"
 
 
 def _full_experiment() -> ExperimentConfig:
-    """The demo's world at its former size (docs/demo.md; the demo now makes 1,600 clips):
-    200 clips (150 training, 50 held out), 100 participants, LoRA adapters and the head,
+    """The demo's world and backbone (docs/demo.md): 1,600 clips (1,280 training, 320 held
+    out), 800 participants, LoRA adapters and a head that starts at the backbone's geometry,
     6 epochs × 20 steps of 16 triplets; every condition: 21 training runs for 3 seeds, two at
     a time on one torch thread each."""
-    return ExperimentConfig(clips=200, participants=100, conditions=CONDITIONS + EXTRA_CONDITIONS,
-                            model=ModelConfig(), optim=OptimConfig(epochs=6, max_steps_per_epoch=20,
-                                                                   batch_triplets=16, lr=1e-3),
+    return ExperimentConfig(clips=1600, participants=800, test_share=0.2,
+                            conditions=CONDITIONS + EXTRA_CONDITIONS,
+                            model=ModelConfig(head_init="geometry"),
+                            optim=OptimConfig(epochs=6, max_steps_per_epoch=20, batch_triplets=16, lr=1e-3),
                             threads=1, workers=2)
 
 
@@ -69,7 +70,7 @@ class ClaimsConfig:
     @classmethod
     def quick(cls, seeds: tuple = (0,)) -> "ClaimsConfig":
         exp = replace(ExperimentConfig.quick(), clips=64, conditions=CONDITIONS + EXTRA_CONDITIONS, seeds=seeds,
-                      model=ModelConfig(), threads=1, workers=2)
+                      model=ModelConfig(head_init="geometry"), threads=1, workers=2)
         return cls(experiment=exp, n_bootstrap=100)
 
     @classmethod

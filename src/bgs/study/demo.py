@@ -65,7 +65,9 @@ class DemoConfig:
     objectives: tuple = DEFAULT_RUNS
     # LoRA adapters and the head (full fine-tuning of the 0.18 M-parameter backbone over-fits
     # the training clips after one epoch; docs/pretraining.md)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    # the head starts at the backbone's geometry, so a fine-tuning that learns nothing (the
+    # shuffled-label control) is the base model, not a random map of it
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(head_init="geometry"))
     optim: OptimConfig = field(default_factory=lambda: _optim(16, 40))
     n_bootstrap: int = 1000
     n_permutations: int = 200
@@ -155,7 +157,9 @@ def run_demo(out: str | Path, config: DemoConfig | None = None,
     with run.step("validating, screening, reliability and ceilings"):
         data, test = _screen(run, data_dir, truth, cfg)
     with run.step("pre-training the small video model (physical ground truth, cached)"):
-        backbone_ref = f"timesformer:{_pretrained_backbone(cfg, log)}"
+        from bgs.pretrain.physical import physical_backbone
+
+        backbone_ref = f"timesformer:{physical_backbone(cfg.frames, cfg.size, cfg.pretrain, log)}"
     with run.step("baseline embeddings"):
         embeddings, families, store = _baselines(run, data, data_dir, backbone_ref, cfg)
     for name in cfg.objectives:
@@ -270,15 +274,6 @@ def _screen(run: StudyRun, data_dir: Path, truth, cfg: DemoConfig):
             f"{stats['ooo_ceiling']['lower']:.3f}–{stats['ooo_ceiling']['upper']:.3f} "
             f"(true {truth.ceiling.get('attentive', truth.ceiling.get('all', float('nan'))):.3f})")
     return data, test
-
-
-def _pretrained_backbone(cfg: DemoConfig, log: Callable[[str], None]) -> Path:
-    """The cached physically pre-trained video ViT at the demo's clip size."""
-    from bgs.pretrain.physical import PhysicalConfig, cached_physical
-
-    base = PhysicalConfig.quick() if cfg.pretrain.get("quick") else PhysicalConfig()
-    config = replace(base, **{k: v for k, v in cfg.pretrain.items() if k != "quick"})
-    return cached_physical(replace(config, frames=cfg.frames, size=cfg.size), log=log)
 
 
 def _baselines(run: StudyRun, data, data_dir: Path, backbone_ref: str, cfg: DemoConfig):

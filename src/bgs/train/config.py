@@ -82,6 +82,7 @@ class ModelConfig(Checked):
     CONSTRAINTS: ClassVar[dict] = {
         "backbone": [TEXT], "frames": [Interval(int, 0, None)], "full_finetune": [FLAG],
         "head_dim": [Interval(int, 1, None)], "head_dropout": [Interval(float, 0, 1, closed="left")],
+        "head_init": [Options("random", "geometry")],
         "gradient_checkpointing": [FLAG], "attention": [Options("sdpa", "eager")],
         "layer": [TEXT], "image_size": [Interval(int, 0, None)], "cache_frozen_prefix": [FLAG]}
 
@@ -91,6 +92,10 @@ class ModelConfig(Checked):
     full_finetune: bool = False  # train every backbone weight instead of LoRA (small models)
     head_dim: int = 128
     head_dropout: float = 0.3
+    # "random": PyTorch's initialisation (the paper's); "geometry": the untrained head keeps
+    # the backbone's cosine geometry exactly, so training starts from the base model's
+    # scores (bgs.train.model.init_geometry_preserving; needs head_dim > the backbone's width)
+    head_init: str = "random"
     gradient_checkpointing: bool = False  # recompute each block in the backward (non-reentrant)
     attention: str = "sdpa"  # video/image backbones: "sdpa" (fused kernels) or "eager"
     layer: str = "embeddings"  # video/image: the pooled output, or a hidden state "layer.K"
