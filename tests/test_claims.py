@@ -167,3 +167,21 @@ def test_rsa_claim_is_the_paired_rsa_difference_per_seed(n_seeds):
     assert (c.ci_low, c.ci_high) == pytest.approx(tuple(np.mean(cis, axis=0)))
     assert c.ci_low > 0 and c.verdict == "reproduced"  # the planted geometry is found
     assert rsa_claim(m, "language", "untrained", id="1b", paper="p", text="t", measure="m").verdict == "inconclusive"
+
+
+def test_the_full_claims_run_starts_from_the_demos_backbone_and_world():
+    """The claims are measured where the demo shows a gain: its world, its pre-trained
+    backbone (not the CI-sized one) and its geometry-preserving head; the quick run stays small."""
+    from dataclasses import asdict
+
+    from bgs.study.behavior import ExperimentConfig
+    from bgs.study.claims import ClaimsConfig
+    from bgs.study.demo import DemoConfig
+
+    full, quick, demo = ClaimsConfig.full().experiment, ClaimsConfig.quick().experiment, DemoConfig()
+    assert (full.clips, full.participants, full.test_share) == (demo.clips, demo.participants, demo.test_share)
+    assert full.pretrain == demo.pretrain == {} and quick.pretrain == {"quick": True}
+    assert full.model.head_init == demo.model.head_init == "geometry"
+    # a finished experiment's config reads back; one written before the field kept its backbone
+    assert ExperimentConfig.from_dict(asdict(full), "config.json") == full
+    assert ExperimentConfig.from_dict({"clips": 200}, "config.json").pretrain == {"quick": True}

@@ -99,6 +99,7 @@ class ExperimentConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["seeds"] = tuple(known.get("seeds", cls.seeds))
         known["conditions"] = tuple(known.get("conditions", cls.conditions))
+        known.setdefault("pretrain", {"quick": True})  # experiments before the field had it
         return build_dataclass(cls, known, source)
 
 
