@@ -37,6 +37,7 @@ def test_every_field_has_a_constraint_and_the_defaults_meet_them(cls):
     ("model.lora.r=0", "model.lora.r = 0"),
     ("model.attention=\"flash\"", "model.attention = 'flash'"),
     ("model.head_init=\"zeros\"", "model.head_init = 'zeros' is not allowed; it must be one of random, geometry"),
+    ("optim.score_every=0", "optim.score_every = 0 is not allowed; it must be an integer in [1, inf)"),
     ("objective.margin=-1", "objective.margin = -1"),
     ("behavior.format=\"csv\"", "behavior.format = 'csv'"),
 ])

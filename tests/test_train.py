@@ -352,6 +352,25 @@ def test_select_start_keeps_the_model_before_training_when_no_epoch_beats_it(wor
     assert record["training"]["hybrid"]["start"]["val_rsa"] == 1.0
 
 
+def test_score_every_scores_every_kth_and_the_last_epoch_only(workspace, tmp_path):
+    class Counting(Trainer):
+        def _alignments(self, model, data):
+            self.calls = getattr(self, "calls", 0) + 1
+            return super()._alignments(model, data)
+
+    cfg = config(workspace, "optim.epochs=4", "optim.max_steps_per_epoch=1", 'optim.select="last"',
+                 "optim.score_every=3", "run.eval_bootstrap=0", "run.eval_permutations=0")
+    trainer = Counting(cfg, tmp_path / "run", log=lambda *_: None)
+    summary = trainer.run()
+    scored = [h["epoch"] for h in summary["history"] if h["val_rsa"] is not None]
+    assert scored == [2, 3] and trainer.calls == 2  # epoch 2 (the 3rd) and the last
+    assert all(h["train_rsa"] is None and h["val_ooo_accuracy"] is None
+               for h in summary["history"] if h["epoch"] in (0, 1))
+    assert summary["best_epoch"] == 3 and "test" in summary
+    with pytest.raises(ConfigError, match="optim.score_every = 3 needs optim.select = 'last'"):
+        config(workspace, "optim.score_every=3").validate()
+
+
 def test_select_start_is_beaten_by_an_epoch_that_scores_higher(workspace, tmp_path):
     class EpochWins(Trainer):
         def _alignments(self, model, data):

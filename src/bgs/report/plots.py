@@ -31,16 +31,20 @@ def plot_training_curves(history: list[dict], path: str | Path, title: str = "")
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     axes[0].plot(epochs, [h["train_loss"] for h in history], "o-", color="black")
     axes[0].set(title="training loss", xlabel="epoch")
+    def scored(key):  # the epochs that have the score (optim.score_every leaves some out)
+        points = [(h["epoch"], h[key]) for h in history if h.get(key) is not None]
+        return tuple(zip(*points)) if points else ((), ())
+
     for key, label, color in (("train_rsa", "train", "tab:gray"), ("val_rsa", "validation", "tab:blue")):
-        values = [h.get(key) for h in history]
-        if any(v is not None for v in values):
-            axes[1].plot(epochs, values, "o-", label=label, color=color)
+        if scored(key)[0]:
+            axes[1].plot(*scored(key), "o-", label=label, color=color)
     axes[1].set(title="RSA (Spearman r)", xlabel="epoch")
-    axes[1].legend(frameon=False)
+    if axes[1].lines:
+        axes[1].legend(frameon=False)
     anchor = any(h.get("val_anchor_accuracy") is not None for h in history)  # anchor triplets: two-way
     key, name, chance = (("val_anchor_accuracy", "two-way", 1 / 2) if anchor
                          else ("val_ooo_accuracy", "odd-one-out", 1 / 3))
-    axes[2].plot(epochs, [h.get(key) for h in history], "o-", color="tab:blue")
+    axes[2].plot(*scored(key), "o-", color="tab:blue")
     axes[2].axhline(chance, ls=":", color="gray", label="chance")
     axes[2].set(title=f"validation {name} accuracy", xlabel="epoch")
     axes[2].legend(frameon=False)

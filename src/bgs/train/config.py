@@ -127,7 +127,8 @@ class OptimConfig(Checked):
         "plateau_patience": [Interval(int, 0, None)],
         "plateau_factor": [Interval(float, 0, 1, closed="neither")],
         "early_stopping": [Interval(int, 1, None)], "grad_clip": [Interval(float, 0, None)],
-        "select": [Options("val_rsa", "last")], "select_start": [FLAG]}
+        "select": [Options("val_rsa", "last")], "select_start": [FLAG],
+        "score_every": [Interval(int, 1, None)]}
 
     lr: float = 1e-4
     weight_decay: float = 0.01
@@ -143,6 +144,10 @@ class OptimConfig(Checked):
     # with "val_rsa", the model before training is a candidate too: when no epoch beats its
     # validation RSA, the run keeps it (fine-tuning that does not help is not kept)
     select_start: bool = False
+    # epochs between the training and validation scores of the history (the last epoch is
+    # always scored); above 1 only with select = "last", which needs no epoch's score.
+    # Scoring embeds every training and validation stimulus, which can cost as much as the epoch
+    score_every: int = 1
 
 
 @dataclass
@@ -245,6 +250,10 @@ class TrainConfig:
             raise ConfigError("data.triplets and data.stimuli are required")
         if self.target.source == "language" and not self.target.embeddings:
             raise ConfigError("target.source = 'language' needs target.embeddings (caption embeddings)")
+        if self.optim.score_every > 1 and self.optim.select != "last":
+            raise ConfigError(f"optim.score_every = {self.optim.score_every} needs optim.select = 'last': "
+                              "selection by validation RSA scores every epoch. Fix: set optim.score_every = 1, "
+                              "or optim.select = 'last'")
         self.behavior.validate()
 
 

@@ -283,7 +283,8 @@ class Trainer:
             t0 = time.perf_counter()
             sums, n_steps, n_clips = self._train_epoch(trained, model, objective, optimizer, params, data,
                                                        epoch, steps_per_epoch, progress)
-            tr, val = self._alignments(model, data)
+            tr, val = (self._alignments(model, data) if _scored(cfg.optim, epoch)
+                       else (_NOT_SCORED, _NOT_SCORED))
             record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
                       "train_loss": sums.get("loss", 0.0) / n_steps,
                       **{f"loss_{k}": v / n_steps for k, v in sums.items() if k != "loss"},
@@ -297,9 +298,9 @@ class Trainer:
                 scheduler.step(score)
             improved = score > best or cfg.optim.select == "last"
             best, stale = (score, 0) if improved else (best, stale + 1)
-            self.log(f"epoch {epoch}: loss {record['train_loss']:.4f}, train RSA {_num(tr['rsa'])}, "
-                     f"val RSA {score:.3f}, val {_accuracy_text(val)}"
-                     f"{' (best)' if improved else ''}")
+            scores = (f"train RSA {_num(tr['rsa'])}, val RSA {score:.3f}, val {_accuracy_text(val)}"
+                      if tr is not _NOT_SCORED else f"not scored (optim.score_every = {cfg.optim.score_every})")
+            self.log(f"epoch {epoch}: loss {record['train_loss']:.4f}, {scores}{' (best)' if improved else ''}")
             self._save_epoch(model, optimizer, scheduler, epoch, score, improved, best, stale)
         if events is not None:
             events.close()
@@ -418,7 +419,7 @@ class Trainer:
         if self.rank != 0:
             return
         cfg = self.config
-        meta = {"epoch": epoch, "val_rsa": score, "objective": cfg.objective.to_dict()}
+        meta = {"epoch": epoch, "val_rsa": score if np.isfinite(score) else None, "objective": cfg.objective.to_dict()}
         if improved:
             save_checkpoint(model, self.run_dir / "checkpoints" / "best", meta)
         elif self._start_weights is not None:  # no epoch has beaten the model before training
@@ -495,6 +496,14 @@ class Trainer:
             record["models"] = {name: {"label": f"{name} (fine-tuned)", "family": "model",
                                        "stage": "fine-tuned", "metric": "cosine", "eval": result}}
         return record
+
+
+_NOT_SCORED = {"rsa": None, "ooo_accuracy": None}
+
+
+def _scored(optim, epoch: int) -> bool:
+    """Whether the epoch's record gets training and validation scores (``optim.score_every``)."""
+    return (epoch + 1) % optim.score_every == 0 or epoch == optim.epochs - 1
 
 
 def _scores(tr: dict, val: dict) -> dict:
