@@ -105,7 +105,9 @@ def test_quick_claims_run_writes_every_claim(tmp_path, capsys):
     assert [c["claim"] for c in data["claims"]] == CLAIM_IDS and data["timings"]["total"]["cpu_s"] > 0
     assert all(c["details"] for c in data["claims"])
     assert (out / "report.md").read_text().count("### ") == len(CLAIM_IDS)
-    # the manipulation check gates every claim 7 row
+    # the manipulation check is paired with the untrained model, and gates every claim 7 row
+    check = next(c for c in data["claims"] if c["claim"] == "7.0")
+    assert check["details"]["before"] == "untrained" and check["details"]["r2_before"] is not None
     gate = table.set_index("claim").loc["7.0", "verdict"] == "reproduced"
     assert (table[table["claim"].str.match(r"7[a-f]")]["prerequisite_ok"] == gate).all()
     # re-measuring a finished run gives the same table
