@@ -1,8 +1,9 @@
 """Zero-shot style transfer of BGS alignment, and where the models look (docs/attention-transfer.md).
 
 The pipeline is :mod:`bgs.study.transfer`: two synthetic styles of the same clips, the small
-physically pre-trained video ViT of ``bgs demo --quick`` fine-tuned on each, every model scored on both styles' held-out clips, and the
-agent share of attention before and after fine-tuning::
+physically pre-trained video ViT of ``bgs demo --quick`` fine-tuned on each, every model
+scored on both styles' held-out clips, and the agent share of attention before and after
+fine-tuning::
 
     python benchmarks/transfer.py --out transfer-run [--clips 120 --epochs 5 --steps 20]
 
