@@ -283,8 +283,8 @@ class Trainer:
             t0 = time.perf_counter()
             sums, n_steps, n_clips = self._train_epoch(trained, model, objective, optimizer, params, data,
                                                        epoch, steps_per_epoch, progress)
-            tr, val = (self._alignments(model, data) if _scored(cfg.optim, epoch)
-                       else (_NOT_SCORED, _NOT_SCORED))
+            scored = _scored(cfg.optim, epoch)
+            tr, val = self._alignments(model, data) if scored else (_NOT_SCORED, _NOT_SCORED)
             record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
                       "train_loss": sums.get("loss", 0.0) / n_steps,
                       **{f"loss_{k}": v / n_steps for k, v in sums.items() if k != "loss"},
@@ -299,7 +299,7 @@ class Trainer:
             improved = score > best or cfg.optim.select == "last"
             best, stale = (score, 0) if improved else (best, stale + 1)
             scores = (f"train RSA {_num(tr['rsa'])}, val RSA {score:.3f}, val {_accuracy_text(val)}"
-                      if tr is not _NOT_SCORED else f"not scored (optim.score_every = {cfg.optim.score_every})")
+                      if scored else f"not scored (optim.score_every = {cfg.optim.score_every})")
             self.log(f"epoch {epoch}: loss {record['train_loss']:.4f}, {scores}{' (best)' if improved else ''}")
             self._save_epoch(model, optimizer, scheduler, epoch, score, improved, best, stale)
         if events is not None:
